@@ -1,0 +1,43 @@
+/* The replacements for C-API functions that extensions call (installed by the
+ * engine from instrument/hook_table.c) and the helpers the hook files share.
+ * A hook calls the original through `py`, records what happened, and returns
+ * exactly what the original returned. */
+#ifndef MODLIFE_HOOKS_H
+#define MODLIFE_HOOKS_H
+
+#include "../instrument/pyabi.h"
+#include "../instrument/registry.h"
+
+/* module_create.c */
+PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def);
+PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver);
+PyObject *ml_hook_PyModule_FromDefAndSpec2(PyModuleDef *def, PyObject *spec, int apiver);
+
+/* module_state.c */
+void *ml_hook_PyModule_GetState(PyObject *module);
+PyObject *ml_hook_PyType_GetModule(PyTypeObject *type);
+void *ml_hook_PyType_GetModuleState(PyTypeObject *type);
+PyObject *ml_hook_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def);
+
+/* type_create.c */
+PyObject *ml_hook_PyType_FromSpec(PyType_Spec *spec);
+PyObject *ml_hook_PyType_FromSpecWithBases(PyType_Spec *spec, PyObject *bases);
+PyObject *ml_hook_PyType_FromModuleAndSpec(PyObject *module, PyType_Spec *spec, PyObject *bases);
+PyObject *ml_hook_PyType_FromMetaclass(PyTypeObject *meta, PyObject *module, PyType_Spec *spec,
+                                       PyObject *bases);
+int ml_hook_PyType_Ready(PyTypeObject *type);
+
+/* interpreters.c */
+PyThreadState *ml_hook_Py_NewInterpreter(void);
+void ml_hook_Py_EndInterpreter(PyThreadState *tstate);
+
+/* module_slots.c: takes over a definition's slots and lifecycle functions. */
+struct ml_def_rec *ml_module_def_adopt(PyModuleDef *def, int multiphase);
+/* Registers module (if new) and writes module-create; late: first seen after creation. */
+void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late);
+
+/* type_slots.c: takes over a new heap type's tp_dealloc/tp_traverse and watches it.
+ * spec: what it was made from (NULL if unknown). */
+void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec);
+
+#endif

@@ -1,0 +1,230 @@
+/* The slots CPython calls on a module: Py_mod_create and Py_mod_exec from the
+ * definition's slot array, m_traverse, m_clear and m_free from the definition.
+ * Each is replaced by a wrapper that records the event and calls the original.
+ *
+ * A definition's slot array is replaced by a copy we own (the extension's may be
+ * const); its first entry is an extra exec slot that announces the new module
+ * before the extension's own exec slots run.  Several exec slots can share one
+ * definition, so each gets a trampoline of its own from a fixed pool. */
+#include "hooks.h"
+
+#include "../instrument/events.h"
+#include "../instrument/interpreters.h"
+#include "../instrument/pyapi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define EXEC_TRAMPOLINES 256
+
+struct exec_slot {
+    int (*orig)(PyObject *);
+    struct ml_def_rec *def;
+};
+
+static struct exec_slot exec_slots[EXEC_TRAMPOLINES];
+static int exec_slots_used;
+
+static struct ml_def_rec *def_of(PyObject *module)
+{
+    PyModuleDef *def = py.PyModule_GetDef(module);
+    ml_registry_lock();
+    struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
+    ml_registry_unlock();
+    return rec;
+}
+
+void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late)
+{
+    long long interp = ml_interp_current(ML_INTERP_ANY);
+    void *state = py.PyModule_GetState(module);
+    ml_registry_lock();
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec && rec->def == def && rec->phase < ML_MOD_FREED) {
+        ml_registry_unlock(); /* announced already (an extension's own FromDefAndSpec) */
+        return;
+    }
+    rec = ml_module_add(module, def, interp);
+    if (!rec) {
+        ml_registry_unlock();
+        return;
+    }
+    rec->state = state;
+    struct ml_module_rec copy = *rec;
+    ml_registry_unlock();
+    ml_event_module("module-create", &copy, ML_WITH_STACKS, late);
+}
+
+/* Moves module to phase and writes event; returns the record as it was written. */
+static struct ml_module_rec module_event(PyObject *module, const char *event,
+                                         enum ml_module_phase phase)
+{
+    struct ml_def_rec *def = def_of(module);
+    ml_registry_lock();
+    int known = ml_module_find(module) != NULL;
+    ml_registry_unlock();
+    if (!known) /* made where we could not see it, e.g. a single-phase copy (m_copy) */
+        ml_module_created(module, def, "first seen at this event, not at creation");
+    ml_registry_lock();
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_module_rec copy = {0};
+    if (rec) {
+        rec->phase = phase;
+        copy = *rec;
+    }
+    ml_registry_unlock();
+    if (rec)
+        ml_event_module(event, &copy, ML_WITH_STACKS, NULL);
+    return copy;
+}
+
+static int run_exec_slot(int n, PyObject *module)
+{
+    module_event(module, "module-exec", ML_MOD_EXECUTED);
+    return exec_slots[n].orig(module);
+}
+
+#define TRAMPOLINE(n)                                                                     \
+    static int exec_trampoline_##n(PyObject *module) { return run_exec_slot(0x##n, module); }
+#define TRAMPOLINES16(h)                                                                  \
+    TRAMPOLINE(h##0) TRAMPOLINE(h##1) TRAMPOLINE(h##2) TRAMPOLINE(h##3) TRAMPOLINE(h##4)  \
+    TRAMPOLINE(h##5) TRAMPOLINE(h##6) TRAMPOLINE(h##7) TRAMPOLINE(h##8) TRAMPOLINE(h##9)  \
+    TRAMPOLINE(h##a) TRAMPOLINE(h##b) TRAMPOLINE(h##c) TRAMPOLINE(h##d) TRAMPOLINE(h##e)  \
+    TRAMPOLINE(h##f)
+TRAMPOLINES16(0) TRAMPOLINES16(1) TRAMPOLINES16(2) TRAMPOLINES16(3)
+TRAMPOLINES16(4) TRAMPOLINES16(5) TRAMPOLINES16(6) TRAMPOLINES16(7)
+TRAMPOLINES16(8) TRAMPOLINES16(9) TRAMPOLINES16(a) TRAMPOLINES16(b)
+TRAMPOLINES16(c) TRAMPOLINES16(d) TRAMPOLINES16(e) TRAMPOLINES16(f)
+
+#define ENTRY(n) exec_trampoline_##n,
+#define ENTRIES16(h)                                                                      \
+    ENTRY(h##0) ENTRY(h##1) ENTRY(h##2) ENTRY(h##3) ENTRY(h##4) ENTRY(h##5) ENTRY(h##6)   \
+    ENTRY(h##7) ENTRY(h##8) ENTRY(h##9) ENTRY(h##a) ENTRY(h##b) ENTRY(h##c) ENTRY(h##d)   \
+    ENTRY(h##e) ENTRY(h##f)
+static int (*const exec_trampolines[EXEC_TRAMPOLINES])(PyObject *) = {
+    ENTRIES16(0) ENTRIES16(1) ENTRIES16(2) ENTRIES16(3) ENTRIES16(4) ENTRIES16(5)
+    ENTRIES16(6) ENTRIES16(7) ENTRIES16(8) ENTRIES16(9) ENTRIES16(a) ENTRIES16(b)
+    ENTRIES16(c) ENTRIES16(d) ENTRIES16(e) ENTRIES16(f)};
+
+/* Announces the module before any exec slot of the extension runs. */
+static int announce_module(PyObject *module)
+{
+    struct ml_def_rec *def = def_of(module);
+    if (def)
+        ml_module_created(module, def, NULL);
+    return 0;
+}
+
+static PyObject *wrap_create(PyObject *spec, PyModuleDef *def)
+{
+    ml_registry_lock();
+    struct ml_def_rec *rec = ml_def_find(def);
+    ml_registry_unlock();
+    PyObject *(*create)(PyObject *, PyModuleDef *) = (PyObject * (*)(PyObject *, PyModuleDef *)) rec->orig_create;
+    PyObject *module = create(spec, def);
+    if (module && ml_py_is_module(module))
+        ml_module_created(module, rec, NULL);
+    return module;
+}
+
+static int wrap_m_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    struct ml_def_rec *def = def_of(module);
+    return def && def->orig_traverse ? def->orig_traverse(module, visit, arg) : 0;
+}
+
+static int wrap_m_clear(PyObject *module)
+{
+    struct ml_def_rec *def = def_of(module);
+    module_event(module, "module-clear", ML_MOD_CLEARED);
+    return def && def->orig_clear ? def->orig_clear(module) : 0;
+}
+
+static void wrap_m_free(void *module)
+{
+    struct ml_def_rec *def = def_of(module);
+    module_event(module, "module-free", ML_MOD_FREED);
+    if (def && def->orig_free)
+        def->orig_free(module);
+    ml_registry_lock();
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        ml_module_forget(rec);
+    ml_registry_unlock();
+}
+
+static void *exec_trampoline_for(int (*orig)(PyObject *), struct ml_def_rec *def)
+{
+    if (exec_slots_used == EXEC_TRAMPOLINES) {
+        static int warned;
+        if (!warned++)
+            dprintf(2, "modlife: more than %d exec slots; later ones are not recorded\n",
+                    EXEC_TRAMPOLINES);
+        return (void *)orig;
+    }
+    exec_slots[exec_slots_used] = (struct exec_slot){orig, def};
+    return (void *)exec_trampolines[exec_slots_used++];
+}
+
+/* Our copy of the slot array: the announcer first (unless a create slot may make a
+ * non-module object, where CPython refuses exec slots), then the extension's slots
+ * with create and exec wrapped. */
+static void adopt_slots(struct ml_def_rec *rec)
+{
+    PyModuleDef *def = rec->def;
+    size_t n = 0;
+    for (PyModuleDef_Slot *s = def->m_slots; s && s->slot; s++) {
+        if (s->slot == ML_mod_create)
+            rec->has_create = 1;
+        n++;
+    }
+    PyModuleDef_Slot *copy = calloc(n + 2, sizeof *copy);
+    if (!copy)
+        return;
+    size_t k = 0;
+    if (!rec->has_create)
+        copy[k++] = (PyModuleDef_Slot){ML_mod_exec, (void *)announce_module};
+    for (size_t i = 0; i < n; i++) {
+        PyModuleDef_Slot s = def->m_slots[i];
+        if (s.slot == ML_mod_create) {
+            rec->orig_create = s.value;
+            s.value = (void *)wrap_create;
+        } else if (s.slot == ML_mod_exec) {
+            s.value = exec_trampoline_for((int (*)(PyObject *))s.value, rec);
+        }
+        copy[k++] = s;
+    }
+    rec->orig_slots = def->m_slots;
+    def->m_slots = copy;
+}
+
+/* m_traverse/m_clear/m_free: always ours, unless a create slot might make a
+ * non-module object (then CPython requires them NULL) and the extension left them so. */
+static void adopt_lifecycle(struct ml_def_rec *rec)
+{
+    PyModuleDef *def = rec->def;
+    rec->orig_traverse = def->m_traverse;
+    rec->orig_clear = def->m_clear;
+    rec->orig_free = def->m_free;
+    if (!rec->has_create || def->m_traverse)
+        def->m_traverse = wrap_m_traverse;
+    if (!rec->has_create || def->m_clear)
+        def->m_clear = wrap_m_clear;
+    if (!rec->has_create || def->m_free)
+        def->m_free = wrap_m_free;
+    rec->wrapped_lifecycle = 1;
+}
+
+struct ml_def_rec *ml_module_def_adopt(PyModuleDef *def, int multiphase)
+{
+    ml_registry_lock();
+    struct ml_def_rec *rec = ml_def_find(def);
+    if (!rec && (rec = ml_def_add(def)) != NULL) {
+        rec->multiphase = multiphase;
+        if (multiphase)
+            adopt_slots(rec);
+        adopt_lifecycle(rec);
+    }
+    ml_registry_unlock();
+    return rec;
+}

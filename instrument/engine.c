@@ -1,0 +1,215 @@
+/* Engine start-up, fork and exit (see engine.h). */
+#include "engine.h"
+
+#include "events.h"
+#include "log_writer.h"
+#include "objects.h"
+#include "pyapi.h"
+#include "registry.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ml_options ml_opts;
+static int active;
+static enum ml_entry entry_point;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int ml_engine_active(void) { return __atomic_load_n(&active, __ATOMIC_ACQUIRE); }
+
+static enum ml_patch_scope patch_scope(void)
+{
+    return entry_point == ML_ENTRY_AUDIT ? ML_PATCH_NON_PLT : ML_PATCH_ALL;
+}
+
+/* Configuration errors stop the process, as a bad ASAN_OPTIONS does: running on
+ * uninstrumented would hide the very bugs the user asked to see. */
+static void fatal(const char *what, const char *why)
+{
+    char line[1200];
+    int n = snprintf(line, sizeof line, "modlife: %s: %s\n", what, why);
+    if (write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+static void write_argv(struct json *j)
+{
+    char buf[8192];
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf) : -1;
+    if (fd >= 0)
+        close(fd);
+    json_key(j, "argv");
+    json_begin_array(j);
+    for (ssize_t i = 0; i < n;) {
+        size_t len = strnlen(buf + i, (size_t)(n - i));
+        json_string_n(j, buf + i, len);
+        i += (ssize_t)len + 1;
+    }
+    json_end_array(j);
+}
+
+static void log_process_start(int forked)
+{
+    struct ml_record r;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ml_record_begin(&r, "process-start");
+    json_kv_int(&r.j, "pid", getpid());
+    json_kv_int(&r.j, "ppid", getppid());
+    json_kv_bool(&r.j, "forked", forked);
+    json_kv_int(&r.j, "wall_ns", (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    write_argv(&r.j);
+    json_kv_string(&r.j, "python_version", py.Py_GetVersion());
+    char short_version[16];
+    snprintf(short_version, sizeof short_version, "%d.%d", py.major, py.minor);
+    json_kv_string(&r.j, "python", short_version);
+    json_kv_string(&r.j, "libpython", py.libpython[0] ? py.libpython : "static");
+    json_kv_bool(&r.j, "debug_build", py.debug_build);
+    json_kv_string(&r.j, "entry", entry_point == ML_ENTRY_AUDIT ? "audit" : "preload");
+    json_kv_int(&r.j, "stack_depth", ml_opts.stack_depth);
+    json_kv_bool(&r.j, "python_stack", ml_opts.python_stack);
+    json_kv_int(&r.j, "log_format", 1);
+    ml_record_end(&r);
+}
+
+static void relog_module(struct ml_module_rec *m, void *arg)
+{
+    (void)arg;
+    ml_event_module("module-create", m, ML_NO_STACKS, "inherited at fork");
+}
+
+static void relog_type(struct ml_type_rec *t, void *arg)
+{
+    (void)arg;
+    if (t->alive)
+        ml_event_type("type-create", t, ML_NO_STACKS);
+}
+
+static void atfork_prepare(void)
+{
+    ml_objects_atfork_prepare();
+    ml_registry_atfork_prepare();
+}
+
+static void atfork_parent(void)
+{
+    ml_registry_atfork_release();
+    ml_objects_atfork_release();
+}
+
+/* The child gets a log of its own that stands alone: objects and live records again. */
+static void atfork_child(void)
+{
+    ml_registry_atfork_release();
+    ml_objects_atfork_release();
+    char err[512];
+    if (ml_log_reopen_in_child(err, sizeof err) != 0)
+        fatal("log", err);
+    log_process_start(1);
+    ml_objects_relog_all();
+    ml_registry_lock();
+    ml_each_module(relog_module, NULL);
+    ml_each_type(relog_type, NULL);
+    ml_registry_unlock();
+}
+
+struct exit_summary {
+    struct json *j;
+    int modules, types;
+};
+
+static void summarize_module(struct ml_module_rec *m, void *arg)
+{
+    struct exit_summary *s = arg;
+    s->modules++;
+    if (json_room(s->j) < 256)
+        return;
+    json_begin_object(s->j);
+    json_kv_string(s->j, "module", m->def ? m->def->name : NULL);
+    json_kv_int(s->j, "instance", (long long)m->instance);
+    json_kv_string(s->j, "phase", ml_module_phase_name(m->phase));
+    json_kv_int(s->j, "state_lookups", (long long)m->state_lookups);
+    json_end_object(s->j);
+}
+
+static void count_type(struct ml_type_rec *t, void *arg)
+{
+    ((struct exit_summary *)arg)->types += t->alive;
+}
+
+/* After the interpreter finalized: what never died is still in the registries. */
+static void log_process_exit(void)
+{
+    struct ml_record r;
+    struct exit_summary s = {&r.j, 0, 0};
+    ml_record_begin(&r, "process-exit");
+    ml_registry_lock();
+    json_key(&r.j, "alive_modules");
+    json_begin_array(&r.j);
+    ml_each_module(summarize_module, &s);
+    json_end_array(&r.j);
+    ml_each_type(count_type, &s);
+    ml_registry_unlock();
+    json_kv_int(&r.j, "alive_module_count", s.modules);
+    json_kv_int(&r.j, "alive_type_count", s.types);
+    ml_record_end(&r);
+}
+
+static int read_options(void)
+{
+    char err[1024];
+    ml_options_defaults(&ml_opts);
+    if (ml_options_parse(&ml_opts, secure_getenv("MODLIFE_OPTIONS"), err, sizeof err) != 0)
+        fatal("MODLIFE_OPTIONS", err);
+    return 0;
+}
+
+static void start_locked(void)
+{
+    char why[512];
+    if (active || getauxval(AT_SECURE) || !ml_pyapi_present())
+        return;
+    read_options();
+    if (ml_pyapi_resolve(why, sizeof why) != 0) {
+        dprintf(2, "modlife: %s; this process runs without modlife\n", why);
+        return;
+    }
+    ml_log_reset_clock();
+    if (ml_log_open(ml_opts.log_path, why, sizeof why) != 0)
+        fatal("log", why);
+    log_process_start(0);
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atexit(log_process_exit);
+    __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
+    ml_objects_scan(patch_scope());
+    if (ml_opts.verbosity >= 1)
+        dprintf(2, "modlife: recording to %s\n", ml_log_path());
+}
+
+void ml_engine_start(enum ml_entry entry)
+{
+    pthread_mutex_lock(&start_lock);
+    entry_point = entry;
+    start_locked();
+    pthread_mutex_unlock(&start_lock);
+}
+
+void ml_engine_objects_changed(void)
+{
+    if (!ml_engine_active()) {
+        /* A process that was not Python may have just loaded libpython. */
+        pthread_mutex_lock(&start_lock);
+        start_locked();
+        pthread_mutex_unlock(&start_lock);
+        return;
+    }
+    ml_objects_scan(patch_scope());
+}

@@ -1,0 +1,44 @@
+/* The hook table (see hook_table.h): every C-API function modlife wraps, with the
+ * original (resolved at run time into `py`) beside its replacement. */
+#include "hook_table.h"
+
+#include "../hooks/hooks.h"
+#include "pyapi.h"
+
+#include <string.h>
+
+#define HOOK(name) {#name, (void **)&py.name, (void *)ml_hook_##name}
+
+const struct ml_hook ml_hooks[] = {
+    /* modules: hooks/module_create.c */
+    HOOK(PyModuleDef_Init),
+    HOOK(PyModule_Create2),
+    HOOK(PyModule_FromDefAndSpec2),
+    /* module state: hooks/module_state.c */
+    HOOK(PyModule_GetState),
+    HOOK(PyType_GetModule),
+    HOOK(PyType_GetModuleState),
+    HOOK(PyType_GetModuleByDef),
+    /* types: hooks/type_create.c */
+    HOOK(PyType_FromSpec),
+    HOOK(PyType_FromSpecWithBases),
+    HOOK(PyType_FromModuleAndSpec),
+    HOOK(PyType_FromMetaclass),
+    HOOK(PyType_Ready),
+    /* interpreters: hooks/interpreters.c */
+    HOOK(Py_NewInterpreter),
+    HOOK(Py_EndInterpreter),
+};
+
+const size_t ml_hook_count = sizeof ml_hooks / sizeof ml_hooks[0];
+
+void *ml_hook_replacement(const char *symbol)
+{
+    /* Every hooked name starts with "Py": most relocations are rejected at once. */
+    if (symbol[0] != 'P' || symbol[1] != 'y')
+        return NULL;
+    for (size_t i = 0; i < ml_hook_count; i++)
+        if (*ml_hooks[i].original && !strcmp(ml_hooks[i].symbol, symbol))
+            return ml_hooks[i].replacement;
+    return NULL;
+}

@@ -1,0 +1,25 @@
+/* Interpreters as modlife sees them: each is announced (interp-create) the first
+ * time a hook runs in it, and its finalization (interp-finalize) is observed with
+ * an atexit callback registered in that interpreter, which runs before its modules
+ * are torn down. */
+#ifndef MODLIFE_INTERPRETERS_H
+#define MODLIFE_INTERPRETERS_H
+
+#include "pyabi.h"
+
+enum ml_interp_context {
+    ML_INTERP_ANY,       /* just tell the id */
+    ML_INTERP_IMPORTING, /* safe to import atexit and register with it */
+};
+
+/* The id of the calling thread's interpreter, -1 without a thread state. */
+long long ml_interp_current(enum ml_interp_context ctx);
+
+/* Py_EndInterpreter is about to run for the calling thread's interpreter. */
+void ml_interp_ending(void);
+
+/* A function object of this interpreter for def, made once per interpreter
+ * (objects must not be shared between interpreters).  Borrowed; NULL on failure. */
+PyObject *ml_interp_function(PyMethodDef *def);
+
+#endif

@@ -1,0 +1,38 @@
+/* The lifetime log: one JSON object per line, one file per process, each record
+ * written with a single write(2) on an O_APPEND descriptor as it happens, so that
+ * records of different threads never interleave and a crash or SIGKILL loses
+ * nothing that was already recorded. */
+#ifndef MODLIFE_LOG_WRITER_H
+#define MODLIFE_LOG_WRITER_H
+
+#include "json_writer.h"
+
+#include <stddef.h>
+
+#define ML_RECORD_MAX (48 * 1024)
+
+struct ml_record {
+    struct json j;
+    size_t header_len;
+    char buf[ML_RECORD_MAX];
+};
+
+/* Creates "<prefix>.<pid>.jsonl" (".<pid>.<n>.jsonl" when taken, e.g. after exec
+ * under the same pid): O_EXCL|O_NOFOLLOW, mode 0600.  -1 with a one-line reason. */
+int ml_log_open(const char *prefix, char *err, size_t err_size);
+
+/* In a forked child: the parent's file belongs to the parent; open our own. */
+int ml_log_reopen_in_child(char *err, size_t err_size);
+
+const char *ml_log_path(void);
+int ml_log_is_open(void);
+
+/* Nanoseconds since modlife started in this process (CLOCK_MONOTONIC). */
+long long ml_log_now(void);
+void ml_log_reset_clock(void);
+
+/* A record: begin writes "event", "t", "tid"; end closes it and writes the line. */
+void ml_record_begin(struct ml_record *r, const char *event);
+void ml_record_end(struct ml_record *r);
+
+#endif

@@ -1,0 +1,213 @@
+/* Loaded objects: ids, object-load records, patching candidates (see objects.h). */
+#include "objects.h"
+
+#include "log_writer.h"
+#include "pyapi.h"
+#include "symbolize.h"
+
+#include <elf.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ml_object {
+    char *path;
+    uintptr_t base, lo, hi; /* [lo, hi): its PT_LOAD segments */
+    char build_id[41];
+    int id;
+    int patched;
+    int symbols_loaded;
+    struct ml_symtab *symtab;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ml_object *objects;
+static int object_count, object_cap;
+static uintptr_t self_lo, self_hi;
+
+static void build_id_of(const struct dl_phdr_info *info, char out[41])
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\0';
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+        while (p + sizeof(Elf64_Nhdr) <= end) {
+            const Elf64_Nhdr *n = (const Elf64_Nhdr *)p;
+            const char *name = p + sizeof *n;
+            const unsigned char *desc = (const unsigned char *)name + ((n->n_namesz + 3) & ~3u);
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+                unsigned len = n->n_descsz > 20 ? 20 : n->n_descsz;
+                for (unsigned k = 0; k < len; k++) {
+                    out[2 * k] = hex[desc[k] >> 4];
+                    out[2 * k + 1] = hex[desc[k] & 15];
+                }
+                out[2 * len] = '\0';
+                return;
+            }
+            p = (const char *)desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+}
+
+static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = UINTPTR_MAX;
+    *hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const Elf64_Phdr *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+        if (start < *lo)
+            *lo = start;
+        if (end > *hi)
+            *hi = end;
+    }
+}
+
+static struct ml_object *find_by_range(uintptr_t addr)
+{
+    for (int i = 0; i < object_count; i++)
+        if (addr >= objects[i].lo && addr < objects[i].hi)
+            return &objects[i];
+    return NULL;
+}
+
+static char *object_path(const struct dl_phdr_info *info)
+{
+    if (info->dlpi_name && info->dlpi_name[0])
+        return strdup(info->dlpi_name);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    return strdup(exe);
+}
+
+/* Extension code: anything but the executable, the object defining the C-API,
+ * the dynamic linker, the vDSO and modlife itself. */
+static int is_patch_candidate(const struct dl_phdr_info *info, uintptr_t lo, uintptr_t hi)
+{
+    if (!info->dlpi_name || !info->dlpi_name[0])
+        return 0;
+    uintptr_t api = (uintptr_t)py.PyModule_GetState;
+    if (api >= lo && api < hi)
+        return 0;
+    if (self_lo >= lo && self_lo < hi)
+        return 0;
+    return !strstr(info->dlpi_name, "linux-vdso") && !strstr(info->dlpi_name, "/ld-linux");
+}
+
+static void log_object(const struct ml_object *o, int candidate)
+{
+    struct ml_record r;
+    ml_record_begin(&r, "object-load");
+    json_kv_int(&r.j, "id", o->id);
+    json_kv_string(&r.j, "path", o->path);
+    json_kv_hex(&r.j, "base", o->base);
+    json_kv_hex(&r.j, "start", o->lo);
+    json_kv_hex(&r.j, "end", o->hi);
+    json_kv_string(&r.j, "build_id", o->build_id);
+    if (candidate)
+        json_kv_int(&r.j, "patched", o->patched);
+    ml_record_end(&r);
+}
+
+struct scan_ctx {
+    enum ml_patch_scope scope;
+};
+
+static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct scan_ctx *ctx = arg;
+    uintptr_t lo, hi;
+    load_range(info, &lo, &hi);
+    if (lo >= hi || find_by_range(lo))
+        return 0;
+    if (object_count == object_cap) {
+        int cap = object_cap ? object_cap * 2 : 64;
+        struct ml_object *grown = realloc(objects, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return 1;
+        objects = grown;
+        object_cap = cap;
+    }
+    struct ml_object *o = &objects[object_count];
+    memset(o, 0, sizeof *o);
+    o->path = object_path(info);
+    o->base = info->dlpi_addr;
+    o->lo = lo;
+    o->hi = hi;
+    o->id = object_count++;
+    build_id_of(info, o->build_id);
+    int candidate = is_patch_candidate(info, lo, hi);
+    if (candidate)
+        o->patched = ml_got_patch(info, ctx->scope);
+    log_object(o, candidate);
+    return 0;
+}
+
+static void find_self(void)
+{
+    Dl_info info;
+    struct link_map *map;
+    if (self_hi || !dladdr1((void *)find_self, &info, (void **)&map, RTLD_DL_LINKMAP))
+        return;
+    self_lo = (uintptr_t)info.dli_fbase;
+    self_hi = self_lo;
+    /* Its extent: the last PT_LOAD end, read from its program headers. */
+    const Elf64_Ehdr *eh = info.dli_fbase;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)((const char *)eh + eh->e_phoff);
+    for (int i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && map->l_addr + ph[i].p_vaddr + ph[i].p_memsz > self_hi)
+            self_hi = map->l_addr + ph[i].p_vaddr + ph[i].p_memsz;
+}
+
+void ml_objects_scan(enum ml_patch_scope scope)
+{
+    struct scan_ctx ctx = {scope};
+    pthread_mutex_lock(&lock);
+    find_self();
+    dl_iterate_phdr(add_object, &ctx);
+    pthread_mutex_unlock(&lock);
+}
+
+int ml_objects_is_self(uintptr_t addr)
+{
+    return addr >= self_lo && addr < self_hi;
+}
+
+struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
+{
+    struct ml_object_ref ref = {-1, 0, NULL};
+    pthread_mutex_lock(&lock);
+    struct ml_object *o = find_by_range(addr);
+    if (o) {
+        ref.id = o->id;
+        ref.base = o->base;
+        if (symbolize && !o->symbols_loaded) {
+            o->symtab = ml_symtab_load(o->path);
+            o->symbols_loaded = 1;
+        }
+        if (symbolize)
+            ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
+    }
+    pthread_mutex_unlock(&lock);
+    return ref;
+}
+
+void ml_objects_relog_all(void)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < object_count; i++)
+        log_object(&objects[i], objects[i].patched > 0);
+    pthread_mutex_unlock(&lock);
+}
+
+void ml_objects_atfork_prepare(void) { pthread_mutex_lock(&lock); }
+void ml_objects_atfork_release(void) { pthread_mutex_unlock(&lock); }

@@ -1,0 +1,36 @@
+/* The objects (executable and shared libraries) loaded in the process: each gets
+ * an id, an object-load record (path, base, build id: enough to symbolize later)
+ * and, if it is extension code, its references to the C-API patched. */
+#ifndef MODLIFE_OBJECTS_H
+#define MODLIFE_OBJECTS_H
+
+#include "got_patch.h"
+
+#include <stdint.h>
+
+struct ml_object_ref {
+    int id;              /* as in the object-load record, -1 when unknown */
+    uintptr_t base;      /* load bias: file address = ip - base */
+    const char *function;
+};
+
+/* Logs and (in the given scope) patches every object not seen before.  Called when
+ * modlife starts and after every dlopen. */
+void ml_objects_scan(enum ml_patch_scope scope);
+
+/* Which object an address is in, and which function (symbolize=1).  Loads symbols
+ * on first use; call outside signal handlers. */
+struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize);
+
+/* 1 if addr is inside modlife's own library (its frames are dropped from stacks). */
+int ml_objects_is_self(uintptr_t addr);
+
+/* Forget everything in a forked child's new log: objects are logged again there. */
+void ml_objects_relog_all(void);
+
+
+
+/* Fork: the object table lock is held across fork() so the child inherits it free. */
+void ml_objects_atfork_prepare(void);
+void ml_objects_atfork_release(void);
+#endif

@@ -1,0 +1,159 @@
+/* Registries of module definitions, module instances, heap types, interpreters. */
+#include "registry.h"
+
+#include "ptrmap.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ptrmap defs, modules, types, weakrefs, interps;
+static unsigned long long next_instance = 1, next_type = 1;
+unsigned long ml_registry_generation;
+
+const char *ml_module_phase_name(enum ml_module_phase phase)
+{
+    static const char *const names[] = {"created", "executed", "cleared", "freed"};
+    return names[phase];
+}
+
+void ml_registry_lock(void) { pthread_mutex_lock(&lock); }
+void ml_registry_unlock(void) { pthread_mutex_unlock(&lock); }
+void ml_registry_atfork_prepare(void) { pthread_mutex_lock(&lock); }
+void ml_registry_atfork_release(void) { pthread_mutex_unlock(&lock); }
+
+struct ml_def_rec *ml_def_find(const PyModuleDef *def) { return ptrmap_get(&defs, def); }
+
+struct ml_def_rec *ml_def_add(PyModuleDef *def)
+{
+    struct ml_def_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return NULL;
+    rec->def = def;
+    rec->name = def->m_name ? def->m_name : "?";
+    if (ptrmap_put(&defs, def, rec) != 0) {
+        free(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+struct ml_module_rec *ml_module_find(const PyObject *module) { return ptrmap_get(&modules, module); }
+
+struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, long long interp)
+{
+    struct ml_module_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return NULL;
+    rec->module = module;
+    rec->def = def;
+    rec->interp = interp;
+    rec->instance = next_instance++;
+    rec->phase = ML_MOD_CREATED;
+    struct ml_module_rec *stale = ptrmap_get(&modules, module);
+    if (ptrmap_put(&modules, module, rec) != 0) {
+        free(rec);
+        return NULL;
+    }
+    if (stale) { /* a module died unseen and its address was reused */
+        __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
+        free(stale);
+    }
+    return rec;
+}
+
+void ml_module_forget(struct ml_module_rec *rec)
+{
+    ptrmap_remove(&modules, rec->module);
+    __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
+    free(rec);
+}
+
+struct ml_type_rec *ml_type_find(const PyTypeObject *type) { return ptrmap_get(&types, type); }
+
+struct ml_type_rec *ml_type_add(PyTypeObject *type)
+{
+    struct ml_type_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return NULL;
+    rec->type = type;
+    rec->qualname = strdup(type->tp_name ? type->tp_name : "?");
+    rec->seq = next_type++;
+    rec->alive = 1;
+    /* A dead type's record stays until its address is reused: instances that
+     * outlive their type (a missing Py_DECREF(type)) still find the original slots. */
+    struct ml_type_rec *stale = ptrmap_get(&types, type);
+    if (ptrmap_put(&types, type, rec) != 0) {
+        free(rec->qualname);
+        free(rec);
+        return NULL;
+    }
+    if (stale) {
+        if (stale->weakref)
+            ptrmap_remove(&weakrefs, stale->weakref);
+        free(stale->qualname);
+        free(stale);
+    }
+    return rec;
+}
+
+struct ml_type_rec *ml_type_find_by_weakref(const PyObject *weakref) { return ptrmap_get(&weakrefs, weakref); }
+
+void ml_type_watch(struct ml_type_rec *rec, PyObject *weakref)
+{
+    rec->weakref = weakref;
+    ptrmap_put(&weakrefs, weakref, rec);
+}
+
+struct ml_interp_rec *ml_interp_find(const PyInterpreterState *interp) { return ptrmap_get(&interps, interp); }
+
+struct ml_interp_rec *ml_interp_add(PyInterpreterState *interp, long long id)
+{
+    struct ml_interp_rec *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return NULL;
+    rec->interp = interp;
+    rec->id = id;
+    struct ml_interp_rec *stale = ptrmap_get(&interps, interp);
+    if (ptrmap_put(&interps, interp, rec) != 0) {
+        free(rec);
+        return NULL;
+    }
+    free(stale);
+    return rec;
+}
+
+struct module_visit {
+    void (*fn)(struct ml_module_rec *, void *);
+    void *arg;
+};
+
+static void visit_module(void *value, void *arg)
+{
+    struct module_visit *v = arg;
+    v->fn(value, v->arg);
+}
+
+void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg)
+{
+    struct module_visit v = {fn, arg};
+    ptrmap_each(&modules, visit_module, &v);
+}
+
+struct type_visit {
+    void (*fn)(struct ml_type_rec *, void *);
+    void *arg;
+};
+
+static void visit_type(void *value, void *arg)
+{
+    struct type_visit *v = arg;
+    v->fn(value, v->arg);
+}
+
+void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg)
+{
+    struct type_visit v = {fn, arg};
+    ptrmap_each(&types, visit_type, &v);
+}

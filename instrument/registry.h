@@ -1,0 +1,98 @@
+/* The registries: what modlife knows about module definitions, module instances,
+ * heap types and interpreters of this process.  Records are created by the hooks
+ * and read by the event writers; one mutex guards the maps (hooks run under a GIL,
+ * but subinterpreters of 3.12+ may each have their own).
+ *
+ * Module identity is kept abstract (struct ml_def_rec): today a PyModuleDef, later
+ * also the token of PEP 793 slot-exported modules. */
+#ifndef MODLIFE_REGISTRY_H
+#define MODLIFE_REGISTRY_H
+
+#include "pyabi.h"
+
+#include <stdint.h>
+
+enum ml_module_phase {
+    ML_MOD_CREATED,
+    ML_MOD_EXECUTED,
+    ML_MOD_CLEARED,
+    ML_MOD_FREED,
+};
+
+const char *ml_module_phase_name(enum ml_module_phase phase);
+
+struct ml_def_rec {
+    PyModuleDef *def;
+    const char *name;          /* def->m_name */
+    int multiphase;            /* came through PyModuleDef_Init */
+    int has_create;            /* a Py_mod_create slot: may make non-module objects */
+    int wrapped_lifecycle;     /* m_traverse/m_clear/m_free are ours */
+    traverseproc orig_traverse;
+    inquiry orig_clear;
+    freefunc orig_free;
+    PyModuleDef_Slot *orig_slots;
+    void *orig_create;
+};
+
+struct ml_module_rec {
+    PyObject *module;
+    struct ml_def_rec *def;
+    unsigned long long instance; /* process-wide sequence number, never reused */
+    long long interp;
+    enum ml_module_phase phase;
+    void *state;
+    uint64_t state_lookups; /* PyModule_GetState and friends, counted not logged */
+};
+
+struct ml_type_rec {
+    PyTypeObject *type;
+    char *qualname;
+    unsigned long long seq;
+    PyObject *module;             /* the module it was made for, or NULL */
+    unsigned long long module_instance;
+    const char *module_name;
+    long long interp;
+    destructor orig_dealloc;      /* NULL: inherited from a wrapped base */
+    traverseproc orig_traverse;   /* NULL: inherited, or not a GC type */
+    int gc;                       /* Py_TPFLAGS_HAVE_GC */
+    PyObject *weakref;            /* tells us when the type dies */
+    int alive;
+};
+
+struct ml_interp_rec {
+    PyInterpreterState *interp;
+    long long id;
+    int finalizing;
+    int atexit_registered;
+    PyObject *function; /* ml_interp_function: objects are not shared across interpreters */
+};
+
+void ml_registry_lock(void);
+void ml_registry_unlock(void);
+/* Fork: taken before, released in both processes after. */
+void ml_registry_atfork_prepare(void);
+void ml_registry_atfork_release(void);
+
+/* All lookups and mutations below expect the lock held. */
+struct ml_def_rec *ml_def_find(const PyModuleDef *def);
+struct ml_def_rec *ml_def_add(PyModuleDef *def);
+
+struct ml_module_rec *ml_module_find(const PyObject *module);
+struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, long long interp);
+void ml_module_forget(struct ml_module_rec *rec);
+
+struct ml_type_rec *ml_type_find(const PyTypeObject *type);
+struct ml_type_rec *ml_type_add(PyTypeObject *type);
+struct ml_type_rec *ml_type_find_by_weakref(const PyObject *weakref);
+void ml_type_watch(struct ml_type_rec *rec, PyObject *weakref);
+
+struct ml_interp_rec *ml_interp_find(const PyInterpreterState *interp);
+struct ml_interp_rec *ml_interp_add(PyInterpreterState *interp, long long id);
+
+void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg);
+void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* Bumped when a module record goes away: invalidates the lookup caches. */
+extern unsigned long ml_registry_generation;
+
+#endif

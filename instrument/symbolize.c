@@ -1,0 +1,111 @@
+/* ELF symbol tables for naming native frames (see symbolize.h). */
+#include "symbolize.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ml_sym {
+    uintptr_t addr;
+    uintptr_t size;
+    const char *name;
+};
+
+struct ml_symtab {
+    struct ml_sym *syms;
+    size_t count;
+};
+
+static int by_addr(const void *a, const void *b)
+{
+    const struct ml_sym *x = a, *y = b;
+    return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+static const Elf64_Shdr *find_section(const Elf64_Ehdr *eh, size_t file_size, Elf64_Word type)
+{
+    if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > file_size)
+        return NULL;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)((const char *)eh + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; i++)
+        if (sh[i].sh_type == type)
+            return &sh[i];
+    return NULL;
+}
+
+static struct ml_symtab *index_symbols(const char *base, size_t size, const Elf64_Shdr *symsec)
+{
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+    const Elf64_Shdr *sh = (const Elf64_Shdr *)(base + eh->e_shoff);
+    if (symsec->sh_link >= eh->e_shnum || symsec->sh_offset + symsec->sh_size > size)
+        return NULL;
+    const Elf64_Shdr *strsec = &sh[symsec->sh_link];
+    if (strsec->sh_offset + strsec->sh_size > size)
+        return NULL;
+    const Elf64_Sym *syms = (const Elf64_Sym *)(base + symsec->sh_offset);
+    size_t n = symsec->sh_size / sizeof(Elf64_Sym);
+    struct ml_symtab *t = calloc(1, sizeof *t);
+    if (!t || !(t->syms = calloc(n ? n : 1, sizeof *t->syms))) {
+        free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int type = ELF64_ST_TYPE(syms[i].st_info);
+        if ((type != STT_FUNC && type != STT_GNU_IFUNC) || syms[i].st_shndx == SHN_UNDEF ||
+            syms[i].st_value == 0 || syms[i].st_name >= strsec->sh_size)
+            continue;
+        t->syms[t->count++] = (struct ml_sym){syms[i].st_value, syms[i].st_size,
+                                              base + strsec->sh_offset + syms[i].st_name};
+    }
+    qsort(t->syms, t->count, sizeof *t->syms, by_addr);
+    return t;
+}
+
+struct ml_symtab *ml_symtab_load(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(Elf64_Ehdr))
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return NULL;
+    const Elf64_Ehdr *eh = map;
+    struct ml_symtab *t = NULL;
+    if (!memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_ident[EI_CLASS] == ELFCLASS64) {
+        const Elf64_Shdr *sec = find_section(eh, (size_t)st.st_size, SHT_SYMTAB);
+        if (!sec)
+            sec = find_section(eh, (size_t)st.st_size, SHT_DYNSYM);
+        if (sec)
+            t = index_symbols(map, (size_t)st.st_size, sec);
+    }
+    /* The names point into the mapping, which stays for the life of the process. */
+    if (!t)
+        munmap(map, (size_t)st.st_size);
+    return t;
+}
+
+const char *ml_symtab_lookup(const struct ml_symtab *t, uintptr_t vaddr)
+{
+    if (!t || !t->count)
+        return NULL;
+    size_t lo = 0, hi = t->count;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (t->syms[mid].addr <= vaddr)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const struct ml_sym *s = &t->syms[lo];
+    if (vaddr < s->addr || (s->size && vaddr >= s->addr + s->size))
+        return NULL;
+    return s->name;
+}
