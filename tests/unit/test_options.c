@@ -1,0 +1,59 @@
+/* Unit tests of the MODLIFE_OPTIONS parser (instrument/options.c). */
+#include "../../instrument/options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                    \
+            failures++;                                                               \
+        }                                                                             \
+    } while (0)
+
+static int parse(struct ml_options *o, const char *text, char *err)
+{
+    ml_options_defaults(o);
+    err[0] = '\0';
+    return ml_options_parse(o, text, err, 512);
+}
+
+int main(void)
+{
+    struct ml_options o;
+    char err[512];
+
+    CHECK(parse(&o, NULL, err) == 0 && o.stack_depth == 32 && o.python_stack == 1);
+    CHECK(parse(&o, "", err) == 0);
+    CHECK(parse(&o, "log_path=/tmp/x:stack_depth=8:python_stack=0", err) == 0);
+    CHECK(!strcmp(o.log_path, "/tmp/x") && o.stack_depth == 8 && o.python_stack == 0);
+    CHECK(parse(&o, "stack_depth=4:stack_depth=9", err) == 0 && o.stack_depth == 9);
+    CHECK(parse(&o, "log_path='/tmp/a:b'", err) == 0 && !strcmp(o.log_path, "/tmp/a:b"));
+    CHECK(parse(&o, "halt_on_error=true:exitcode=7", err) == 0 && o.halt_on_error == 1 && o.exitcode == 7);
+    CHECK(parse(&o, "::stack_depth=3::", err) == 0 && o.stack_depth == 3);
+
+    CHECK(parse(&o, "stack_depth=abc", err) == -1);
+    CHECK(strstr(err, "stack_depth=abc") && strstr(err, "integer from 1 to 256"));
+    CHECK(parse(&o, "stack_depth=0", err) == -1);
+    CHECK(parse(&o, "stack_depth=257", err) == -1);
+    CHECK(parse(&o, "stack_depth=", err) == -1);
+    CHECK(parse(&o, "python_stack=maybe", err) == -1 && strstr(err, "expected 0 or 1"));
+    CHECK(parse(&o, "nonsense=1", err) == -1 && strstr(err, "unknown option 'nonsense'") && strstr(err, "log_path"));
+    CHECK(parse(&o, "log_path", err) == -1 && strstr(err, "expected key=value"));
+    CHECK(parse(&o, "=3", err) == -1 && strstr(err, "expected key=value"));
+    CHECK(parse(&o, "log_path='/tmp/a", err) == -1 && strstr(err, "unterminated quote"));
+
+    char long_value[5000];
+    memset(long_value, 'a', sizeof long_value);
+    memcpy(long_value, "log_path=", 9);
+    long_value[sizeof long_value - 1] = '\0';
+    CHECK(parse(&o, long_value, err) == -1 && strstr(err, "too long"));
+
+    if (failures)
+        return 1;
+    printf("test_options: all passed\n");
+    return 0;
+}

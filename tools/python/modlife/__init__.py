@@ -1,0 +1,1 @@
+"""modlife: lifetime recorder for CPython extension modules (command line and log tools)."""

@@ -1,0 +1,69 @@
+"""`modlife run [options] -- CMD...`: run CMD with modlife in every Python process
+it starts, one log per process in the log directory."""
+import os
+import signal
+import subprocess
+import sys
+
+from modlife import locate
+
+
+def options_from_args(args, log_dir):
+    opts = ["log_path=%s" % os.path.join(log_dir, "modlife")]
+    if args.stack_depth is not None:
+        opts.append("stack_depth=%d" % args.stack_depth)
+    if args.no_python_stack:
+        opts.append("python_stack=0")
+    return opts
+
+
+def environment(args, log_dir):
+    env = dict(os.environ)
+    existing = env.get("MODLIFE_OPTIONS")
+    # Ours come last: the library lets later keys win.
+    env["MODLIFE_OPTIONS"] = ":".join(([existing] if existing else []) + options_from_args(args, log_dir))
+    if args.audit:
+        env["LD_AUDIT"] = ":".join(filter(None, [locate.audit_library(), env.get("LD_AUDIT")]))
+    else:
+        env["LD_PRELOAD"] = ":".join(filter(None, [locate.preload_library(), env.get("LD_PRELOAD")]))
+    return env
+
+
+def exit_like(returncode):
+    """Leave with the child's status; a signal death is repeated on ourselves."""
+    if returncode < 0:
+        sig = -returncode
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    return returncode
+
+
+def main(args, out):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
+        return 2
+    log_dir = os.path.abspath(args.log_dir)
+    try:
+        os.makedirs(log_dir, exist_ok=True)
+    except OSError as e:
+        sys.stderr.write("modlife run: cannot create the log directory %s: %s\n" % (log_dir, e.strerror))
+        return 2
+    before = set(os.listdir(log_dir))
+    env = environment(args, log_dir)
+    try:
+        proc = subprocess.Popen(command, env=env)
+    except OSError as e:
+        sys.stderr.write("modlife run: cannot run %s: %s\n" % (command[0], e.strerror))
+        return 127 if isinstance(e, FileNotFoundError) else 126
+    while True:
+        try:
+            returncode = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue  # the child got the SIGINT too; its status is what counts
+    logs = sorted(set(os.listdir(log_dir)) - before)
+    if not args.quiet:
+        sys.stderr.write("modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir))
+    return exit_like(returncode)
