@@ -74,8 +74,13 @@ static void log_process_start(int forked)
     json_kv_string(&r.j, "libpython", py.libpython[0] ? py.libpython : "static");
     json_kv_bool(&r.j, "debug_build", py.debug_build);
     json_kv_string(&r.j, "entry", entry_point == ML_ENTRY_AUDIT ? "audit" : "preload");
+    json_key(&r.j, "options");
+    json_begin_object(&r.j);
+    json_kv_string(&r.j, "log_path", ml_opts.log_path);
     json_kv_int(&r.j, "stack_depth", ml_opts.stack_depth);
     json_kv_bool(&r.j, "python_stack", ml_opts.python_stack);
+    json_kv_bool(&r.j, "symbolize", ml_opts.symbolize);
+    json_end_object(&r.j);
     json_kv_int(&r.j, "log_format", 1);
     ml_record_end(&r);
 }

@@ -18,6 +18,7 @@ struct ml_object {
     char build_id[41];
     int id;
     int patched;
+    enum ml_patch_scope scope;
     int symbols_loaded;
     struct ml_symtab *symtab;
 };
@@ -112,8 +113,11 @@ static void log_object(const struct ml_object *o, int candidate)
     json_kv_hex(&r.j, "start", o->lo);
     json_kv_hex(&r.j, "end", o->hi);
     json_kv_string(&r.j, "build_id", o->build_id);
-    if (candidate)
+    if (candidate) {
+        /* Under LD_AUDIT the PLT is redirected at binding time, not counted here. */
+        json_kv_string(&r.j, "hooked_by", o->scope == ML_PATCH_ALL ? "got" : "got+audit");
         json_kv_int(&r.j, "patched", o->patched);
+    }
     ml_record_end(&r);
 }
 
@@ -146,6 +150,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     o->id = object_count++;
     build_id_of(info, o->build_id);
     int candidate = is_patch_candidate(info, lo, hi);
+    o->scope = ctx->scope;
     if (candidate)
         o->patched = ml_got_patch(info, ctx->scope);
     log_object(o, candidate);

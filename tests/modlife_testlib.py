@@ -1,0 +1,143 @@
+"""Helpers for modlife's tests: the interpreters to test against, building fixture
+extensions for each, running Python under `modlife run`, and reading its logs."""
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures")
+
+
+def pyenv_root():
+    return os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+
+
+@dataclass
+class Interpreter:
+    name: str
+    path: str
+    static_libpython: bool = False
+    symbols: bool = True  # are CPython's own functions named in native frames?
+    info: dict = field(default_factory=dict)
+
+    def query(self):
+        if not self.info:
+            code = ("import json, sys, sysconfig; print(json.dumps({'include': sysconfig.get_paths()['include'],"
+                    " 'suffix': sysconfig.get_config_var('EXT_SUFFIX'), 'version': sys.version_info[:2]}))")
+            self.info = json.loads(subprocess.check_output([self.path, "-c", code], text=True))
+        return self.info
+
+    @property
+    def version(self):
+        return tuple(self.query()["version"])
+
+    def __str__(self):
+        return self.name
+
+
+def interpreters():
+    """Every interpreter of DESIGN.md: Debian's (static libpython, and -dbg) and pyenv's."""
+    found = [
+        Interpreter("debian-3.11", "/usr/bin/python3.11", static_libpython=True, symbols=False),
+        Interpreter("debian-3.11-dbg", "/usr/bin/python3.11-dbg", static_libpython=True),
+    ]
+    for version in ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0"):
+        minor = version.rsplit(".", 1)[0]
+        found.append(Interpreter("pyenv-" + version,
+                                 os.path.join(pyenv_root(), "versions", version, "bin", "python" + minor)))
+    return found
+
+
+INTERPRETERS = interpreters()
+INTERPRETER_IDS = [i.name for i in INTERPRETERS]
+
+
+def build_extension(interp, source, out_dir, name=None):
+    """Compile fixtures/<source>.c as an extension module for interp into out_dir."""
+    name = name or source
+    info = interp.query()
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, name + info["suffix"])
+    if not os.path.exists(target):
+        subprocess.run(["cc", "-shared", "-fPIC", "-g", "-O1", "-Wall", "-Werror",
+                        "-Wno-unused-parameter", "-I" + info["include"],
+                        os.path.join(FIXTURES, source + ".c"), "-o", target],
+                       check=True)
+    return out_dir
+
+
+def modlife_command():
+    cmd = os.environ.get("MODLIFE")
+    if not cmd or not os.access(cmd, os.X_OK):
+        raise RuntimeError("MODLIFE must name the built tools/modlife (run the tests with `make check`)")
+    return cmd
+
+
+def library_path():
+    return os.path.join(os.environ["MODLIFE_LIBDIR"], "libmodlife.so")
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess
+    log_dir: str
+
+    @property
+    def logs(self):
+        return sorted(os.path.join(self.log_dir, n) for n in os.listdir(self.log_dir) if n.endswith(".jsonl"))
+
+    def records(self):
+        """Records of the single log of this run."""
+        logs = self.logs
+        assert len(logs) == 1, "expected one log, got %s\nstderr:\n%s" % (logs, self.proc.stderr)
+        return read_log(logs[0])
+
+
+def run_modlife(args, log_dir, env=None, cwd=None, timeout=120):
+    full_env = dict(os.environ)
+    full_env.pop("MODLIFE_OPTIONS", None)
+    full_env.update(env or {})
+    proc = subprocess.run([modlife_command(), "run", "--quiet", "--log-dir", str(log_dir)] + args,
+                          env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return Run(proc, str(log_dir))
+
+
+def run_python(interp, code, log_dir, pythonpath=None, entry="preload", env=None, extra_args=()):
+    env = dict(env or {})
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    args = (["--audit"] if entry == "audit" else []) + list(extra_args) + ["--", interp.path, "-c", code]
+    run = run_modlife(args, log_dir, env=env)
+    assert run.proc.returncode == 0, "exit %d\nstdout:\n%s\nstderr:\n%s" % (
+        run.proc.returncode, run.proc.stdout, run.proc.stderr)
+    return run
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def events(records, event, **match):
+    return [r for r in records if r["event"] == event and all(r.get(k) == v for k, v in match.items())]
+
+
+def one(records, event, **match):
+    found = events(records, event, **match)
+    assert len(found) == 1, "expected one %s %s, got %d" % (event, match, len(found))
+    return found[0]
+
+
+def function_names(record):
+    return [f.get("fn") for f in record.get("stack", [])]
+
+
+def object_paths(records):
+    return {r["id"]: r["path"] for r in records if r["event"] == "object-load"}
+
+
+def frame_objects(record, records):
+    paths = object_paths(records)
+    return [os.path.basename(paths.get(f.get("obj"), "?")) for f in record.get("stack", [])]

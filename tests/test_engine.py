@@ -1,0 +1,271 @@
+"""The engine on real interpreters: control of extension calls through LD_PRELOAD
+and LD_AUDIT, the lifetime log with stacks, subinterpreters, fork, threads."""
+import os
+import stat
+import subprocess
+
+import pytest
+
+from modlife_testlib import (events, frame_objects, function_names, library_path, one, read_log,
+                             run_modlife, run_python)
+
+XXLIMITED_SCRIPT = """
+import gc, sys
+import xxlimited
+o = xxlimited.Xxo()
+o.answer = 42
+assert o.answer == 42
+del o
+del sys.modules["xxlimited"], xxlimited
+gc.collect()                                   # DROP LINE
+"""
+
+
+def xxlimited_object_id(records):
+    loads = [r for r in records if r["event"] == "object-load" and "xxlimited.cpython" in r["path"]]
+    assert len(loads) == 1
+    return loads[0]
+
+
+@pytest.mark.parametrize("entry", ["preload", "audit"])
+def test_xxlimited_lifecycle(interp, entry, tmp_path):
+    records = run_python(interp, XXLIMITED_SCRIPT, tmp_path, entry=entry).records()
+
+    start = records[0]
+    assert start["event"] == "process-start" and start["entry"] == entry
+    assert start["python"] == "%d.%d" % interp.version
+    assert (start["libpython"] == "static") == interp.static_libpython
+
+    xx = xxlimited_object_id(records)
+    if entry == "preload":  # PyModuleDef_Init, PyModule_GetState, PyType_From*...
+        assert xx["hooked_by"] == "got" and xx["patched"] >= 2
+    else:  # its PLT is redirected by la_symbind64 as it binds
+        assert xx["hooked_by"] == "got+audit"
+    # Only extension objects are patched: never libpython or the executable.
+    for r in events(records, "object-load"):
+        if "libpython" in r["path"] or r["id"] == 0:
+            assert "patched" not in r, r
+
+    lifetime = [r for r in records if r.get("module") == "xxlimited" or r["event"].startswith("interp-")]
+    kinds = [r["event"] for r in lifetime]
+    first = kinds.index("module-create")
+    assert kinds[first:first + 2] == ["module-create", "module-exec"]
+    assert kinds.index("module-clear") < kinds.index("module-free")
+    create = one(records, "module-create", module="xxlimited")
+    clear = one(records, "module-clear", module="xxlimited")
+    free = one(records, "module-free", module="xxlimited")
+    assert create["instance"] == clear["instance"] == free["instance"]
+    assert create["interp"] == 0 and create["init"] == "multi-phase"
+
+    xxo = [r for r in events(records, "type-create") if r["type"] == "xxlimited.Xxo"][-1]
+    assert xxo["gc"] is True
+    if interp.version >= (3, 10):  # 3.9's xxlimited makes its types with PyType_FromSpec
+        assert xxo["module"] == "xxlimited" and xxo["instance"] == create["instance"]
+    # The type was made by the module's exec function, inside xxlimited.
+    assert frame_objects(xxo, records)[0] == os.path.basename(xx["path"])
+    if interp.symbols:
+        assert function_names(xxo)[0] == "xx_modexec"
+        assert "PyModule_ExecDef" in function_names(xxo)
+        assert "module_clear" in function_names(clear)
+        assert "module_dealloc" in function_names(free)
+    else:
+        assert "PyModule_ExecDef" in function_names(create)  # exported by the executable
+
+    # The Python stack of the teardown points at the line that dropped the module.
+    line = XXLIMITED_SCRIPT.splitlines().index("gc.collect()                                   # DROP LINE") + 1
+    assert free["python_stack"][0] == {"file": "<string>", "line": line, "function": "<module>"}
+    assert any(r["event"] == "type-dealloc" and r["type"] == "xxlimited.Xxo" for r in records)
+    assert one(records, "interp-finalize", interp=0)["main"] is True
+    assert records[-1]["event"] == "process-exit"
+
+
+def test_subinterpreter(interp, fixtures_for, tmp_path):
+    path = fixtures_for("isolated")
+    code = """
+import _testcapi, isolated
+isolated.lookup_state(3)
+assert _testcapi.run_in_subinterp("import isolated; t = isolated.Thing(); isolated.lookup_state(5)") == 0
+"""
+    records = run_python(interp, code, tmp_path, pythonpath=path).records()
+    creates = events(records, "module-create", module="isolated")
+    assert len(creates) == 2, creates
+    main, sub = sorted(creates, key=lambda r: r["interp"])
+    assert main["interp"] == 0 and sub["interp"] > 0
+    assert main["instance"] != sub["instance"]
+    assert one(records, "interp-create", interp=sub["interp"])["main"] is False
+    assert len(events(records, "interp-finalize", interp=sub["interp"])) == 1
+    # Each instance has its own types and its own teardown, in its own interpreter.
+    sub_types = [r for r in events(records, "type-create", instance=sub["instance"])]
+    assert {r["type"] for r in sub_types} == {"isolated.Thing", "isolated.SubThing"}
+    assert all(r["interp"] == sub["interp"] for r in sub_types)
+    sub_free = one(records, "module-free", instance=sub["instance"])
+    assert sub_free["interp"] == sub["interp"]
+    assert sub_free["state_lookups"] >= 5
+    # The subinterpreter ended before the main one tore its instance down.
+    main_free = one(records, "module-free", instance=main["instance"])
+    assert records.index(sub_free) < records.index(main_free)
+
+
+def test_fork_child_gets_its_own_log(interp, fixtures_for, tmp_path):
+    path = fixtures_for("isolated")
+    code = """
+import os, sys, isolated
+isolated.lookup_state(2)
+pid = os.fork()
+if pid == 0:
+    isolated.lookup_state(7)
+    t = isolated.Thing()
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0
+print(pid)
+"""
+    run = run_python(interp, code, tmp_path, pythonpath=path)
+    child_pid = int(run.proc.stdout.split()[-1])
+    assert len(run.logs) == 2
+    logs = {read_log(p)[0]["pid"]: read_log(p) for p in run.logs}
+    child = logs.pop(child_pid)
+    (parent_pid, parent), = logs.items()
+    start = child[0]
+    assert start["forked"] is True and start["ppid"] == parent_pid
+    # The child's log stands alone: objects and live records are written again.
+    assert any("isolated" in r["path"] for r in events(child, "object-load"))
+    inherited = one(child, "module-create", module="isolated")
+    assert inherited["note"] == "inherited at fork"
+    child_free = one(child, "module-free", module="isolated")
+    assert child_free["instance"] == inherited["instance"]
+    assert child_free["state_lookups"] >= 7
+    assert one(parent, "module-free", module="isolated")["instance"] == inherited["instance"]
+
+
+def test_threads_count_every_lookup(interp, fixtures_for, tmp_path):
+    path = fixtures_for("isolated")
+    code = """
+import gc, sys, threading, isolated
+threads = [threading.Thread(target=isolated.lookup_state, args=(10000,)) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+del sys.modules["isolated"], isolated
+gc.collect()
+"""
+    records = run_python(interp, code, tmp_path, pythonpath=path).records()
+    clear = one(records, "module-clear", module="isolated")
+    # 80000 from the threads, plus the module's own few (exec, traverse by the GC).
+    assert 80000 <= clear["state_lookups"] < 80100, clear["state_lookups"]
+
+
+SUBCLASS_SCRIPT = """
+import gc, isolated
+class PyThing(isolated.Thing): pass
+class PySubThing(isolated.SubThing): pass
+objs = [cls() for cls in (isolated.Thing, isolated.SubThing, PyThing, PySubThing) for _ in range(50)]
+cycle = isolated.Thing(); cycle2 = PySubThing(cycle); cycle.__class__  # noqa
+del objs, cycle, cycle2
+gc.collect()
+print(sorted(isolated.counters().items()))
+"""
+
+
+def test_subclasses_run_each_original_slot_once(interp, fixtures_for, tmp_path):
+    """tp_dealloc wrapped in a type is inherited by C and Python subclasses: every
+    original still runs exactly once per object, as without modlife."""
+    path = fixtures_for("isolated")
+    plain = subprocess.run([interp.path, "-c", SUBCLASS_SCRIPT], env=dict(os.environ, PYTHONPATH=path),
+                           capture_output=True, text=True, check=True)
+    watched = run_python(interp, SUBCLASS_SCRIPT, tmp_path, pythonpath=path)
+    assert plain.stdout == "[('subthing_deallocs', 101), ('thing_deallocs', 202)]\n"
+    assert watched.proc.stdout == plain.stdout
+    assert "modlife" not in watched.proc.stderr
+
+
+def test_single_phase_and_static_type(interp, fixtures_for, tmp_path):
+    path = fixtures_for("legacy")
+    records = run_python(interp, "import legacy; assert legacy.ping() == 42", tmp_path,
+                         pythonpath=path).records()
+    create = one(records, "module-create", module="legacy")
+    assert create["init"] == "single-phase"
+    assert "PyInit_legacy" in function_names(create)
+    ready = one(records, "type-ready", type="legacy.Legacy")
+    assert ready["static"] is True and "PyInit_legacy" in function_names(ready)
+
+
+def test_stack_options(interp, tmp_path):
+    records = run_python(interp, XXLIMITED_SCRIPT, tmp_path,
+                         extra_args=["--stack-depth", "3", "--no-python-stack"]).records()
+    with_stacks = [r for r in records if "stack" in r]
+    assert with_stacks
+    assert all(1 <= len(r["stack"]) <= 3 for r in with_stacks)
+    assert not any("python_stack" in r for r in records)
+
+
+def test_relro_restored_after_patching(tmp_path, ext_root):
+    """Patching makes the extension's RELRO pages writable only for the write."""
+    from modlife_testlib import INTERPRETERS
+    interp = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+    code = """
+import xxlimited
+print(sorted(l.split()[1] for l in open("/proc/self/maps") if "xxlimited.cpython" in l))
+"""
+    plain = subprocess.run([interp.path, "-c", code], capture_output=True, text=True, check=True)
+    watched = run_python(interp, code, tmp_path)
+
+    def writable(perms):
+        return [p for p in eval(perms) if "w" in p]
+    # The same writable mappings as without modlife (mprotect may split read-only ones).
+    assert writable(plain.stdout) == ["rw-p"]
+    assert writable(watched.proc.stdout) == writable(plain.stdout)
+    assert xxlimited_object_id(watched.records())["patched"] >= 2
+
+
+def test_non_python_processes_are_untouched(tmp_path):
+    run = run_modlife(["--", "/bin/sh", "-c", "echo hello; /bin/true"], tmp_path)
+    assert run.proc.returncode == 0 and run.proc.stdout == "hello\n" and run.proc.stderr == ""
+    assert run.logs == []
+    # A Python process whose children are a shell tool and another Python.
+    code = ("import subprocess, sys; subprocess.run(['/bin/true'], check=True);"
+            "subprocess.run([sys.executable, '-c', 'import xxlimited'], check=True)")
+    run = run_modlife(["--", "/usr/bin/python3.11", "-c", code], tmp_path / "tree")
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert len(run.logs) == 2  # the two Pythons, not /bin/true
+    argvs = [read_log(p)[0]["argv"] for p in run.logs]
+    assert sorted(a[-1] for a in argvs) == sorted([code, "import xxlimited"])
+
+
+def direct(env_options, args, tmp_path):
+    env = dict(os.environ, LD_PRELOAD=library_path(), MODLIFE_OPTIONS=env_options)
+    return subprocess.run(args, env=env, capture_output=True, text=True, cwd=str(tmp_path))
+
+
+@pytest.mark.parametrize("options, message", [
+    ("stack_depth=abc", "modlife: MODLIFE_OPTIONS: stack_depth=abc: expected an integer from 1 to 256"),
+    ("colour=blue", "modlife: MODLIFE_OPTIONS: unknown option 'colour' (known: log_path, stack_depth,"),
+    ("python_stack", "modlife: MODLIFE_OPTIONS: expected key=value, got 'python_stack'"),
+])
+def test_bad_option_is_a_clear_error(options, message, tmp_path):
+    proc = direct(options, ["/usr/bin/python3.11", "-c", "print('ran')"], tmp_path)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1
+    # Processes that are not Python never read the options.
+    assert direct(options, ["/bin/true"], tmp_path).returncode == 0
+
+
+def test_unwritable_log_path_is_a_clear_error(tmp_path):
+    proc = direct("log_path=%s/missing/dir/ml" % tmp_path, ["/usr/bin/python3.11", "-c", "pass"], tmp_path)
+    assert proc.returncode == 1
+    assert "modlife: log: cannot create the log file '%s/missing/dir/ml." % tmp_path in proc.stderr
+    assert "No such file or directory" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_log_files_are_private_and_never_follow_symlinks(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("untouched\n")
+    prefix = tmp_path / "ml"
+    # The shell plants a symlink where the log of the process it becomes would go.
+    script = 'ln -s %s %s.$$.jsonl && exec /usr/bin/python3.11 -c "import xxlimited"' % (target, prefix)
+    proc = direct("log_path=%s" % prefix, ["/bin/sh", "-c", script], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text() == "untouched\n"
+    logs = [p for p in tmp_path.iterdir() if p.name.endswith(".jsonl") and not p.is_symlink()]
+    assert len(logs) == 1 and logs[0].name.endswith(".1.jsonl")
+    assert stat.S_IMODE(logs[0].stat().st_mode) == 0o600
+    assert read_log(str(logs[0]))[0]["event"] == "process-start"
