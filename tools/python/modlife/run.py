@@ -1,6 +1,7 @@
 """`modlife run [options] -- CMD...`: run CMD with modlife in every Python process
 it starts, one log per process in the log directory."""
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -30,10 +31,15 @@ def environment(args, log_dir):
 
 
 def exit_like(returncode):
-    """Leave with the child's status; a signal death is repeated on ourselves."""
+    """Leave with the child's status; a signal death is repeated on ourselves, so that
+    the shell sees the same status.  The child dumped core if it was to: we do not."""
     if returncode < 0:
         sig = -returncode
-        signal.signal(sig, signal.SIG_DFL)
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # SIGKILL and SIGSTOP cannot be caught anyway
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         os.kill(os.getpid(), sig)
         return 128 + sig
     return returncode
