@@ -36,7 +36,9 @@ static struct ml_def_rec *def_of(PyObject *module)
 
 void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late)
 {
-    long long interp = ml_interp_current(ML_INTERP_ANY);
+    /* Creation runs inside an import (3.13 may not call PyInit again for another
+     * interpreter), so this is where a new interpreter is first seen. */
+    long long interp = ml_interp_current(late ? ML_INTERP_ANY : ML_INTERP_IMPORTING);
     void *state = py.PyModule_GetState(module);
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);

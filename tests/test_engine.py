@@ -269,3 +269,36 @@ def test_log_files_are_private_and_never_follow_symlinks(tmp_path):
     assert len(logs) == 1 and logs[0].name.endswith(".1.jsonl")
     assert stat.S_IMODE(logs[0].stat().st_mode) == 0o600
     assert read_log(str(logs[0]))[0]["event"] == "process-start"
+
+
+OWN_GIL_SCRIPT = """
+import threading
+try:
+    import _interpreters as interpreters   # 3.13
+except ImportError:
+    import _xxsubinterpreters as interpreters  # 3.12
+import isolated
+code = "import isolated\\nfor i in range(50):\\n    isolated.lookup_state(1000)\\n    t = isolated.Thing()\\n"
+ids = [interpreters.create() for _ in range(4)]   # each with a GIL of its own
+threads = [threading.Thread(target=interpreters.run_string, args=(i, code)) for i in ids]
+for t in threads: t.start()
+for t in threads: t.join()
+for i in ids: interpreters.destroy(i)
+"""
+
+
+@pytest.mark.parametrize("version", ["3.12.1", "3.13.0"])
+def test_subinterpreters_with_their_own_gil(version, ext_root, tmp_path):
+    """Four interpreters run the fixture at the same time: every instance, type and
+    lookup is recorded, each in its own interpreter."""
+    from modlife_testlib import INTERPRETERS, build_extension
+    interp = next(i for i in INTERPRETERS if i.name == "pyenv-" + version)
+    path = build_extension(interp, "isolated", str(ext_root / interp.name))
+    records = run_python(interp, OWN_GIL_SCRIPT, tmp_path, pythonpath=path).records()
+    subs = {r["interp"] for r in events(records, "interp-create")} - {0}
+    assert len(subs) == 4
+    assert {r["interp"] for r in events(records, "interp-finalize")} == subs | {0}
+    frees = [r for r in events(records, "module-free", module="isolated") if r["interp"] in subs]
+    assert sorted(r["interp"] for r in frees) == sorted(subs)
+    assert all(50000 <= r["state_lookups"] < 50100 for r in frees), [r["state_lookups"] for r in frees]
+    assert len([r for r in events(records, "type-create") if r["interp"] in subs]) == 8
