@@ -300,5 +300,6 @@ def test_subinterpreters_with_their_own_gil(version, ext_root, tmp_path):
     assert {r["interp"] for r in events(records, "interp-finalize")} == subs | {0}
     frees = [r for r in events(records, "module-free", module="isolated") if r["interp"] in subs]
     assert sorted(r["interp"] for r in frees) == sorted(subs)
-    assert all(50000 <= r["state_lookups"] < 50100 for r in frees), [r["state_lookups"] for r in frees]
+    # 50 x 1000 from lookup_state, 50 from the Things' deallocs, a few of the module's own.
+    assert all(50050 <= r["state_lookups"] < 50150 for r in frees), [r["state_lookups"] for r in frees]
     assert len([r for r in events(records, "type-create") if r["interp"] in subs]) == 8
