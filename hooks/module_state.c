@@ -5,15 +5,37 @@
 
 #include "../instrument/pyapi.h"
 
-static void count_lookup(const PyObject *module)
+/* The last module this thread looked up.  A module instance is only used under its
+ * own interpreter's GIL, so its count needs no lock; the generation tells when
+ * records went away since the entry was filled. */
+struct lookup_cache {
+    const PyObject *module;
+    struct ml_module_rec *rec;
+    unsigned long generation;
+};
+
+static __thread struct lookup_cache cache __attribute__((tls_model("initial-exec")));
+
+static void count_slow(const PyObject *module, unsigned long generation)
 {
-    if (!module)
-        return;
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
     if (rec)
         rec->state_lookups++;
     ml_registry_unlock();
+    cache = (struct lookup_cache){module, rec, generation};
+}
+
+static inline void count_lookup(const PyObject *module)
+{
+    unsigned long generation = __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE);
+    if (module == cache.module && generation == cache.generation) {
+        if (cache.rec)
+            cache.rec->state_lookups++;
+        return;
+    }
+    if (module)
+        count_slow(module, generation);
 }
 
 void *ml_hook_PyModule_GetState(PyObject *module)

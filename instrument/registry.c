@@ -56,10 +56,10 @@ struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, lo
         free(rec);
         return NULL;
     }
-    if (stale) { /* a module died unseen and its address was reused */
-        __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
-        free(stale);
-    }
+    /* Lookup caches may hold this address as unknown, or as the stale record of a
+     * module that died unseen before the address was reused. */
+    __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
+    free(stale);
     return rec;
 }
 

@@ -92,7 +92,7 @@ struct ml_interp_rec *ml_interp_add(PyInterpreterState *interp, long long id);
 void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg);
 void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg);
 
-/* Bumped when a module record goes away: invalidates the lookup caches. */
+/* Bumped when a module record comes or goes: invalidates the lookup caches. */
 extern unsigned long ml_registry_generation;
 
 #endif
