@@ -303,3 +303,42 @@ def test_subinterpreters_with_their_own_gil(version, ext_root, tmp_path):
     # 50 x 1000 from lookup_state, 50 from the Things' deallocs, a few of the module's own.
     assert all(50050 <= r["state_lookups"] < 50150 for r in frees), [r["state_lookups"] for r in frees]
     assert len([r for r in events(records, "type-create") if r["interp"] in subs]) == 8
+
+
+def test_creation_variants(interp, fixtures_for, tmp_path):
+    path = fixtures_for("variants")
+    code = """
+import gc, importlib.machinery, variants
+inner = variants.make_module(importlib.machinery.ModuleSpec("variants_inner", None))
+d = variants.Derived()
+assert isinstance(d, variants.Plain)
+del d, inner
+"""
+    records = run_python(interp, code, tmp_path, pythonpath=path).records()
+    outer = one(records, "module-create", module="variants")
+    assert outer["init"] == "multi-phase"
+    # Seen as the create slot returns, inside CPython.
+    assert function_names(outer)[0] == "PyModule_FromDefAndSpec2"
+    types = {r["type"]: r for r in events(records, "type-create") if r["type"].startswith("variants.")}
+    expected = {"variants.Plain", "variants.Derived"} | ({"variants.FromMetaclass"} if interp.version >= (3, 12) else set())
+    assert set(types) == expected
+    assert "module" not in types["variants.Plain"]  # PyType_FromSpec: no module
+    if interp.version >= (3, 12):
+        assert types["variants.FromMetaclass"]["instance"] == outer["instance"]
+    inner = one(records, "module-create", module="variants_inner")
+    assert "make_module" in function_names(inner)
+    assert one(records, "module-free", module="variants_inner")["instance"] == inner["instance"]
+
+
+def test_wrapped_traverse_slots_report_the_same_referents(interp, fixtures_for, tmp_path):
+    path = fixtures_for("isolated")
+    code = """
+import gc, isolated
+t = isolated.SubThing("payload")
+print(sorted(repr(r) for r in gc.get_referents(t)))
+print(sorted(repr(r) for r in gc.get_referents(isolated) if isinstance(r, type)))
+"""
+    plain = subprocess.run([interp.path, "-c", code], env=dict(os.environ, PYTHONPATH=path),
+                           capture_output=True, text=True, check=True)
+    assert "isolated.SubThing" in plain.stdout and "'payload'" in plain.stdout
+    assert run_python(interp, code, tmp_path, pythonpath=path).proc.stdout == plain.stdout
