@@ -27,6 +27,22 @@ PyObject *ml_hook_PyType_FromMetaclass(PyTypeObject *meta, PyObject *module, PyT
                                        PyObject *bases);
 int ml_hook_PyType_Ready(PyTypeObject *type);
 
+/* static_types.c */
+int ml_hook_PyModule_AddType(PyObject *module, PyTypeObject *type);
+int ml_hook_PyModule_AddObject(PyObject *module, const char *name, PyObject *value);
+int ml_hook_PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value);
+/* A static type readied by extension code: checked now, or when its object's
+ * definitions are known. */
+void ml_static_type_readied(PyTypeObject *type);
+/* A multi-phase definition was just adopted: check static types readied before. */
+void ml_static_types_check_def(struct ml_def_rec *def);
+
+/* object_alloc.c */
+PyObject *ml_hook__PyObject_New(PyTypeObject *type);
+PyObject *ml_hook__PyObject_NewVar(PyTypeObject *type, Py_ssize_t size);
+PyObject *ml_hook__PyObject_GC_New(PyTypeObject *type);
+PyObject *ml_hook__PyObject_GC_NewVar(PyTypeObject *type, Py_ssize_t size);
+
 /* interpreters.c */
 PyThreadState *ml_hook_Py_NewInterpreter(void);
 void ml_hook_Py_EndInterpreter(PyThreadState *tstate);
@@ -35,6 +51,17 @@ void ml_hook_Py_EndInterpreter(PyThreadState *tstate);
 struct ml_def_rec *ml_module_def_adopt(PyModuleDef *def, int multiphase);
 /* Registers module (if new) and writes module-create; late: first seen after creation. */
 void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late);
+
+/* type_create.c: tp-free-override, checked on a type just made from spec. */
+void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec);
+
+/* module_teardown.c: after m_free: types made for the module that outlive it, and
+ * the quarantine of its state; then the module is forgotten. */
+void ml_module_freed(PyObject *module);
+/* At exit, after finalization: types alive whose module was cleared or freed. */
+void ml_check_types_at_exit(void);
+/* Extension code makes an instance of type: is its module gone? */
+void ml_check_orphan_use(const PyTypeObject *type, const char *api);
 
 /* type_slots.c: takes over a new heap type's tp_dealloc/tp_traverse and watches it.
  * spec: what it was made from (NULL if unknown). */

@@ -10,7 +10,9 @@ PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def)
 {
     /* The module itself is made later inside CPython; our slots see it then. */
     ml_interp_current(ML_INTERP_IMPORTING);
-    ml_module_def_adopt(def, 1);
+    struct ml_def_rec *rec = ml_module_def_adopt(def, 1);
+    if (rec)
+        ml_static_types_check_def(rec);
     return py.PyModuleDef_Init(def);
 }
 
@@ -18,6 +20,8 @@ PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
 {
     ml_interp_current(ML_INTERP_IMPORTING);
     struct ml_def_rec *rec = ml_module_def_adopt(def, 0);
+    if (rec)
+        ml_static_types_check_def(rec); /* single-phase: static types are its way */
     PyObject *module = py.PyModule_Create2(def, apiver);
     if (module && rec)
         ml_module_created(module, rec, NULL);

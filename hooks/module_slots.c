@@ -11,6 +11,7 @@
 #include "../instrument/events.h"
 #include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/slot_context.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,24 +43,35 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
     void *state = py.PyModule_GetState(module);
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
-    if (rec && rec->def == def && rec->phase < ML_MOD_FREED) {
-        ml_registry_unlock(); /* announced already (an extension's own FromDefAndSpec) */
-        return;
-    }
-    rec = ml_module_add(module, def, interp);
-    if (!rec) {
-        ml_registry_unlock();
-        return;
-    }
-    rec->state = state;
-    struct ml_module_rec copy = *rec;
+    int known = rec && rec->def == def && rec->phase < ML_MOD_FREED;
     ml_registry_unlock();
-    ml_event_module("module-create", &copy, ML_WITH_STACKS, late);
+    if (known) /* announced already (an extension's own FromDefAndSpec) */
+        return;
+    struct ml_capture c;
+    ml_capture_stacks(&c);
+    ml_registry_lock();
+    rec = ml_module_add(module, def, interp);
+    struct ml_module_rec copy = {0};
+    if (rec) {
+        rec->state = state;
+        rec->created = c.saved;
+        copy = *rec;
+    }
+    ml_registry_unlock();
+    if (rec)
+        ml_event_module("module-create", &copy, &c, late);
+    else
+        ml_saved_stack_release(&c.saved);
 }
 
-/* Moves module to phase and writes event; returns the record as it was written. */
-static struct ml_module_rec module_event(PyObject *module, const char *event,
-                                         enum ml_module_phase phase)
+/* Where a module's event keeps its stack. */
+static struct ml_saved_stack *kept_stack(struct ml_module_rec *rec, enum ml_module_phase phase)
+{
+    return phase == ML_MOD_CLEARED ? &rec->cleared : phase == ML_MOD_FREED ? &rec->freed : NULL;
+}
+
+/* Moves module to phase and writes event. */
+static void module_event(PyObject *module, const char *event, enum ml_module_phase phase)
 {
     struct ml_def_rec *def = def_of(module);
     ml_registry_lock();
@@ -67,23 +79,35 @@ static struct ml_module_rec module_event(PyObject *module, const char *event,
     ml_registry_unlock();
     if (!known) /* made where we could not see it, e.g. a single-phase copy (m_copy) */
         ml_module_created(module, def, "first seen at this event, not at creation");
+    struct ml_capture c;
+    ml_capture_stacks(&c);
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
     struct ml_module_rec copy = {0};
+    struct ml_saved_stack *keep = rec ? kept_stack(rec, phase) : NULL;
     if (rec) {
         rec->phase = phase;
+        if (keep) {
+            ml_saved_stack_release(keep);
+            *keep = c.saved;
+        }
         copy = *rec;
     }
     ml_registry_unlock();
     if (rec)
-        ml_event_module(event, &copy, ML_WITH_STACKS, NULL);
-    return copy;
+        ml_event_module(event, &copy, &c, NULL);
+    if (!keep)
+        ml_saved_stack_release(&c.saved);
 }
 
 static int run_exec_slot(int n, PyObject *module)
 {
     module_event(module, "module-exec", ML_MOD_EXECUTED);
-    return exec_slots[n].orig(module);
+    struct ml_slot_frame frame;
+    ml_slot_push(&frame, ML_SLOT_MODULE_EXEC, module, NULL);
+    int result = exec_slots[n].orig(module);
+    ml_slot_pop(&frame);
+    return result;
 }
 
 #define TRAMPOLINE(n)                                                                     \
@@ -129,30 +153,43 @@ static PyObject *wrap_create(PyObject *spec, PyModuleDef *def)
     return module;
 }
 
+/* The module's own teardown functions may use its state after m_clear. */
 static int wrap_m_traverse(PyObject *module, visitproc visit, void *arg)
 {
     struct ml_def_rec *def = def_of(module);
-    return def && def->orig_traverse ? def->orig_traverse(module, visit, arg) : 0;
+    if (!def || !def->orig_traverse)
+        return 0;
+    struct ml_slot_frame frame;
+    ml_slot_push(&frame, ML_SLOT_MODULE_TEARDOWN, module, NULL);
+    int result = def->orig_traverse(module, visit, arg);
+    ml_slot_pop(&frame);
+    return result;
 }
 
 static int wrap_m_clear(PyObject *module)
 {
     struct ml_def_rec *def = def_of(module);
     module_event(module, "module-clear", ML_MOD_CLEARED);
-    return def && def->orig_clear ? def->orig_clear(module) : 0;
+    if (!def || !def->orig_clear)
+        return 0;
+    struct ml_slot_frame frame;
+    ml_slot_push(&frame, ML_SLOT_MODULE_TEARDOWN, module, NULL);
+    int result = def->orig_clear(module);
+    ml_slot_pop(&frame);
+    return result;
 }
 
 static void wrap_m_free(void *module)
 {
     struct ml_def_rec *def = def_of(module);
     module_event(module, "module-free", ML_MOD_FREED);
-    if (def && def->orig_free)
+    if (def && def->orig_free) {
+        struct ml_slot_frame frame;
+        ml_slot_push(&frame, ML_SLOT_MODULE_TEARDOWN, module, NULL);
         def->orig_free(module);
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    if (rec)
-        ml_module_forget(rec);
-    ml_registry_unlock();
+        ml_slot_pop(&frame);
+    }
+    ml_module_freed(module);
 }
 
 static void *exec_trampoline_for(int (*orig)(PyObject *), struct ml_def_rec *def)

@@ -5,7 +5,10 @@
 
 #include "../instrument/events.h"
 #include "../instrument/interpreters.h"
+#include "../instrument/findings.h"
 #include "../instrument/pyapi.h"
+
+#include <stdio.h>
 
 static PyObject *adopted(PyObject *type, PyObject *module, const PyType_Spec *spec)
 {
@@ -39,7 +42,31 @@ int ml_hook_PyType_Ready(PyTypeObject *type)
 {
     int already = (type->tp_flags & ML_TPFLAGS_READY) != 0;
     int result = py.PyType_Ready(type);
-    if (result == 0 && !already && !(type->tp_flags & ML_TPFLAGS_HEAPTYPE))
+    if (result == 0 && !already && !(type->tp_flags & ML_TPFLAGS_HEAPTYPE)) {
         ml_event_static_type(type, ml_interp_current(ML_INTERP_ANY));
+        ml_static_type_readied(type);
+    }
     return result;
+}
+
+/* tp-free-override: a tp_free that cannot free what tp_alloc made. */
+void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec)
+{
+    void *tp_free = NULL;
+    for (const PyType_Slot *s = spec ? spec->slots : NULL; s && s->slot; s++)
+        if (s->slot == ML_tp_free)
+            tp_free = s->pfunc;
+    if (!tp_free || !ml_finding_enabled(ML_TP_FREE_OVERRIDE))
+        return;
+    const char *wrong = NULL;
+    if (type->gc && tp_free == (void *)py.PyObject_Free)
+        wrong = "PyObject_Free (PyObject_Del) on a GC type, whose objects start with a GC header: use PyObject_GC_Del";
+    else if (!type->gc && tp_free == (void *)py.PyObject_GC_Del)
+        wrong = "PyObject_GC_Del on a type without Py_TPFLAGS_HAVE_GC: use PyObject_Free";
+    if (!wrong)
+        return;
+    struct ml_finding f = {.kind = ML_TP_FREE_OVERRIDE};
+    ml_finding_set_type(&f, type, NULL);
+    snprintf(f.message, sizeof f.message, "heap type '%s' sets tp_free to %s", type->qualname, wrong);
+    ml_finding_report(&f);
 }

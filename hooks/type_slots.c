@@ -5,22 +5,20 @@
  * wrapper, so it finds the original by walking from the instance's type up the
  * tp_base chain to the first adopted type that has an original of its own.  When an
  * original calls its base's slot on the same object, the walk resumes above the
- * type whose original is running (a per-thread chain of calls in progress). */
+ * type whose original is running (the slot context).
+ *
+ * Detectors: tp_dealloc must drop the instance's reference to its type
+ * (dealloc-missing-type-decref), tp_traverse must visit it
+ * (traverse-missing-type-visit). */
 #include "hooks.h"
 
 #include "../instrument/events.h"
+#include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/slot_context.h"
 
 #include <stdio.h>
-
-struct slot_call {
-    PyObject *self;
-    PyTypeObject *owner;
-    struct slot_call *prev;
-};
-
-static __thread struct slot_call *dealloc_calls, *traverse_calls;
 
 enum slot_kind { SLOT_DEALLOC, SLOT_TRAVERSE };
 
@@ -45,55 +43,148 @@ static PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void *
     return NULL;
 }
 
-static PyTypeObject *start_type(PyObject *self, const struct slot_call *calls)
+static PyTypeObject *start_type(PyObject *self, enum ml_slot slot)
 {
-    return calls && calls->self == self ? calls->owner->tp_base : ML_TYPE(self);
+    const struct ml_slot_frame *calls = ml_slot_innermost(slot);
+    return calls && calls->object == self ? ((PyTypeObject *)calls->owner)->tp_base : ML_TYPE(self);
+}
+
+/* A type of ours, or one whose dealloc cannot free it (refcount > 1 before). */
+static int type_died_during(const PyTypeObject *type, Py_ssize_t before, unsigned long deaths_before)
+{
+    ml_registry_lock();
+    const struct ml_type_rec *rec = ml_type_find(type);
+    int died = rec ? !rec->alive && ml_type_deaths != deaths_before : before <= 1;
+    ml_registry_unlock();
+    return died;
+}
+
+static void report_missing_decref(PyObject *self, PyTypeObject *owner)
+{
+    struct ml_finding f = {.kind = ML_DEALLOC_MISSING_TYPE_DECREF};
+    ml_registry_lock();
+    struct ml_type_rec *rec = ml_type_find(owner);
+    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
+    ml_registry_unlock();
+    snprintf(f.message, sizeof f.message,
+             "tp_dealloc of type '%s' did not Py_DECREF the type of the %s instance it freed",
+             owner->tp_name, ML_TYPE(self) == owner ? "" : "subclass ");
+    ml_finding_set_type(&f, &copy, ML_TYPE(self) == owner ? NULL : ML_TYPE(self)->tp_name);
+    ml_finding_report(&f);
 }
 
 static void wrap_tp_dealloc(PyObject *self)
 {
     void *orig;
-    PyTypeObject *owner = find_owner(start_type(self, dealloc_calls), SLOT_DEALLOC, &orig);
+    PyTypeObject *owner = find_owner(start_type(self, ML_SLOT_TP_DEALLOC), SLOT_DEALLOC, &orig);
     if (!owner) {
         /* Cannot happen for an adopted type; leaking beats calling a wrong slot. */
         dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n", ML_TYPE(self)->tp_name);
         return;
     }
-    struct slot_call call = {self, owner, dealloc_calls};
-    dealloc_calls = &call;
+    PyTypeObject *type = ML_TYPE(self);
+    Py_ssize_t before = type->ob_base.ob_refcnt;
+    unsigned long deaths = ml_type_deaths;
+    struct ml_slot_frame frame;
+    ml_slot_push(&frame, ML_SLOT_TP_DEALLOC, self, owner);
     ((destructor)orig)(self);
-    dealloc_calls = call.prev;
+    ml_slot_pop(&frame);
+    /* Only the outermost original answers for the reference: an inner one (a base's
+     * dealloc called by a subclass's) may rely on the outer one to release it. */
+    if (ml_slot_innermost(ML_SLOT_TP_DEALLOC) && ml_slot_innermost(ML_SLOT_TP_DEALLOC)->object == self)
+        return;
+    if (ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) && !type_died_during(type, before, deaths) &&
+        type->ob_base.ob_refcnt >= before)
+        report_missing_decref(self, owner);
+}
+
+struct visit_check {
+    visitproc visit;
+    void *arg;
+    const PyObject *type;
+    int seen;
+};
+
+static int checking_visit(PyObject *obj, void *arg)
+{
+    struct visit_check *c = arg;
+    if (obj == c->type)
+        c->seen = 1;
+    return c->visit(obj, c->arg);
+}
+
+static void report_missing_visit(PyTypeObject *owner)
+{
+    struct ml_finding f = {.kind = ML_TRAVERSE_MISSING_TYPE_VISIT};
+    ml_registry_lock();
+    struct ml_type_rec *rec = ml_type_find(owner);
+    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
+    ml_registry_unlock();
+    snprintf(f.message, sizeof f.message, "tp_traverse of heap type '%s' did not visit Py_TYPE(self)",
+             owner->tp_name);
+    ml_finding_set_type(&f, &copy, NULL);
+    ml_finding_report(&f);
+}
+
+/* Checked once per type, on an instance of the type itself (a subclass's own
+ * traverse may visit the type for its base). */
+static int wants_visit_check(PyObject *self, PyTypeObject *owner)
+{
+    if (ML_TYPE(self) != owner || !ml_finding_enabled(ML_TRAVERSE_MISSING_TYPE_VISIT))
+        return 0;
+    ml_registry_lock();
+    struct ml_type_rec *rec = ml_type_find(owner);
+    int first = rec && !rec->traverse_checked;
+    if (first)
+        rec->traverse_checked = 1;
+    ml_registry_unlock();
+    return first;
 }
 
 static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
 {
     void *orig;
-    PyTypeObject *owner = find_owner(start_type(self, traverse_calls), SLOT_TRAVERSE, &orig);
+    PyTypeObject *owner = find_owner(start_type(self, ML_SLOT_TP_TRAVERSE), SLOT_TRAVERSE, &orig);
     if (!owner)
         return 0;
-    struct slot_call call = {self, owner, traverse_calls};
-    traverse_calls = &call;
-    int result = ((traverseproc)orig)(self, visit, arg);
-    traverse_calls = call.prev;
+    struct ml_slot_frame frame;
+    ml_slot_push(&frame, ML_SLOT_TP_TRAVERSE, self, owner);
+    int result;
+    if (wants_visit_check(self, owner)) {
+        struct visit_check check = {visit, arg, (PyObject *)owner, 0};
+        result = ((traverseproc)orig)(self, checking_visit, &check);
+        ml_slot_pop(&frame);
+        if (result == 0 && !check.seen)
+            report_missing_visit(owner);
+        return result;
+    }
+    result = ((traverseproc)orig)(self, visit, arg);
+    ml_slot_pop(&frame);
     return result;
 }
 
 static PyObject *type_died(PyObject *self, PyObject *weakref)
 {
     (void)self;
+    struct ml_capture c;
+    ml_capture_stacks(&c);
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find_by_weakref(weakref);
     struct ml_type_rec copy = {0};
     if (rec) {
         rec->alive = 0;
         rec->weakref = NULL;
+        ml_type_deaths++;
+        if (rec->orphan)
+            __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
         copy = *rec;
     }
     ml_registry_unlock();
     if (rec) {
-        ml_event_type("type-dealloc", &copy, ML_WITH_STACKS);
+        ml_event_type("type-dealloc", &copy, &c);
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
     }
+    ml_saved_stack_release(&c.saved);
     py.Py_IncRef(py.none);
     return py.none;
 }
@@ -117,8 +208,13 @@ static void watch(struct ml_type_rec *rec, PyTypeObject *type)
 
 static void describe_module(struct ml_type_rec *rec, PyObject *module)
 {
+    const struct ml_slot_frame *exec = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
+    rec->exec_module = exec ? (PyObject *)exec->object : NULL;
+    if (!module)
+        module = rec->exec_module;
+    else
+        rec->module = module;
     struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
-    rec->module = module;
     if (m) {
         rec->module_instance = m->instance;
         rec->module_name = m->def ? m->def->name : NULL;
@@ -133,17 +229,8 @@ static int spec_has_slot(const PyType_Spec *spec, int slot)
     return 0;
 }
 
-void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec)
+static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType_Spec *spec)
 {
-    long long interp = ml_interp_current(ML_INTERP_ANY);
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_add(type);
-    if (!rec) {
-        ml_registry_unlock();
-        return;
-    }
-    rec->interp = interp;
-    describe_module(rec, module);
     /* Without a Py_tp_dealloc of its own a spec type gets CPython's subtype_dealloc,
      * which releases the type itself and finds the base's slot by walking tp_base:
      * it is left alone, since wrapping it would make it find our wrapper. */
@@ -156,8 +243,27 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
         rec->orig_traverse = type->tp_traverse;
         type->tp_traverse = wrap_tp_traverse;
     }
+}
+
+void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec)
+{
+    long long interp = ml_interp_current(ML_INTERP_ANY);
+    struct ml_capture c;
+    ml_capture_stacks(&c);
+    ml_registry_lock();
+    struct ml_type_rec *rec = ml_type_add(type);
+    if (!rec) {
+        ml_registry_unlock();
+        ml_saved_stack_release(&c.saved);
+        return;
+    }
+    rec->interp = interp;
+    rec->created = c.saved;
+    describe_module(rec, module);
+    wrap_slots(rec, type, spec);
     struct ml_type_rec copy = *rec;
     ml_registry_unlock();
     watch(rec, type);
-    ml_event_type("type-create", &copy, ML_WITH_STACKS);
+    ml_event_type("type-create", &copy, &c);
+    ml_check_tp_free(&copy, spec);
 }

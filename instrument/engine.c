@@ -1,7 +1,9 @@
 /* Engine start-up, fork and exit (see engine.h). */
 #include "engine.h"
 
+#include "../hooks/hooks.h"
 #include "events.h"
+#include "findings.h"
 #include "log_writer.h"
 #include "objects.h"
 #include "pyapi.h"
@@ -88,14 +90,14 @@ static void log_process_start(int forked)
 static void relog_module(struct ml_module_rec *m, void *arg)
 {
     (void)arg;
-    ml_event_module("module-create", m, ML_NO_STACKS, "inherited at fork");
+    ml_event_module("module-create", m, NULL, "inherited at fork");
 }
 
 static void relog_type(struct ml_type_rec *t, void *arg)
 {
     (void)arg;
     if (t->alive)
-        ml_event_type("type-create", t, ML_NO_STACKS);
+        ml_event_type("type-create", t, NULL);
 }
 
 static void atfork_prepare(void)
@@ -153,6 +155,7 @@ static void count_type(struct ml_type_rec *t, void *arg)
 /* After the interpreter finalized: what never died is still in the registries. */
 static void log_process_exit(void)
 {
+    ml_check_types_at_exit();
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
     ml_record_begin(&r, "process-exit");
@@ -166,6 +169,23 @@ static void log_process_exit(void)
     json_kv_int(&r.j, "alive_module_count", s.modules);
     json_kv_int(&r.j, "alive_type_count", s.types);
     ml_record_end(&r);
+}
+
+void ml_engine_halt(void)
+{
+    fflush(NULL);
+    _exit(ml_opts.exitcode);
+}
+
+/* Findings turn a successful exit into exitcode; a failing status is kept.  on_exit
+ * handlers are told the status, and ours, registered first, runs last. */
+static void exit_status(int status, void *arg)
+{
+    (void)arg;
+    if (status == 0 && ml_findings_reported() > 0) {
+        fflush(NULL);
+        _exit(ml_opts.exitcode);
+    }
 }
 
 static int read_options(void)
@@ -183,6 +203,8 @@ static void start_locked(void)
     if (active || getauxval(AT_SECURE) || !ml_pyapi_present())
         return;
     read_options();
+    if (ml_findings_configure(why, sizeof why) != 0)
+        fatal("MODLIFE_OPTIONS", why);
     if (ml_pyapi_resolve(why, sizeof why) != 0) {
         dprintf(2, "modlife: %s; this process runs without modlife\n", why);
         return;
@@ -192,6 +214,7 @@ static void start_locked(void)
         fatal("log", why);
     log_process_start(0);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    on_exit(exit_status, NULL);
     atexit(log_process_exit);
     __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
     ml_objects_scan(patch_scope());

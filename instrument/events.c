@@ -5,6 +5,21 @@
 #include "log_writer.h"
 #include "stack.h"
 
+#include <string.h>
+
+void ml_capture_stacks(struct ml_capture *c)
+{
+    ml_stack_capture(&c->native, ml_opts.stack_depth);
+    ml_saved_stack_from(&c->saved, &c->native);
+}
+
+static void write_capture(struct ml_record *r, const struct ml_capture *c)
+{
+    ml_stack_write(&r->j, "stack", &c->native, ml_opts.symbolize);
+    if (c->saved.python)
+        ml_saved_python_write(&r->j, &c->saved);
+}
+
 static void write_stacks(struct ml_record *r)
 {
     struct ml_stack s;
@@ -14,7 +29,7 @@ static void write_stacks(struct ml_record *r)
         ml_python_stack_write(&r->j, "python_stack", ml_opts.stack_depth);
 }
 
-void ml_event_module(const char *event, const struct ml_module_rec *m, enum ml_stacks stacks,
+void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
                      const char *note)
 {
     struct ml_record r;
@@ -32,12 +47,12 @@ void ml_event_module(const char *event, const struct ml_module_rec *m, enum ml_s
     json_kv_int(&r.j, "state_lookups", (long long)m->state_lookups);
     if (note)
         json_kv_string(&r.j, "note", note);
-    if (stacks == ML_WITH_STACKS)
-        write_stacks(&r);
+    if (c)
+        write_capture(&r, c);
     ml_record_end(&r);
 }
 
-void ml_event_type(const char *event, const struct ml_type_rec *t, enum ml_stacks stacks)
+void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c)
 {
     struct ml_record r;
     ml_record_begin(&r, event);
@@ -48,10 +63,12 @@ void ml_event_type(const char *event, const struct ml_type_rec *t, enum ml_stack
     if (t->module_name) {
         json_kv_string(&r.j, "module", t->module_name);
         json_kv_int(&r.j, "instance", (long long)t->module_instance);
+        /* bound: made with the module (it keeps the module alive), not just in its exec */
+        json_kv_bool(&r.j, "bound", t->module != NULL);
     }
     json_kv_bool(&r.j, "gc", t->gc);
-    if (stacks == ML_WITH_STACKS)
-        write_stacks(&r);
+    if (c)
+        write_capture(&r, c);
     ml_record_end(&r);
 }
 
@@ -75,5 +92,46 @@ void ml_event_interp(const char *event, long long id, int is_main)
     json_kv_bool(&r.j, "main", is_main);
     if (ml_opts.python_stack)
         ml_python_stack_write(&r.j, "python_stack", ml_opts.stack_depth);
+    ml_record_end(&r);
+}
+
+static void write_finding_stack(struct json *j, const struct ml_finding *f, const struct ml_stack *access)
+{
+    if (f->in_signal_handler) {
+        ml_stack_write(j, "stack", access, 0);
+        return;
+    }
+    ml_stack_write_lines(j, "stack", access);
+    if (ml_opts.python_stack)
+        ml_python_stack_write(j, "python_stack", ml_opts.stack_depth);
+}
+
+void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access)
+{
+    struct ml_record r;
+    ml_record_begin(&r, "finding");
+    json_kv_string(&r.j, "kind", ml_kinds[f->kind].name);
+    json_kv_string(&r.j, "severity", ml_kinds[f->kind].error ? "error" : "warning");
+    json_kv_string(&r.j, "message", f->message);
+    if (f->module) {
+        json_kv_string(&r.j, "module", f->module);
+        json_kv_int(&r.j, "instance", (long long)f->instance);
+    }
+    json_kv_int(&r.j, "interp", f->interp);
+    if (f->type)
+        json_kv_string(&r.j, "type", f->type);
+    write_finding_stack(&r.j, f, access);
+    if (f->context_count) {
+        json_key(&r.j, "context");
+        json_begin_array(&r.j);
+        for (int i = 0; i < f->context_count; i++) {
+            json_begin_object(&r.j);
+            json_kv_string(&r.j, "what", f->context[i].what);
+            json_kv_string(&r.j, "of", f->subject);
+            ml_saved_stack_write(&r.j, f->context[i].stack, !f->in_signal_handler);
+            json_end_object(&r.j);
+        }
+        json_end_array(&r.j);
+    }
     ml_record_end(&r);
 }

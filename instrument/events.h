@@ -5,14 +5,24 @@
 #ifndef MODLIFE_EVENTS_H
 #define MODLIFE_EVENTS_H
 
+#include "findings.h"
 #include "registry.h"
 
-enum ml_stacks { ML_NO_STACKS, ML_WITH_STACKS };
+/* The stacks of an event, taken once: all native frames for the log record, and
+ * a short copy with the Python frames to keep with the registry record. */
+struct ml_capture {
+    struct ml_stack native;
+    struct ml_saved_stack saved;
+};
 
-void ml_event_module(const char *event, const struct ml_module_rec *m, enum ml_stacks stacks,
+void ml_capture_stacks(struct ml_capture *c);
+
+/* c: the stacks to write, or NULL for none. */
+void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
                      const char *note);
-void ml_event_type(const char *event, const struct ml_type_rec *t, enum ml_stacks stacks);
+void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c);
 void ml_event_static_type(const PyTypeObject *type, long long interp);
 void ml_event_interp(const char *event, long long id, int is_main);
+void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access);
 
 #endif

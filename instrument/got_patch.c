@@ -85,8 +85,15 @@ static void write_slot(const struct dynamic_info *info, void **slot, void *value
     __atomic_store_n(slot, value, __ATOMIC_RELEASE);
 }
 
+static int is_python_name(const char *name)
+{
+    if (name[0] == '_')
+        name++;
+    return name[0] == 'P' && name[1] == 'y';
+}
+
 static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info *info,
-                       const Elf64_Rela *rel, size_t size, int plt_only)
+                       const Elf64_Rela *rel, size_t size, int plt_only, int *python_refs)
 {
     int patched = 0;
     for (size_t i = 0; rel && i < size / sizeof *rel; i++) {
@@ -98,6 +105,9 @@ static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info
         const Elf64_Sym *sym = &info->symtab[ELF64_R_SYM(rel[i].r_info)];
         if (sym->st_shndx != SHN_UNDEF) /* defined here: not a call into Python */
             continue;
+        *python_refs += is_python_name(info->strtab + sym->st_name);
+        if (plt_only < 0)
+            continue; /* counting only */
         void *replacement = ml_hook_replacement(info->strtab + sym->st_name);
         if (!replacement)
             continue;
@@ -107,13 +117,15 @@ static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info
     return patched;
 }
 
-int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope)
+int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, int *python_refs)
 {
     struct dynamic_info info;
+    *python_refs = 0;
     if (read_dynamic(obj, &info) != 0)
         return -1;
-    int patched = patch_table(obj, &info, info.rela, info.rela_size, 0);
-    if (scope == ML_PATCH_ALL)
-        patched += patch_table(obj, &info, info.jmprel, info.jmprel_size, 1);
+    int patched = patch_table(obj, &info, info.rela, info.rela_size, 0, python_refs);
+    /* Under LD_AUDIT the PLT is only counted: la_symbind64 redirects it. */
+    patched += patch_table(obj, &info, info.jmprel, info.jmprel_size, scope == ML_PATCH_ALL ? 1 : -1,
+                           python_refs);
     return patched;
 }

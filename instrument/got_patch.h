@@ -12,7 +12,8 @@ enum ml_patch_scope {
     ML_PATCH_NON_PLT, /* LD_AUDIT: la_symbind64 handles the PLT */
 };
 
-/* Returns the number of references redirected, or -1 if the object is unreadable. */
-int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope);
+/* Returns the number of references redirected, or -1 if the object is unreadable;
+ * *python_refs: how many of its references name the Python C-API (Py*, _Py*). */
+int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, int *python_refs);
 
 #endif

@@ -25,6 +25,14 @@ const struct ml_hook ml_hooks[] = {
     HOOK(PyType_FromModuleAndSpec),
     HOOK(PyType_FromMetaclass),
     HOOK(PyType_Ready),
+    HOOK(PyModule_AddType),
+    HOOK(PyModule_AddObject),
+    HOOK(PyModule_AddObjectRef),
+    /* allocation: hooks/object_alloc.c */
+    HOOK(_PyObject_New),
+    HOOK(_PyObject_NewVar),
+    HOOK(_PyObject_GC_New),
+    HOOK(_PyObject_GC_NewVar),
     /* interpreters: hooks/interpreters.c */
     HOOK(Py_NewInterpreter),
     HOOK(Py_EndInterpreter),
@@ -34,8 +42,9 @@ const size_t ml_hook_count = sizeof ml_hooks / sizeof ml_hooks[0];
 
 void *ml_hook_replacement(const char *symbol)
 {
-    /* Every hooked name starts with "Py": most relocations are rejected at once. */
-    if (symbol[0] != 'P' || symbol[1] != 'y')
+    /* Every hooked name starts with "Py" or "_Py": most are rejected at once. */
+    const char *name = symbol[0] == '_' ? symbol + 1 : symbol;
+    if (name[0] != 'P' || name[1] != 'y')
         return NULL;
     for (size_t i = 0; i < ml_hook_count; i++)
         if (*ml_hooks[i].original && !strcmp(ml_hooks[i].symbol, symbol))

@@ -18,6 +18,8 @@ struct ml_object {
     char build_id[41];
     int id;
     int patched;
+    int candidate;
+    int python_refs; /* references to the C-API: extension code */
     enum ml_patch_scope scope;
     int symbols_loaded;
     struct ml_symtab *symtab;
@@ -149,10 +151,10 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     o->hi = hi;
     o->id = object_count++;
     build_id_of(info, o->build_id);
-    int candidate = is_patch_candidate(info, lo, hi);
+    int candidate = o->candidate = is_patch_candidate(info, lo, hi);
     o->scope = ctx->scope;
     if (candidate)
-        o->patched = ml_got_patch(info, ctx->scope);
+        o->patched = ml_got_patch(info, ctx->scope, &o->python_refs);
     log_object(o, candidate);
     return 0;
 }
@@ -189,12 +191,13 @@ int ml_objects_is_self(uintptr_t addr)
 
 struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
 {
-    struct ml_object_ref ref = {-1, 0, NULL};
+    struct ml_object_ref ref = {-1, 0, NULL, NULL};
     pthread_mutex_lock(&lock);
     struct ml_object *o = find_by_range(addr);
     if (o) {
         ref.id = o->id;
         ref.base = o->base;
+        ref.path = o->path;
         if (symbolize && !o->symbols_loaded) {
             o->symtab = ml_symtab_load(o->path);
             o->symbols_loaded = 1;
@@ -206,11 +209,30 @@ struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
     return ref;
 }
 
+struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr)
+{
+    struct ml_object_ref ref = {-1, 0, NULL, NULL};
+    struct ml_object *o = find_by_range(addr);
+    if (o) {
+        ref.id = o->id;
+        ref.base = o->base;
+        ref.path = o->path;
+        if (o->symbols_loaded)
+            ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
+    }
+    return ref;
+}
+
+int ml_objects_is_extension(int id)
+{
+    return id >= 0 && id < object_count && objects[id].candidate && objects[id].python_refs > 0;
+}
+
 void ml_objects_relog_all(void)
 {
     pthread_mutex_lock(&lock);
     for (int i = 0; i < object_count; i++)
-        log_object(&objects[i], objects[i].patched > 0);
+        log_object(&objects[i], objects[i].candidate);
     pthread_mutex_unlock(&lock);
 }
 

@@ -11,6 +11,7 @@
 struct ml_object_ref {
     int id;              /* as in the object-load record, -1 when unknown */
     uintptr_t base;      /* load bias: file address = ip - base */
+    const char *path;
     const char *function;
 };
 
@@ -21,6 +22,14 @@ void ml_objects_scan(enum ml_patch_scope scope);
 /* Which object an address is in, and which function (symbolize=1).  Loads symbols
  * on first use; call outside signal handlers. */
 struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize);
+
+/* The same without locks or loading symbols, for the crash handler: may miss an
+ * object being added at that moment. */
+struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr);
+
+/* 1 if the object is extension code (patched for hooks), not the interpreter,
+ * libc or the like. */
+int ml_objects_is_extension(int id);
 
 /* 1 if addr is inside modlife's own library (its frames are dropped from stacks). */
 int ml_objects_is_self(uintptr_t addr);

@@ -60,6 +60,7 @@ typedef struct ml_pytype {
 #define ML_TPFLAGS_HEAPTYPE (1UL << 9)
 #define ML_TPFLAGS_READY (1UL << 12)
 #define ML_TPFLAGS_HAVE_GC (1UL << 14)
+#define ML_TPFLAGS_TYPE_SUBCLASS (1UL << 31)
 
 typedef struct {
     int slot;
@@ -95,6 +96,7 @@ typedef struct {
 
 #define ML_tp_dealloc 52
 #define ML_tp_traverse 71
+#define ML_tp_free 74
 
 typedef struct {
     const char *name;

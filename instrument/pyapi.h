@@ -49,6 +49,15 @@
     X(void, PyErr_Fetch, (PyObject **, PyObject **, PyObject **), 1)                   \
     X(void, PyErr_Restore, (PyObject *, PyObject *, PyObject *), 1)                    \
     X(void, PyErr_Clear, (void), 1)                                                    \
+    X(PyObject *, _PyObject_New, (PyTypeObject *), 1)                                  \
+    X(PyObject *, _PyObject_NewVar, (PyTypeObject *, Py_ssize_t), 1)                   \
+    X(PyObject *, _PyObject_GC_New, (PyTypeObject *), 1)                               \
+    X(PyObject *, _PyObject_GC_NewVar, (PyTypeObject *, Py_ssize_t), 1)                \
+    X(int, PyModule_AddType, (PyObject *, PyTypeObject *), 1)                          \
+    X(int, PyModule_AddObject, (PyObject *, const char *, PyObject *), 1)              \
+    X(int, PyModule_AddObjectRef, (PyObject *, const char *, PyObject *), 0)           \
+    X(void, PyObject_Free, (void *), 1)                                                \
+    X(void, PyObject_GC_Del, (void *), 1)                                              \
     X(void, Py_IncRef, (PyObject *), 1)                                                \
     X(void, Py_DecRef, (PyObject *), 1)
 

@@ -11,6 +11,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ptrmap defs, modules, types, weakrefs, interps;
 static unsigned long long next_instance = 1, next_type = 1;
 unsigned long ml_registry_generation;
+unsigned long ml_type_deaths;
+unsigned long ml_orphan_types;
 
 const char *ml_module_phase_name(enum ml_module_phase phase)
 {
@@ -39,6 +41,14 @@ struct ml_def_rec *ml_def_add(PyModuleDef *def)
     return rec;
 }
 
+static void release_module(struct ml_module_rec *rec)
+{
+    ml_saved_stack_release(&rec->created);
+    ml_saved_stack_release(&rec->cleared);
+    ml_saved_stack_release(&rec->freed);
+    free(rec);
+}
+
 struct ml_module_rec *ml_module_find(const PyObject *module) { return ptrmap_get(&modules, module); }
 
 struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, long long interp)
@@ -59,7 +69,8 @@ struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, lo
     /* Lookup caches may hold this address as unknown, or as the stale record of a
      * module that died unseen before the address was reused. */
     __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
-    free(stale);
+    if (stale)
+        release_module(stale);
     return rec;
 }
 
@@ -67,7 +78,7 @@ void ml_module_forget(struct ml_module_rec *rec)
 {
     ptrmap_remove(&modules, rec->module);
     __atomic_add_fetch(&ml_registry_generation, 1, __ATOMIC_RELEASE);
-    free(rec);
+    release_module(rec);
 }
 
 struct ml_type_rec *ml_type_find(const PyTypeObject *type) { return ptrmap_get(&types, type); }
@@ -93,6 +104,8 @@ struct ml_type_rec *ml_type_add(PyTypeObject *type)
         if (stale->weakref)
             ptrmap_remove(&weakrefs, stale->weakref);
         free(stale->qualname);
+        ml_saved_stack_release(&stale->created);
+        ml_saved_stack_release(&stale->module_freed);
         free(stale);
     }
     return rec;
@@ -122,6 +135,23 @@ struct ml_interp_rec *ml_interp_add(PyInterpreterState *interp, long long id)
     }
     free(stale);
     return rec;
+}
+
+struct def_visit {
+    void (*fn)(struct ml_def_rec *, void *);
+    void *arg;
+};
+
+static void visit_def(void *value, void *arg)
+{
+    struct def_visit *v = arg;
+    v->fn(value, v->arg);
+}
+
+void ml_each_def(void (*fn)(struct ml_def_rec *, void *), void *arg)
+{
+    struct def_visit v = {fn, arg};
+    ptrmap_each(&defs, visit_def, &v);
 }
 
 struct module_visit {

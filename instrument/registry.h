@@ -9,6 +9,7 @@
 #define MODLIFE_REGISTRY_H
 
 #include "pyabi.h"
+#include "stack.h"
 
 #include <stdint.h>
 
@@ -42,6 +43,7 @@ struct ml_module_rec {
     enum ml_module_phase phase;
     void *state;
     uint64_t state_lookups; /* PyModule_GetState and friends, counted not logged */
+    struct ml_saved_stack created, cleared, freed;
 };
 
 struct ml_type_rec {
@@ -57,6 +59,10 @@ struct ml_type_rec {
     int gc;                       /* Py_TPFLAGS_HAVE_GC */
     PyObject *weakref;            /* tells us when the type dies */
     int alive;
+    int traverse_checked;         /* traverse-missing-type-visit looked at it */
+    PyObject *exec_module;        /* made while this module's exec slot ran */
+    int orphan;                   /* exec_module was freed while this type lived */
+    struct ml_saved_stack created, module_freed;
 };
 
 struct ml_interp_rec {
@@ -89,8 +95,14 @@ void ml_type_watch(struct ml_type_rec *rec, PyObject *weakref);
 struct ml_interp_rec *ml_interp_find(const PyInterpreterState *interp);
 struct ml_interp_rec *ml_interp_add(PyInterpreterState *interp, long long id);
 
+void ml_each_def(void (*fn)(struct ml_def_rec *, void *), void *arg);
 void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg);
 void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* Heap types that died so far (under the lock). */
+extern unsigned long ml_type_deaths;
+/* Live types whose module was freed (read without the lock as a fast filter). */
+extern unsigned long ml_orphan_types;
 
 /* Bumped when a module record comes or goes: invalidates the lookup caches. */
 extern unsigned long ml_registry_generation;

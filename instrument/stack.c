@@ -2,11 +2,16 @@
 #define UNW_LOCAL_ONLY
 #include "stack.h"
 
+#include "engine.h"
 #include "objects.h"
 #include "pyapi.h"
+#include "srcline.h"
 
 #include <libunwind.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Below this many free bytes a frame is not started, so the record stays whole. */
 #define FRAME_ROOM 700
@@ -44,24 +49,8 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
     json_end_array(j);
 }
 
-static void write_python_frame(struct json *j, PyFrameObject *f)
-{
-    PyCodeObject *code = py.PyFrame_GetCode(f);
-    PyObject *file = py.PyObject_GetAttrString((PyObject *)code, "co_filename");
-    PyObject *name = py.PyObject_GetAttrString((PyObject *)code, py.minor >= 11 ? "co_qualname" : "co_name");
-    json_begin_object(j);
-    json_kv_string(j, "file", file ? py.PyUnicode_AsUTF8(file) : NULL);
-    json_kv_int(j, "line", py.PyFrame_GetLineNumber(f));
-    json_kv_string(j, "function", name ? py.PyUnicode_AsUTF8(name) : NULL);
-    json_end_object(j);
-    if (file)
-        py.Py_DecRef(file);
-    if (name)
-        py.Py_DecRef(name);
-    py.Py_DecRef((PyObject *)code);
-}
-
-void ml_python_stack_write(struct json *j, const char *key, int max_depth)
+void ml_python_frames(void (*fn)(const char *file, int line, const char *function, void *arg),
+                      void *arg, int max_depth)
 {
     if (!ml_py_tstate())
         return;
@@ -71,16 +60,150 @@ void ml_python_stack_write(struct json *j, const char *key, int max_depth)
     PyFrameObject *f = py.PyEval_GetFrame();
     if (f)
         py.Py_IncRef((PyObject *)f);
-    json_key(j, key);
-    json_begin_array(j);
     for (int depth = 0; f; depth++) {
-        if (depth < max_depth && json_room(j) > FRAME_ROOM)
-            write_python_frame(j, f);
-        PyFrameObject *back = depth < max_depth ? py.PyFrame_GetBack(f) : NULL;
+        PyCodeObject *code = py.PyFrame_GetCode(f);
+        PyObject *file = py.PyObject_GetAttrString((PyObject *)code, "co_filename");
+        PyObject *name = py.PyObject_GetAttrString((PyObject *)code, py.minor >= 11 ? "co_qualname" : "co_name");
+        fn(file ? py.PyUnicode_AsUTF8(file) : NULL, py.PyFrame_GetLineNumber(f),
+           name ? py.PyUnicode_AsUTF8(name) : NULL, arg);
+        if (file)
+            py.Py_DecRef(file);
+        if (name)
+            py.Py_DecRef(name);
+        py.Py_DecRef((PyObject *)code);
+        PyFrameObject *back = depth + 1 < max_depth ? py.PyFrame_GetBack(f) : NULL;
         py.Py_DecRef((PyObject *)f);
         f = back;
     }
-    json_end_array(j);
     py.PyErr_Clear();
     py.PyErr_Restore(type, value, tb);
+}
+
+static void write_python_frame(const char *file, int line, const char *function, void *arg)
+{
+    struct json *j = arg;
+    if (json_room(j) <= FRAME_ROOM)
+        return;
+    json_begin_object(j);
+    json_kv_string(j, "file", file);
+    json_kv_int(j, "line", line);
+    json_kv_string(j, "function", function);
+    json_end_object(j);
+}
+
+void ml_python_stack_write(struct json *j, const char *key, int max_depth)
+{
+    if (!ml_py_tstate())
+        return;
+    json_key(j, key);
+    json_begin_array(j);
+    ml_python_frames(write_python_frame, j, max_depth);
+    json_end_array(j);
+}
+
+struct text {
+    char buf[4096];
+    size_t len;
+};
+
+static void append_python_frame(const char *file, int line, const char *function, void *arg)
+{
+    struct text *t = arg;
+    int n = snprintf(t->buf + t->len, sizeof t->buf - t->len, "%s\t%d\t%s\n", file ? file : "?", line,
+                     function ? function : "?");
+    if (n > 0 && (size_t)n < sizeof t->buf - t->len)
+        t->len += (size_t)n;
+}
+
+void ml_saved_stack_capture(struct ml_saved_stack *s)
+{
+    struct ml_stack native;
+    ml_stack_capture(&native, ML_SAVED_DEPTH);
+    ml_saved_stack_from(s, &native);
+}
+
+void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native)
+{
+    int keep = ml_opts.stack_depth < ML_SAVED_DEPTH ? ml_opts.stack_depth : ML_SAVED_DEPTH;
+    s->depth = native->depth < keep ? native->depth : keep;
+    memcpy(s->ips, native->ips, (size_t)s->depth * sizeof native->ips[0]);
+    s->python = NULL;
+    if (ml_opts.python_stack && ml_py_tstate()) {
+        struct text t = {.len = 0};
+        ml_python_frames(append_python_frame, &t, ml_opts.stack_depth);
+        t.buf[t.len] = '\0';
+        s->python = t.len ? strdup(t.buf) : NULL;
+    }
+}
+
+void ml_saved_stack_release(struct ml_saved_stack *s)
+{
+    free(s->python);
+    s->python = NULL;
+    s->depth = 0;
+}
+
+void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out)
+{
+    out->depth = s->depth;
+    memcpy(out->ips, s->ips, (size_t)s->depth * sizeof s->ips[0]);
+}
+
+void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int with_lines)
+{
+    struct ml_stack native;
+    ml_saved_stack_native(s, &native);
+    if (with_lines)
+        ml_stack_write_lines(j, "stack", &native);
+    else
+        ml_stack_write(j, "stack", &native, ml_opts.symbolize);
+    ml_saved_python_write(j, s);
+}
+
+void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s)
+{
+    if (!s->python)
+        return;
+    json_key(j, "python_stack");
+    json_begin_array(j);
+    for (const char *p = s->python; *p && json_room(j) > FRAME_ROOM;) {
+        const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
+        const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
+        if (!nl)
+            break;
+        json_begin_object(j);
+        json_key(j, "file");
+        json_string_n(j, p, (size_t)(tab1 - p));
+        json_kv_int(j, "line", atoi(tab1 + 1));
+        json_key(j, "function");
+        json_string_n(j, tab2 + 1, (size_t)(nl - tab2 - 1));
+        json_end_object(j);
+        p = nl + 1;
+    }
+    json_end_array(j);
+}
+
+void ml_stack_write_lines(struct json *j, const char *key, const struct ml_stack *s)
+{
+    json_key(j, key);
+    json_begin_array(j);
+    for (int i = 0; i < s->depth && json_room(j) > FRAME_ROOM; i++) {
+        uintptr_t ip = (uintptr_t)s->ips[i];
+        struct ml_object_ref ref = ml_objects_resolve(ip - 1, 1);
+        struct ml_srcline line = ml_srcline(ip - 1);
+        json_begin_object(j);
+        json_kv_hex(j, "ip", ip);
+        if (ref.id >= 0) {
+            json_kv_int(j, "obj", ref.id);
+            json_kv_hex(j, "off", ip - ref.base);
+        }
+        if (ref.function)
+            json_kv_string(j, "fn", ref.function);
+        if (line.file) {
+            json_kv_string(j, "file", line.file);
+            json_kv_int(j, "line", line.line);
+        }
+        json_end_object(j);
+    }
+    json_end_array(j);
 }

@@ -22,4 +22,32 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
 /* Writes "key": [{"file","line","function"}...] if this thread runs Python. */
 void ml_python_stack_write(struct json *j, const char *key, int max_depth);
 
+/* Calls fn for each Python frame of this thread, innermost first (with the GIL). */
+void ml_python_frames(void (*fn)(const char *file, int line, const char *function, void *arg),
+                      void *arg, int max_depth);
+
+/* A short stack kept with a registry record to explain a later finding: the native
+ * frames and the Python frames as "file\tline\tfunction\n" lines. */
+#define ML_SAVED_DEPTH 16
+
+struct ml_saved_stack {
+    int depth;
+    void *ips[ML_SAVED_DEPTH];
+    char *python; /* malloc'd, NULL if none */
+};
+
+void ml_saved_stack_capture(struct ml_saved_stack *s);
+/* Keeps the top of native and takes the Python frames now. */
+void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native);
+/* Writes the "python_stack" member from the kept Python frames. */
+void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
+void ml_saved_stack_release(struct ml_saved_stack *s);
+/* Writes "stack" and "python_stack" members of the current object. */
+void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int with_lines);
+/* The native part as a struct ml_stack. */
+void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out);
+
+/* Native frames with file:line where debug info has them (findings only: slow). */
+void ml_stack_write_lines(struct json *j, const char *key, const struct ml_stack *s);
+
 #endif

@@ -66,6 +66,8 @@ _Static_assert(Py_mod_create == ML_mod_create, "Py_mod_create");
 _Static_assert(Py_mod_exec == ML_mod_exec, "Py_mod_exec");
 _Static_assert(Py_tp_dealloc == ML_tp_dealloc, "Py_tp_dealloc");
 _Static_assert(Py_tp_traverse == ML_tp_traverse, "Py_tp_traverse");
+_Static_assert(Py_tp_free == ML_tp_free, "Py_tp_free");
+_Static_assert(Py_TPFLAGS_TYPE_SUBCLASS == ML_TPFLAGS_TYPE_SUBCLASS, "TYPE_SUBCLASS");
 _Static_assert(METH_O == ML_METH_O, "METH_O");
 _Static_assert(METH_NOARGS == ML_METH_NOARGS, "METH_NOARGS");
 

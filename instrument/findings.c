@@ -1,0 +1,215 @@
+/* The findings pipeline (see findings.h). */
+#include "findings.h"
+
+#include "engine.h"
+#include "events.h"
+#include "log_writer.h"
+#include "objects.h"
+#include "report_text.h"
+#include "suppressions.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
+    [ML_STATE_USE_AFTER_CLEAR] = {"state-use-after-clear", 1,
+        "Module state must not be used after the module's m_clear has run: its references are gone "
+        "and the module is being torn down."},
+    [ML_STATE_USE_AFTER_FREE] = {"state-use-after-free", 1,
+        "Module state belongs to one module object and is freed with it; do not keep pointers to it "
+        "(for instance in C globals) beyond the module's lifetime."},
+    [ML_TYPE_OUTLIVES_MODULE] = {"type-outlives-module", 1,
+        "A heap type made for a module belongs to that module instance; keep it in the module state "
+        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module."},
+    [ML_DEALLOC_MISSING_TYPE_DECREF] = {"dealloc-missing-type-decref", 1,
+        "Instances of heap types hold a reference to their type: tp_dealloc must Py_DECREF(Py_TYPE(self)) "
+        "after freeing the object."},
+    [ML_TRAVERSE_MISSING_TYPE_VISIT] = {"traverse-missing-type-visit", 0,
+        "A heap type's tp_traverse must visit Py_TYPE(self) (Python 3.9+), so the garbage collector sees "
+        "the instance's reference to its type."},
+    [ML_PYOBJECT_NEW_ON_GC_TYPE] = {"pyobject-new-on-gc-type", 1,
+        "Objects of types with Py_TPFLAGS_HAVE_GC must be allocated with PyObject_GC_New (or tp_alloc), "
+        "never PyObject_New, which leaves out the GC header."},
+    [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
+        "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
+        "otherwise."},
+    [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
+        "A module with multi-phase initialization must not use static types: one type would be shared "
+        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec)."},
+    [ML_STATE_FROM_NON_MODULE] = {"state-from-non-module", 0,
+        "PyModule_GetState takes a module object; to reach the state from a method of a type, use "
+        "PyType_GetModuleByDef (or the defining_class argument)."},
+    [ML_FINALIZE_CRASH] = {"finalize-crash", 1,
+        "Module teardown (m_clear, m_free, tp_dealloc during finalization) must not touch state that is "
+        "already gone."},
+};
+
+static int enabled[ML_KIND_COUNT];
+static struct ml_suppressions suppressions;
+static unsigned long reported;
+
+/* Seen findings: a fixed table of keys, usable from the crash handler. */
+#define SEEN_SLOTS 4096
+static uint64_t seen[SEEN_SLOTS];
+
+int ml_kind_by_name(const char *name)
+{
+    for (int k = 0; k < ML_KIND_COUNT; k++)
+        if (!strcmp(ml_kinds[k].name, name))
+            return k;
+    return -1;
+}
+
+int ml_is_kind(const char *name)
+{
+    return ml_kind_by_name(name) >= 0;
+}
+
+/* report_kinds: "" or "all" for all; a comma list names the kinds to report, and
+ * "-kind" entries disable kinds from all. */
+static int configure_kinds(const char *spec, char *err, size_t err_size)
+{
+    int only = spec[0] && spec[0] != '-' && strcmp(spec, "all") != 0;
+    for (int k = 0; k < ML_KIND_COUNT; k++)
+        enabled[k] = !only;
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", spec);
+    for (char *save, *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        int negate = item[0] == '-';
+        if (!strcmp(item, "all"))
+            continue;
+        int k = ml_kind_by_name(item + negate);
+        if (k < 0) {
+            snprintf(err, err_size, "report_kinds: unknown finding kind '%s' (known: state-use-after-clear, "
+                     "state-use-after-free, type-outlives-module, ...; see modlife(7))", item + negate);
+            return -1;
+        }
+        enabled[k] = !negate;
+    }
+    return 0;
+}
+
+static void add_context(struct ml_finding *f, const char *what, const struct ml_saved_stack *stack)
+{
+    if (stack->depth && f->context_count < (int)(sizeof f->context / sizeof f->context[0]))
+        f->context[f->context_count++] = (struct ml_context_stack){what, stack};
+}
+
+void ml_finding_set_module(struct ml_finding *f, const struct ml_module_rec *m)
+{
+    f->module = m->def ? m->def->name : NULL;
+    f->instance = m->instance;
+    f->interp = m->interp;
+    snprintf(f->subject_buf, sizeof f->subject_buf, "module '%s' instance #%llu", f->module ? f->module : "?",
+             m->instance);
+    f->subject = f->subject_buf;
+    add_context(f, "freed (m_free)", &m->freed);
+    add_context(f, "cleared (m_clear)", &m->cleared);
+    add_context(f, "created", &m->created);
+}
+
+void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, const char *subclass)
+{
+    f->type = t->qualname;
+    f->module = t->module_name;
+    f->instance = t->module_instance;
+    f->interp = t->interp;
+    if (subclass)
+        snprintf(f->subject_buf, sizeof f->subject_buf, "type '%s' (base of '%s')", t->qualname, subclass);
+    else
+        snprintf(f->subject_buf, sizeof f->subject_buf, "type '%s'", t->qualname ? t->qualname : "?");
+    f->subject = f->subject_buf;
+    add_context(f, "created", &t->created);
+}
+
+int ml_findings_configure(char *err, size_t err_size)
+{
+    if (configure_kinds(ml_opts.report_kinds, err, err_size) != 0)
+        return -1;
+    if (ml_opts.suppressions[0] &&
+        ml_suppressions_load(&suppressions, ml_opts.suppressions, ml_is_kind, err, err_size) != 0)
+        return -1;
+    return 0;
+}
+
+int ml_finding_enabled(enum ml_kind kind)
+{
+    return enabled[kind];
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t hash_text(uint64_t h, const char *s)
+{
+    while (s && *s)
+        h = mix(h, (unsigned char)*s++);
+    return h;
+}
+
+/* The same kind at the same place (top frames), for the same type, once. */
+static int first_time(const struct ml_finding *f, const struct ml_stack *access)
+{
+    uint64_t key = mix(0, (uint64_t)f->kind + 1);
+    key = hash_text(key, f->type);
+    key = hash_text(key, f->module);
+    for (int i = 0; i < access->depth && i < 4; i++)
+        key = mix(key, (uint64_t)(uintptr_t)access->ips[i]);
+    key |= 1;
+    for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
+        uint64_t expected = 0;
+        if (__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE) == key)
+            return 0;
+        if (__atomic_compare_exchange_n(&seen[i], &expected, key, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return 1;
+        if (expected == key)
+            return 0;
+    }
+    return 1; /* table full: report rather than lose */
+}
+
+static int suppressed(const struct ml_finding *f, const struct ml_stack *access)
+{
+    if (!suppressions.count || f->in_signal_handler)
+        return 0;
+    const char *names[2 + 2 * ML_STACK_MAX];
+    size_t n = 0;
+    names[n++] = f->module;
+    names[n++] = f->type;
+    for (int i = 0; i < access->depth; i++) {
+        struct ml_object_ref ref = ml_objects_resolve((uintptr_t)access->ips[i] - 1, 1);
+        names[n++] = ref.function;
+        names[n++] = ref.path;
+    }
+    return ml_suppressions_match(&suppressions, ml_kinds[f->kind].name, names, n) != NULL;
+}
+
+int ml_finding_report(struct ml_finding *f)
+{
+    if (!enabled[f->kind])
+        return 0;
+    struct ml_stack own;
+    const struct ml_stack *access = f->access;
+    if (!access) {
+        ml_stack_capture(&own, ml_opts.stack_depth);
+        access = &own;
+    }
+    if (suppressed(f, access) || !first_time(f, access))
+        return 0;
+    __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
+    ml_event_finding(f, access);
+    ml_report_text(f, access);
+    if (ml_opts.halt_on_error)
+        ml_engine_halt();
+    return 1;
+}
+
+unsigned long ml_findings_reported(void)
+{
+    return __atomic_load_n(&reported, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,75 @@
+/* Findings: the lifecycle bugs modlife reports.  The kinds and their names are a
+ * contract (DESIGN.md): tests, suppressions and reports use them.  A finding goes
+ * through one pipeline: enabled kind? suppressed? seen here before? then a
+ * "finding" record in the log and one report on stderr (report_text.c). */
+#ifndef MODLIFE_FINDINGS_H
+#define MODLIFE_FINDINGS_H
+
+#include "registry.h"
+#include "stack.h"
+
+enum ml_kind {
+    ML_STATE_USE_AFTER_CLEAR,
+    ML_STATE_USE_AFTER_FREE,
+    ML_TYPE_OUTLIVES_MODULE,
+    ML_DEALLOC_MISSING_TYPE_DECREF,
+    ML_TRAVERSE_MISSING_TYPE_VISIT,
+    ML_PYOBJECT_NEW_ON_GC_TYPE,
+    ML_TP_FREE_OVERRIDE,
+    ML_STATIC_TYPE_IN_MULTIPHASE_MODULE,
+    ML_STATE_FROM_NON_MODULE,
+    ML_FINALIZE_CRASH,
+    ML_KIND_COUNT
+};
+
+struct ml_kind_info {
+    const char *name;
+    int error;        /* 1: error (memory-unsafe or leaks), 0: warning */
+    const char *rule; /* the HOWTO rule it breaks */
+};
+
+extern const struct ml_kind_info ml_kinds[ML_KIND_COUNT];
+
+int ml_kind_by_name(const char *name); /* -1 if unknown */
+int ml_is_kind(const char *name);
+
+/* A stack kept with a record, to explain a later finding. */
+struct ml_context_stack {
+    const char *what; /* "created", "cleared (m_clear)", "freed (m_free)", ... */
+    const struct ml_saved_stack *stack;
+};
+
+struct ml_finding {
+    enum ml_kind kind;
+    char message[512];
+    const char *module;          /* NULL if none */
+    unsigned long long instance; /* 0 if none */
+    long long interp;
+    const char *type;            /* qualified name, NULL if none */
+    const char *subject;         /* "module 'm' instance #2", "type 'm.T'": who the stacks below are of */
+    char subject_buf[320];
+    struct ml_context_stack context[3];
+    int context_count;
+    const struct ml_stack *access; /* NULL: the caller's stack is taken */
+    int in_signal_handler;         /* async-signal-safe path: no Python, no DWARF, no locks */
+};
+
+/* Fill in what the finding is about, with the stacks kept in the record (which
+ * must outlive the report). */
+void ml_finding_set_module(struct ml_finding *f, const struct ml_module_rec *m);
+/* subclass: the instance's type when it is not the type itself, else NULL. */
+void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, const char *subclass);
+
+/* Reads report_kinds and suppressions; -1 with a one-line message. */
+int ml_findings_configure(char *err, size_t err_size);
+
+/* 1 if the kind is enabled (report_kinds); checks before costly detection work. */
+int ml_finding_enabled(enum ml_kind kind);
+
+/* Runs the pipeline; returns 1 if the finding was reported. */
+int ml_finding_report(struct ml_finding *f);
+
+/* Findings reported in this process. */
+unsigned long ml_findings_reported(void);
+
+#endif

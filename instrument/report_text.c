@@ -1,0 +1,150 @@
+/* ASan-style text reports (see report_text.h). */
+#include "report_text.h"
+
+#include "engine.h"
+#include "objects.h"
+#include "pyapi.h"
+#include "srcline.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct out {
+    char buf[32 * 1024];
+    size_t len;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->len += (size_t)n < sizeof o->buf - o->len ? (size_t)n : sizeof o->buf - o->len - 1;
+}
+
+static const char *basename_of(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path ? path : "?";
+}
+
+struct frame_text {
+    const char *function;
+    const char *object;
+    uintptr_t offset;
+    struct ml_srcline src;
+};
+
+static struct frame_text describe(uintptr_t ip, int in_signal_handler)
+{
+    struct frame_text t = {NULL, NULL, 0, {NULL, 0}};
+    struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked(ip - 1)
+                                                 : ml_objects_resolve(ip - 1, ml_opts.symbolize);
+    t.function = ref.function;
+    t.object = ref.path;
+    t.offset = ip - ref.base;
+    if (!in_signal_handler)
+        t.src = ml_srcline(ip - 1);
+    return t;
+}
+
+static void put_native(struct out *o, const struct ml_stack *s, int in_signal_handler)
+{
+    for (int i = 0; i < s->depth; i++) {
+        uintptr_t ip = (uintptr_t)s->ips[i];
+        struct frame_text t = describe(ip, in_signal_handler);
+        put(o, "    #%d 0x%lx in %s", i, (unsigned long)ip, t.function ? t.function : "??");
+        if (t.src.file)
+            put(o, " %s:%d", t.src.file, t.src.line);
+        put(o, " (%s+0x%lx)\n", basename_of(t.object), (unsigned long)t.offset);
+    }
+}
+
+static void put_python_frame(const char *file, int line, const char *function, void *arg)
+{
+    struct out *o = arg;
+    put(o, "      %s:%d in %s\n", file ? file : "?", line, function ? function : "?");
+}
+
+static void put_saved_python(struct out *o, const char *text)
+{
+    if (!text)
+        return;
+    put(o, "  Python stack (innermost first):\n");
+    for (const char *p = text; *p;) {
+        const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
+        const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
+        if (!nl)
+            break;
+        put(o, "      %.*s:%.*s in %.*s\n", (int)(tab1 - p), p, (int)(tab2 - tab1 - 1), tab1 + 1,
+            (int)(nl - tab2 - 1), tab2 + 1);
+        p = nl + 1;
+    }
+}
+
+/* The frame to name in the summary: the innermost one in extension code (not the
+ * interpreter, not libc), else the innermost one. */
+static int guilty_frame(const struct ml_stack *s, int in_signal_handler)
+{
+    for (int i = 0; i < s->depth; i++) {
+        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1)
+                                                     : ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0);
+        if (ml_objects_is_extension(ref.id))
+            return i;
+    }
+    return 0;
+}
+
+static void put_summary(struct out *o, const struct ml_finding *f, const struct ml_stack *access)
+{
+    put(o, "SUMMARY: modlife: %s", ml_kinds[f->kind].name);
+    if (access->depth) {
+        struct frame_text t = describe((uintptr_t)access->ips[guilty_frame(access, f->in_signal_handler)],
+                                       f->in_signal_handler);
+        if (t.src.file)
+            put(o, " %s:%d", t.src.file, t.src.line);
+        put(o, " in %s", t.function ? t.function : "??");
+    }
+    if (f->module)
+        put(o, " (module %s)", f->module);
+    if (f->type)
+        put(o, " (type %s)", f->type);
+    put(o, "\n");
+}
+
+void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
+{
+    static struct out o; /* one report at a time: findings are serialised by the GIL or the crash */
+    o.len = 0;
+    const struct ml_kind_info *k = &ml_kinds[f->kind];
+    put(&o, "=================================================================\n");
+    put(&o, "==%d==%s: modlife: %s: %s\n", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name, f->message);
+    put_native(&o, access, f->in_signal_handler);
+    if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
+        put(&o, "  Python stack (innermost first):\n");
+        ml_python_frames(put_python_frame, &o, ml_opts.stack_depth);
+    }
+    for (int i = 0; i < f->context_count; i++) {
+        struct ml_stack native;
+        ml_saved_stack_native(f->context[i].stack, &native);
+        put(&o, "\n%s was %s here:\n", f->subject, f->context[i].what);
+        put_native(&o, &native, f->in_signal_handler);
+        if (!f->in_signal_handler)
+            put_saved_python(&o, f->context[i].stack->python);
+    }
+    put(&o, "\nRule: %s\n", k->rule);
+    put_summary(&o, f, access);
+    put(&o, "=================================================================\n");
+    for (size_t done = 0; done < o.len;) {
+        ssize_t n = write(2, o.buf + done, o.len - done);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+}

@@ -1,0 +1,136 @@
+/* Suppression files (see suppressions.h). */
+#include "suppressions.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *trim(const char *start, const char *end, size_t *len)
+{
+    while (start < end && (*start == ' ' || *start == '\t' || *start == '\r'))
+        start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    *len = (size_t)(end - start);
+    return start;
+}
+
+static int parse_line(struct ml_suppression *out, const char *line, size_t len, const char *file,
+                      int number, int (*is_kind)(const char *), char *err, size_t err_size)
+{
+    const char *colon = memchr(line, ':', len);
+    size_t kind_len, pattern_len;
+    const char *kind = colon ? trim(line, colon, &kind_len) : NULL;
+    const char *pattern = colon ? trim(colon + 1, line + len, &pattern_len) : NULL;
+    if (!colon || !kind_len || !pattern_len) {
+        snprintf(err, err_size, "%s:%d: expected kind:pattern, got '%.*s'", file, number,
+                 (int)(len > 80 ? 80 : len), line);
+        return -1;
+    }
+    if (kind_len >= sizeof out->kind || pattern_len >= sizeof out->pattern) {
+        snprintf(err, err_size, "%s:%d: kind or pattern too long", file, number);
+        return -1;
+    }
+    memcpy(out->kind, kind, kind_len);
+    out->kind[kind_len] = '\0';
+    memcpy(out->pattern, pattern, pattern_len);
+    out->pattern[pattern_len] = '\0';
+    out->hits = 0;
+    if (strcmp(out->kind, "*") != 0 && !is_kind(out->kind)) {
+        snprintf(err, err_size, "%s:%d: unknown finding kind '%s' (see modlife(7) for the kinds, or use *)",
+                 file, number, out->kind);
+        return -1;
+    }
+    return 0;
+}
+
+int ml_suppressions_parse(struct ml_suppressions *s, const char *text, const char *file,
+                          int (*is_kind)(const char *), char *err, size_t err_size)
+{
+    memset(s, 0, sizeof *s);
+    size_t cap = 0;
+    int number = 0;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        const char *end = nl ? nl : p + strlen(p);
+        number++;
+        const char *hash = memchr(p, '#', (size_t)(end - p));
+        size_t len;
+        const char *line = trim(p, hash ? hash : end, &len);
+        if (len) {
+            if (s->count == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct ml_suppression *grown = realloc(s->items, cap * sizeof *grown);
+                if (!grown) {
+                    snprintf(err, err_size, "%s: out of memory", file);
+                    ml_suppressions_free(s);
+                    return -1;
+                }
+                s->items = grown;
+            }
+            if (parse_line(&s->items[s->count], line, len, file, number, is_kind, err, err_size) != 0) {
+                ml_suppressions_free(s);
+                return -1;
+            }
+            s->count++;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
+int ml_suppressions_load(struct ml_suppressions *s, const char *path, int (*is_kind)(const char *),
+                         char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, err_size, "cannot read the suppressions file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    size_t n;
+    while (text && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            char *grown = realloc(text, cap *= 2);
+            if (!grown)
+                free(text);
+            text = grown;
+        }
+    }
+    fclose(f);
+    if (!text) {
+        snprintf(err, err_size, "%s: out of memory", path);
+        return -1;
+    }
+    text[len] = '\0';
+    int rc = ml_suppressions_parse(s, text, path, is_kind, err, err_size);
+    free(text);
+    return rc;
+}
+
+struct ml_suppression *ml_suppressions_match(struct ml_suppressions *s, const char *kind,
+                                             const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < s->count; i++) {
+        struct ml_suppression *sup = &s->items[i];
+        if (strcmp(sup->kind, "*") != 0 && strcmp(sup->kind, kind) != 0)
+            continue;
+        for (size_t k = 0; k < count; k++)
+            if (names[k] && fnmatch(sup->pattern, names[k], 0) == 0) {
+                sup->hits++;
+                return sup;
+            }
+    }
+    return NULL;
+}
+
+void ml_suppressions_free(struct ml_suppressions *s)
+{
+    free(s->items);
+    s->items = NULL;
+    s->count = 0;
+}
