@@ -10,7 +10,9 @@
 
 #include "../instrument/events.h"
 #include "../instrument/interpreters.h"
+#include "../instrument/findings.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/quarantine.h"
 #include "../instrument/slot_context.h"
 
 #include <stdio.h>
@@ -33,6 +35,20 @@ static struct ml_def_rec *def_of(PyObject *module)
     struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
     ml_registry_unlock();
     return rec;
+}
+
+/* Moves the state of a new module into quarantine, before any extension code saw it
+ * (the create and exec slots are wrapped; a late-seen module is left alone). */
+static int quarantine_state(PyObject *module, struct ml_def_rec *def, struct ml_module_rec *copy)
+{
+    if (!ml_finding_enabled(ML_STATE_USE_AFTER_FREE) || def->def->m_size <= 0)
+        return 0;
+    ml_quarantine_install();
+    void *moved = ml_quarantine_adopt(module, (size_t)def->def->m_size, def->name, copy->instance, copy->interp,
+                                      &copy->created);
+    if (moved)
+        copy->state = moved;
+    return moved != NULL;
 }
 
 void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late)
@@ -58,6 +74,12 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
         copy = *rec;
     }
     ml_registry_unlock();
+    if (rec && !late && quarantine_state(module, def, &copy)) {
+        ml_registry_lock();
+        if ((rec = ml_module_find(module)) != NULL)
+            rec->state = copy.state;
+        ml_registry_unlock();
+    }
     if (rec)
         ml_event_module("module-create", &copy, &c, late);
     else

@@ -18,7 +18,10 @@
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
 
+#include "../instrument/engine.h"
+
 #include <stdio.h>
+#include <string.h>
 
 enum slot_kind { SLOT_DEALLOC, SLOT_TRAVERSE };
 
@@ -59,17 +62,29 @@ static int type_died_during(const PyTypeObject *type, Py_ssize_t before, unsigne
     return died;
 }
 
-static void report_missing_decref(PyObject *self, PyTypeObject *owner)
+/* The slot has returned when we know: blame it by putting it innermost. */
+static const struct ml_stack *blaming(struct ml_stack *s, void *slot_function)
 {
-    struct ml_finding f = {.kind = ML_DEALLOC_MISSING_TYPE_DECREF};
+    ml_stack_capture(s, ml_opts.stack_depth - 1);
+    memmove(s->ips + 1, s->ips, (size_t)s->depth * sizeof s->ips[0]);
+    s->ips[0] = (char *)slot_function + 1; /* frames are return addresses: looked up at ip - 1 */
+    s->depth++;
+    return s;
+}
+
+/* type: the instance's type, read before the instance was freed. */
+static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void *orig)
+{
+    struct ml_stack access;
+    struct ml_finding f = {.kind = ML_DEALLOC_MISSING_TYPE_DECREF, .access = blaming(&access, orig)};
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
     ml_registry_unlock();
     snprintf(f.message, sizeof f.message,
-             "tp_dealloc of type '%s' did not Py_DECREF the type of the %s instance it freed",
-             owner->tp_name, ML_TYPE(self) == owner ? "" : "subclass ");
-    ml_finding_set_type(&f, &copy, ML_TYPE(self) == owner ? NULL : ML_TYPE(self)->tp_name);
+             "tp_dealloc of type '%s' did not Py_DECREF the type of the %sinstance it freed",
+             owner->tp_name, type == owner ? "" : "subclass ");
+    ml_finding_set_type(&f, &copy, type == owner ? NULL : type->tp_name);
     ml_finding_report(&f);
 }
 
@@ -95,7 +110,7 @@ static void wrap_tp_dealloc(PyObject *self)
         return;
     if (ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) && !type_died_during(type, before, deaths) &&
         type->ob_base.ob_refcnt >= before)
-        report_missing_decref(self, owner);
+        report_missing_decref(type, owner, orig);
 }
 
 struct visit_check {
@@ -113,9 +128,10 @@ static int checking_visit(PyObject *obj, void *arg)
     return c->visit(obj, c->arg);
 }
 
-static void report_missing_visit(PyTypeObject *owner)
+static void report_missing_visit(PyTypeObject *owner, void *orig)
 {
-    struct ml_finding f = {.kind = ML_TRAVERSE_MISSING_TYPE_VISIT};
+    struct ml_stack access;
+    struct ml_finding f = {.kind = ML_TRAVERSE_MISSING_TYPE_VISIT, .access = blaming(&access, orig)};
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
@@ -155,7 +171,7 @@ static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
         result = ((traverseproc)orig)(self, checking_visit, &check);
         ml_slot_pop(&frame);
         if (result == 0 && !check.seen)
-            report_missing_visit(owner);
+            report_missing_visit(owner, orig);
         return result;
     }
     result = ((traverseproc)orig)(self, visit, arg);

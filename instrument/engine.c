@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include "../hooks/hooks.h"
+#include "crash_handler.h"
 #include "events.h"
 #include "findings.h"
 #include "log_writer.h"
@@ -216,6 +217,7 @@ static void start_locked(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     on_exit(exit_status, NULL);
     atexit(log_process_exit);
+    ml_crash_handler_install();
     __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
     ml_objects_scan(patch_scope());
     if (ml_opts.verbosity >= 1)

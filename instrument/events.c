@@ -98,7 +98,7 @@ void ml_event_interp(const char *event, long long id, int is_main)
 static void write_finding_stack(struct json *j, const struct ml_finding *f, const struct ml_stack *access)
 {
     if (f->in_signal_handler) {
-        ml_stack_write(j, "stack", access, 0);
+        ml_stack_write(j, "stack", access, ML_SIGNAL_SAFE);
         return;
     }
     ml_stack_write_lines(j, "stack", access);
@@ -128,7 +128,7 @@ void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access)
             json_begin_object(&r.j);
             json_kv_string(&r.j, "what", f->context[i].what);
             json_kv_string(&r.j, "of", f->subject);
-            ml_saved_stack_write(&r.j, f->context[i].stack, !f->in_signal_handler);
+            ml_saved_stack_write(&r.j, f->context[i].stack, f->in_signal_handler ? ML_SIGNAL_SAFE : 1);
             json_end_object(&r.j);
         }
         json_end_array(&r.j);

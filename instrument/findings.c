@@ -158,7 +158,14 @@ static int first_time(const struct ml_finding *f, const struct ml_stack *access)
     uint64_t key = mix(0, (uint64_t)f->kind + 1);
     key = hash_text(key, f->type);
     key = hash_text(key, f->module);
-    for (int i = 0; i < access->depth && i < 4; i++)
+    /* The innermost frame counts by its function: two lookups in one function are
+     * one bug.  (The crash handler cannot load symbols: it keys by address.) */
+    const char *function = NULL;
+    if (access->depth && !f->in_signal_handler)
+        function = ml_objects_resolve((uintptr_t)access->ips[0] - 1, 1).function;
+    if (function)
+        key = hash_text(key, function);
+    for (int i = function ? 1 : 0; i < access->depth && i < 4; i++)
         key = mix(key, (uint64_t)(uintptr_t)access->ips[i]);
     key |= 1;
     for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
@@ -204,7 +211,7 @@ int ml_finding_report(struct ml_finding *f)
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
     ml_report_text(f, access);
-    if (ml_opts.halt_on_error)
+    if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
         ml_engine_halt();
     return 1;
 }

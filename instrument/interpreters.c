@@ -1,6 +1,7 @@
 /* Interpreter tracking (see interpreters.h). */
 #include "interpreters.h"
 
+#include "crash_handler.h"
 #include "events.h"
 #include "pyapi.h"
 #include "registry.h"
@@ -24,6 +25,7 @@ static int mark_finalizing(long long *id)
     if (rec && !rec->finalizing) {
         rec->finalizing = first = 1;
         *id = rec->id;
+        ml_crash_note_finalizing(rec->id);
     }
     ml_registry_unlock();
     return first;

@@ -155,6 +155,11 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     o->scope = ctx->scope;
     if (candidate)
         o->patched = ml_got_patch(info, ctx->scope, &o->python_refs);
+    if (candidate && o->python_refs > 0) {
+        /* Extensions' symbols now: the crash handler cannot load them later. */
+        o->symtab = ml_symtab_load(o->path);
+        o->symbols_loaded = 1;
+    }
     log_object(o, candidate);
     return 0;
 }

@@ -21,7 +21,8 @@ struct ml_slot_frame {
     struct ml_slot_frame *prev;
 };
 
-extern __thread struct ml_slot_frame *ml_slot_top;
+/* initial-exec: read by the crash handler, which must not allocate TLS. */
+extern __thread struct ml_slot_frame *ml_slot_top __attribute__((tls_model("initial-exec")));
 
 static inline void ml_slot_push(struct ml_slot_frame *f, enum ml_slot slot, const void *object,
                                 const void *owner)

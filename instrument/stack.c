@@ -35,7 +35,8 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
     for (int i = 0; i < s->depth && json_room(j) > FRAME_ROOM; i++) {
         uintptr_t ip = (uintptr_t)s->ips[i];
         /* Every kept frame is a return address: look up the call instruction. */
-        struct ml_object_ref ref = ml_objects_resolve(ip - 1, symbolize);
+        struct ml_object_ref ref = symbolize == ML_SIGNAL_SAFE ? ml_objects_resolve_unlocked(ip - 1)
+                                                               : ml_objects_resolve(ip - 1, symbolize);
         json_begin_object(j);
         json_kv_hex(j, "ip", ip);
         if (ref.id >= 0) {
@@ -149,14 +150,14 @@ void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out)
     memcpy(out->ips, s->ips, (size_t)s->depth * sizeof s->ips[0]);
 }
 
-void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int with_lines)
+void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode)
 {
     struct ml_stack native;
     ml_saved_stack_native(s, &native);
-    if (with_lines)
+    if (mode == 1)
         ml_stack_write_lines(j, "stack", &native);
     else
-        ml_stack_write(j, "stack", &native, ml_opts.symbolize);
+        ml_stack_write(j, "stack", &native, mode == ML_SIGNAL_SAFE ? ML_SIGNAL_SAFE : ml_opts.symbolize);
     ml_saved_python_write(j, s);
 }
 

@@ -16,7 +16,9 @@ struct ml_stack {
 /* Captures the caller's stack, modlife's own frames left out. */
 void ml_stack_capture(struct ml_stack *s, int max_depth);
 
-/* Writes "key": [{"ip","obj","off","fn"}...], innermost first. */
+/* Writes "key": [{"ip","obj","off","fn"}...], innermost first.  symbolize: 1 load
+ * symbols as needed, 0 none, ML_SIGNAL_SAFE only those loaded already, no locks. */
+#define ML_SIGNAL_SAFE (-1)
 void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize);
 
 /* Writes "key": [{"file","line","function"}...] if this thread runs Python. */
@@ -42,8 +44,9 @@ void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native
 /* Writes the "python_stack" member from the kept Python frames. */
 void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
 void ml_saved_stack_release(struct ml_saved_stack *s);
-/* Writes "stack" and "python_stack" members of the current object. */
-void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int with_lines);
+/* Writes "stack" and "python_stack" members of the current object.
+ * mode: 1 with file:line, 0 without, ML_SIGNAL_SAFE from the crash handler. */
+void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode);
 /* The native part as a struct ml_stack. */
 void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out);
 

@@ -61,8 +61,8 @@ def build_extension(interp, source, out_dir, name=None):
     os.makedirs(out_dir, exist_ok=True)
     target = os.path.join(out_dir, name + info["suffix"])
     if not os.path.exists(target):
-        subprocess.run(["cc", "-shared", "-fPIC", "-g", "-O1", "-Wall", "-Werror",
-                        "-Wno-unused-parameter", "-I" + info["include"],
+        subprocess.run(["cc", "-shared", "-fPIC", "-g", "-Wall", "-Werror",
+                        "-Wno-unused-parameter", "-O0", "-fno-inline", "-I" + info["include"],
                         os.path.join(FIXTURES, source + ".c"), "-o", target],
                        check=True)
     return out_dir

@@ -25,6 +25,12 @@ def build_parser(version):
                    help="get control through LD_AUDIT instead of LD_PRELOAD")
     p.add_argument("--stack-depth", type=int, metavar="N", help="frames kept per stack (1-256)")
     p.add_argument("--no-python-stack", action="store_true", help="do not record Python frames")
+    p.add_argument("--halt-on-error", action="store_true", help="stop the program at the first finding")
+    p.add_argument("--exitcode", type=int, metavar="N",
+                   help="exit status when findings were reported and the program succeeded (default 23)")
+    p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
+    p.add_argument("--report-kinds", metavar="LIST",
+                   help="finding kinds to report: a comma list, or -kind entries to leave some out")
     p.add_argument("--quiet", action="store_true", help="do not print where the logs are")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=run.main)
@@ -40,6 +46,9 @@ def main(argv, version=None):
     args = build_parser(version).parse_args(argv)
     if getattr(args, "stack_depth", None) is not None and not 1 <= args.stack_depth <= 256:
         sys.stderr.write("modlife run: --stack-depth must be from 1 to 256\n")
+        return 2
+    if getattr(args, "exitcode", None) is not None and not 0 <= args.exitcode <= 255:
+        sys.stderr.write("modlife run: --exitcode must be from 0 to 255\n")
         return 2
     try:
         return args.func(args, sys.stdout)

@@ -15,6 +15,14 @@ def options_from_args(args, log_dir):
         opts.append("stack_depth=%d" % args.stack_depth)
     if args.no_python_stack:
         opts.append("python_stack=0")
+    if args.halt_on_error:
+        opts.append("halt_on_error=1")
+    if args.exitcode is not None:
+        opts.append("exitcode=%d" % args.exitcode)
+    if args.suppressions:
+        opts.append("suppressions=%s" % os.path.abspath(args.suppressions))
+    if args.report_kinds:
+        opts.append("report_kinds=%s" % args.report_kinds)
     return opts
 
 

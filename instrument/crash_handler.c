@@ -1,0 +1,201 @@
+/* Fatal-signal handler (see crash_handler.h). */
+#include "crash_handler.h"
+
+#include "engine.h"
+#include "findings.h"
+#include "pyapi.h"
+#include "quarantine.h"
+#include "slot_context.h"
+
+#include <signal.h>
+#include <stdint.h>
+#include <ucontext.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+#define NSIGNALS (sizeof fatal_signals / sizeof fatal_signals[0])
+
+static struct sigaction previous[NSIGNALS];
+static int handling;
+#define FINALIZING_MAX 64
+static long long finalizing[FINALIZING_MAX]; /* ids of interpreters that began finalizing */
+static int finalizing_count;
+static char alt_stack[64 * 1024];
+
+void ml_crash_note_finalizing(long long interp)
+{
+    int n = __atomic_load_n(&finalizing_count, __ATOMIC_ACQUIRE);
+    if (n < FINALIZING_MAX) {
+        finalizing[n] = interp;
+        __atomic_store_n(&finalizing_count, n + 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* The crashing thread's interpreter if it is finalizing, else -1.  Reads fields of
+ * the thread state, nothing that locks. */
+static long long crashed_in_finalizing_interp(void)
+{
+    PyThreadState *tstate = ml_py_tstate();
+    long long id = tstate ? py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)) : 0;
+    int n = __atomic_load_n(&finalizing_count, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++)
+        if (finalizing[i] == id)
+            return id;
+    return -1;
+}
+
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGABRT: return "SIGABRT";
+    case SIGFPE: return "SIGFPE";
+    default: return "SIGILL";
+    }
+}
+
+static void saved_native(struct ml_saved_stack *out, void *const *ips, int depth)
+{
+    out->depth = depth;
+    memcpy(out->ips, ips, (size_t)depth * sizeof ips[0]);
+    out->python = NULL;
+}
+
+/* The stack from the faulting instruction outwards: our frames and the signal
+ * trampoline go. */
+static const struct ml_stack *fault_stack(const ucontext_t *uc)
+{
+    static struct ml_stack s;
+    ml_stack_capture(&s, ml_opts.stack_depth + 4);
+#if defined(__x86_64__)
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.pc;
+#endif
+    for (int i = 0; i < s.depth; i++)
+        if ((uintptr_t)s.ips[i] == pc) {
+            /* Lookups use ip - 1 for return addresses; the PC itself is exact. */
+            s.ips[i] = (void *)(pc + 1);
+            memmove(s.ips, s.ips + i, (size_t)(s.depth - i) * sizeof s.ips[0]);
+            s.depth -= i;
+            break;
+        }
+    if (s.depth > ml_opts.stack_depth)
+        s.depth = ml_opts.stack_depth;
+    return &s;
+}
+
+static int report_use_after_free(const siginfo_t *info, const ucontext_t *uc)
+{
+    const struct ml_quarantined *b = ml_quarantine_find((uintptr_t)info->si_addr);
+    if (!b || !__atomic_load_n(&b->freed, __ATOMIC_ACQUIRE))
+        return 0;
+    static struct ml_saved_stack freed, created;
+    saved_native(&freed, b->freed_at, b->freed_depth);
+    saved_native(&created, b->created, b->created_depth);
+    static struct ml_finding f;
+    memset(&f, 0, sizeof f);
+    f.kind = ML_STATE_USE_AFTER_FREE;
+    f.in_signal_handler = 1;
+    f.access = fault_stack(uc);
+    f.module = b->module;
+    f.instance = b->instance;
+    f.interp = b->interp;
+    snprintf(f.message, sizeof f.message,
+             "access at %p, %lu bytes into the state of module '%s' (instance #%llu), freed with the module",
+             info->si_addr, (unsigned long)((uintptr_t)info->si_addr - b->start), b->module, b->instance);
+    snprintf(f.subject_buf, sizeof f.subject_buf, "the state of module '%s' instance #%llu", b->module,
+             b->instance);
+    f.subject = f.subject_buf;
+    f.context[f.context_count++] = (struct ml_context_stack){"freed", &freed};
+    f.context[f.context_count++] = (struct ml_context_stack){"allocated", &created};
+    return ml_finding_report(&f);
+}
+
+/* What was being torn down on this thread, if anything. */
+static const char *teardown_in_progress(const struct ml_slot_frame **frame)
+{
+    for (const struct ml_slot_frame *f = ml_slot_top; f; f = f->prev) {
+        *frame = f;
+        if (f->slot == ML_SLOT_MODULE_TEARDOWN)
+            return "a module's m_traverse/m_clear/m_free";
+        if (f->slot == ML_SLOT_TP_DEALLOC)
+            return "a tp_dealloc";
+    }
+    return NULL;
+}
+
+static void report_finalize_crash(int sig, const siginfo_t *info, const ucontext_t *uc)
+{
+    const struct ml_slot_frame *frame = NULL;
+    const char *during = teardown_in_progress(&frame);
+    long long interp = crashed_in_finalizing_interp();
+    if (!during && interp < 0)
+        return;
+    static struct ml_finding f;
+    memset(&f, 0, sizeof f);
+    f.kind = ML_FINALIZE_CRASH;
+    f.in_signal_handler = 1;
+    f.access = fault_stack(uc);
+    f.interp = interp;
+    if (frame && frame->slot == ML_SLOT_TP_DEALLOC)
+        f.type = ((const PyTypeObject *)frame->owner)->tp_name;
+    char address[40] = "";
+    if (info->si_code > 0 && sig != SIGABRT) /* raised by the kernel: the address means something */
+        snprintf(address, sizeof address, " (fault address %p)", info->si_addr);
+    snprintf(f.message, sizeof f.message, "%s%s %s%s%s", signal_name(sig), address,
+             during ? "in " : "", during ? during : "",
+             interp >= 0 ? (during ? ", while an interpreter was finalizing" : "while an interpreter was finalizing")
+                         : "");
+    ml_finding_report(&f);
+}
+
+/* Chains to the previous disposition: a handler is called as it expects; the
+ * default action is taken by re-raising with it restored. */
+static void chain(int index, int sig, siginfo_t *info, void *context)
+{
+    struct sigaction *old = &previous[index];
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, info, context);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    sigaction(sig, old, NULL);
+    /* A fault re-occurs when we return; a signal sent by kill/raise/abort must be sent again. */
+    if (info->si_code <= 0 || sig == SIGABRT)
+        raise(sig);
+}
+
+static void on_fatal_signal(int sig, siginfo_t *info, void *context)
+{
+    size_t index = 0;
+    while (index < NSIGNALS && fatal_signals[index] != sig)
+        index++;
+    if (!__atomic_exchange_n(&handling, 1, __ATOMIC_ACQ_REL)) {
+        if (!report_use_after_free(info, context))
+            report_finalize_crash(sig, info, context);
+    }
+    chain((int)index, sig, info, context);
+}
+
+void ml_crash_handler_install(void)
+{
+    stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
+    stack_t old_ss;
+    if (sigaltstack(NULL, &old_ss) == 0 && (old_ss.ss_flags & SS_DISABLE))
+        sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NSIGNALS; i++)
+        sigaction(fatal_signals[i], &sa, &previous[i]);
+}

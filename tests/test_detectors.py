@@ -1,0 +1,230 @@
+"""Every finding kind of DESIGN.md, each through at least two paths, and the correct
+twins that must report nothing; on every interpreter.  Assertions name the kind,
+module, type and the guilty function (the innermost frame of the report)."""
+import os
+import signal
+import subprocess
+from dataclasses import dataclass, field
+
+import pytest
+
+from modlife_testlib import FINDINGS_STATUS, events, run_python
+
+SIGSEGV = -signal.SIGSEGV
+SIGABRT = -signal.SIGABRT
+
+
+@dataclass
+class Case:
+    name: str
+    fixture: str
+    script: str
+    findings: list          # (kind, module, type, guilty function) in report order
+    status: int = FINDINGS_STATUS
+    env: dict = field(default_factory=dict)
+    min_version: tuple = (3, 9)
+
+
+CASES = [
+    # state-use-after-clear
+    Case("after-clear-dealloc-in-m_clear", "state_after_clear", """
+import gc, sys, state_after_clear as m
+m.keep(m.Holder())
+del sys.modules["state_after_clear"], m
+gc.collect()
+""", [("state-use-after-clear", "state_after_clear", None, "state_of_type")]),
+    Case("after-clear-at-shutdown", "state_after_clear", """
+import state_after_clear as m
+m.keep(m.Holder())
+""", [("state-use-after-clear", "state_after_clear", None, "state_of_type")]),
+    Case("after-clear-in-subinterpreter", "state_after_clear", """
+import _testcapi
+assert _testcapi.run_in_subinterp("import state_after_clear as m; m.keep(m.Holder())") == 0
+""", [("state-use-after-clear", "state_after_clear", None, "state_of_type")]),
+    Case("after-clear-twin", "state_after_clear", """
+import gc, sys, state_after_clear as m
+m.keep(m.Keeper()); k = m.Keeper()
+del sys.modules["state_after_clear"], m
+gc.collect()
+""", [], status=0),
+    # state-use-after-free
+    Case("after-free-cached-in-global", "state_after_free", """
+import gc, sys, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+import state_after_free as m2
+m2.bad_cached_counter()
+""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV),
+    Case("after-free-kept-by-object", "state_after_free", """
+import gc, sys, state_after_free as m
+r = m.make_ref()
+del sys.modules["state_after_free"], m
+gc.collect()
+r.read()
+""", [("state-use-after-free", "state_after_free", None, "Ref_read")], status=SIGSEGV),
+    Case("after-free-twin", "state_after_free", """
+import gc, sys, state_after_free as m
+m.good_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+import state_after_free as m2
+assert m2.good_counter() == 1
+""", [], status=0),
+    # type-outlives-module
+    Case("outlives-reused-by-next-instance", "type_outlives", """
+import gc, sys, type_outlives as m
+w = m.make_widget(); del w
+del sys.modules["type_outlives"], m
+gc.collect()
+import type_outlives as m2
+m2.make_widget()
+""", [("type-outlives-module", "type_outlives", "type_outlives.Widget", "make_widget"),
+      ("type-outlives-module", "type_outlives", "type_outlives.Widget", "exec_module")],
+         env={"TYPE_OUTLIVES_WIDGET": "1"}),
+    Case("outlives-alive-at-exit", "type_outlives", """
+import gc, sys, type_outlives as m
+del sys.modules["type_outlives"], m
+gc.collect()
+""", [("type-outlives-module", "type_outlives", "type_outlives.Widget", "exec_module")],
+         env={"TYPE_OUTLIVES_WIDGET": "1"}),
+    Case("outlives-twin", "type_outlives", """
+import gc, sys, type_outlives as m
+g = m.make_gadget(); del g
+del sys.modules["type_outlives"], m
+gc.collect()
+import type_outlives as m2
+m2.make_gadget()
+""", [], status=0),
+    # dealloc-missing-type-decref: the leaked reference keeps the type (and its
+    # module) alive past exit, which is reported as well
+    Case("decref-own-instance", "heap_type_slots", """
+import heap_type_slots as h
+T = h.make_types(["Leaky"])["Leaky"]
+x = T(); del x
+""", [("dealloc-missing-type-decref", "heap_type_slots", "heap_type_slots.Leaky", "dealloc_leaky")]),
+    Case("decref-python-subclass", "heap_type_slots", """
+import heap_type_slots as h
+T = h.make_types(["Leaky"])["Leaky"]
+class Sub(T): pass
+x = Sub(); del x
+""", [("dealloc-missing-type-decref", "heap_type_slots", "heap_type_slots.Leaky", "dealloc_leaky")]),
+    # traverse-missing-type-visit
+    Case("traverse-by-gc", "heap_type_slots", """
+import gc, heap_type_slots as h
+T = h.make_types(["Blind"])["Blind"]
+x = T(); gc.collect()
+""", [("traverse-missing-type-visit", "heap_type_slots", "heap_type_slots.Blind", "traverse_without_type")]),
+    Case("traverse-c-subclass-by-get-referents", "heap_type_slots", """
+import gc, heap_type_slots as h
+T = h.make_types(["BlindSub"])["BlindSub"]
+gc.get_referents(T())
+""", [("traverse-missing-type-visit", "heap_type_slots", "heap_type_slots.BlindSub", "traverse_without_type")]),
+    # pyobject-new-on-gc-type
+    Case("pyobject-new-in-function", "heap_type_slots", """
+import heap_type_slots as h
+h.new_gc_with_pyobject_new(h.make_types(["Tidy"])["Tidy"])
+""", [("pyobject-new-on-gc-type", "heap_type_slots", "heap_type_slots.Tidy", "new_gc_with_pyobject_new")]),
+    Case("pyobject-newvar-in-tp-new", "heap_type_slots", """
+import heap_type_slots as h
+T = h.make_types(["NewVarGC"])["NewVarGC"]
+x = T(); del x
+""", [("pyobject-new-on-gc-type", "heap_type_slots", "heap_type_slots.NewVarGC", "NewVarGC_new")]),
+    # tp-free-override
+    Case("tp-free-override", "heap_type_slots", """
+import heap_type_slots as h
+h.make_types(["GCFreedWrong", "PlainFreedWrong"])
+""", [("tp-free-override", "heap_type_slots", "heap_type_slots.GCFreedWrong", "make_type"),
+      ("tp-free-override", "heap_type_slots", "heap_type_slots.PlainFreedWrong", "make_type")]),
+    Case("heap-type-slots-twins", "heap_type_slots", """
+import gc, heap_type_slots as h
+types = h.make_types(["Tidy", "GCFreedRight"])
+class Sub(types["Tidy"]): pass
+objs = [types["Tidy"](), Sub(), h.new_gc_right(types["Tidy"])]
+gc.collect(); [gc.get_referents(o) for o in objs]
+del objs
+""", [], status=0),
+    # static-type-in-multiphase-module
+    Case("static-types", "static_type", "import static_type", [
+        ("static-type-in-multiphase-module", "static_type", "static_type.Early", "PyInit_static_type"),
+        ("static-type-in-multiphase-module", "static_type", "static_type.Late", "exec_module")]),
+    Case("static-type-twins", "static_type_ok legacy", "import static_type_ok, legacy", [], status=0),
+    # state-from-non-module
+    Case("state-from-non-module", "state_non_module", """
+import state_non_module as m
+m.Thing().bad_state()
+m.state_of(m.Thing)
+""", [("state-from-non-module", None, None, "Thing_bad_state"),
+      ("state-from-non-module", None, None, "state_of")]),
+    Case("state-from-module-twin", "state_non_module", """
+import sys, state_non_module as m
+m.Thing().good_state(); m.state_of(sys)
+""", [], status=0),
+    # finalize-crash
+    Case("abort-in-m_clear-at-exit", "finalize_crash", """
+import finalize_crash as m
+m.arm("abort_in_clear")
+""", [("finalize-crash", None, None, "clear_module")], status=SIGABRT),
+    Case("dealloc-uses-buffer-freed-by-m_free", "finalize_crash", """
+import gc, sys, finalize_crash as m
+m.arm("buffer_after_free"); t = m.Tracker()
+del sys.modules["finalize_crash"], m
+gc.collect()
+del t
+""", [("finalize-crash", None, "finalize_crash.Tracker", "Tracker_dealloc")], status=SIGSEGV),
+    Case("finalize-twin", "finalize_crash", """
+import gc, sys, finalize_crash as m
+t = m.Tracker()
+del sys.modules["finalize_crash"], m
+gc.collect()
+del t
+""", [], status=0),
+]
+
+
+def guilty_function(finding, records, fixtures):
+    """As the SUMMARY line: the innermost frame in a fixture, else the innermost."""
+    paths = {r["id"]: r["path"] for r in records if r["event"] == "object-load"}
+    frames = finding.get("stack", [])
+    for frame in frames:
+        if os.path.basename(paths.get(frame.get("obj"), "")).split(".")[0] in fixtures:
+            return frame.get("fn")
+    return frames[0].get("fn") if frames else None
+
+
+def summarize(finding, records, fixtures):
+    return (finding["kind"], finding.get("module"), finding.get("type"), guilty_function(finding, records, fixtures))
+
+
+def matches(expected, actual):
+    kind, module, type_, fn = expected
+    return (actual[0] == kind and (module is None or actual[1] == module) and
+            (type_ is None or actual[2] == type_) and actual[3] == fn)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_finding(case, interp, fixtures_for, tmp_path):
+    if interp.version < case.min_version:
+        pytest.skip("needs Python %d.%d" % case.min_version)
+    path = fixtures_for(*case.fixture.split())
+    run = run_python(interp, case.script, tmp_path, pythonpath=path, env=case.env, status=case.status)
+    records = run.records()
+    found = [summarize(f, records, case.fixture.split()) for f in events(records, "finding")]
+    assert len(found) == len(case.findings), "findings: %s\nstderr:\n%s" % (found, run.proc.stderr)
+    for expected, actual in zip(case.findings, found):
+        assert matches(expected, actual), "expected %s, got %s" % (expected, actual)
+    # One report on stderr per finding, with its SUMMARY line.
+    assert run.proc.stderr.count("SUMMARY: modlife: ") == len(case.findings)
+    for kind, _, _, fn in case.findings:
+        assert "SUMMARY: modlife: %s" % kind in run.proc.stderr
+        assert (" in %s" % fn) in run.proc.stderr
+
+
+def test_crashes_die_as_without_modlife(interp, fixtures_for, tmp_path):
+    """A crash at finalize keeps its signal, exit status included."""
+    path = fixtures_for("finalize_crash")
+    for case in (c for c in CASES if c.fixture == "finalize_crash" and c.status < 0):
+        plain = subprocess.run([interp.path, "-c", case.script], env=dict(os.environ, PYTHONPATH=path),
+                               capture_output=True, text=True)
+        assert plain.returncode == case.status
+        run_python(interp, case.script, tmp_path / case.name, pythonpath=path, status=case.status)
