@@ -255,7 +255,9 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType
         type->tp_dealloc = wrap_tp_dealloc;
     }
     rec->gc = (type->tp_flags & ML_TPFLAGS_HAVE_GC) != 0;
-    if (rec->gc && type->tp_traverse && type->tp_traverse != wrap_tp_traverse) {
+    /* Only a traverse of its own: one inherited from CPython (type_traverse for a
+     * metaclass, say) is not the extension's to answer for. */
+    if (rec->gc && spec_has_slot(spec, ML_tp_traverse) && type->tp_traverse != wrap_tp_traverse) {
         rec->orig_traverse = type->tp_traverse;
         type->tp_traverse = wrap_tp_traverse;
     }

@@ -152,22 +152,43 @@ static uint64_t hash_text(uint64_t h, const char *s)
     return h;
 }
 
-/* The same kind at the same place (top frames), for the same type, once. */
+static void hash_python_place(const char *file, int line, const char *function, void *arg)
+{
+    (void)function;
+    uint64_t *key = arg;
+    *key = mix(hash_text(*key, file), (uint64_t)line);
+}
+
+/* Where a finding happened, as a user would say it: the extension's functions on
+ * the stack (the interpreter may reach them through different frames) and the
+ * innermost Python line.  The crash handler, which cannot look up symbols or
+ * Python frames, uses raw addresses. */
+static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct ml_stack *access)
+{
+    if (f->in_signal_handler) {
+        for (int i = 0; i < access->depth && i < 4; i++)
+            key = mix(key, (uint64_t)(uintptr_t)access->ips[i]);
+        return key;
+    }
+    int used = 0;
+    for (int i = 0; i < access->depth && used < 4; i++) {
+        struct ml_object_ref ref = ml_objects_resolve((uintptr_t)access->ips[i] - 1, 1);
+        if (!ml_objects_is_extension(ref.id) && !(i == 0 && ref.function))
+            continue;
+        key = ref.function ? hash_text(key, ref.function) : mix(key, (uint64_t)(uintptr_t)access->ips[i]);
+        used++;
+    }
+    ml_python_frames(hash_python_place, &key, 1);
+    return key;
+}
+
+/* The same kind at the same place, for the same module and type, once. */
 static int first_time(const struct ml_finding *f, const struct ml_stack *access)
 {
     uint64_t key = mix(0, (uint64_t)f->kind + 1);
     key = hash_text(key, f->type);
     key = hash_text(key, f->module);
-    /* The innermost frame counts by its function: two lookups in one function are
-     * one bug.  (The crash handler cannot load symbols: it keys by address.) */
-    const char *function = NULL;
-    if (access->depth && !f->in_signal_handler)
-        function = ml_objects_resolve((uintptr_t)access->ips[0] - 1, 1).function;
-    if (function)
-        key = hash_text(key, function);
-    for (int i = function ? 1 : 0; i < access->depth && i < 4; i++)
-        key = mix(key, (uint64_t)(uintptr_t)access->ips[i]);
-    key |= 1;
+    key = place_key(key, f, access) | 1;
     for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
         uint64_t expected = 0;
         if (__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE) == key)

@@ -119,11 +119,16 @@ struct ml_suppression *ml_suppressions_match(struct ml_suppressions *s, const ch
         struct ml_suppression *sup = &s->items[i];
         if (strcmp(sup->kind, "*") != 0 && strcmp(sup->kind, kind) != 0)
             continue;
-        for (size_t k = 0; k < count; k++)
-            if (names[k] && fnmatch(sup->pattern, names[k], 0) == 0) {
+        for (size_t k = 0; k < count; k++) {
+            if (!names[k])
+                continue;
+            /* An object file matches by its path or by its name alone. */
+            const char *slash = strrchr(names[k], '/');
+            if (fnmatch(sup->pattern, names[k], 0) == 0 || (slash && fnmatch(sup->pattern, slash + 1, 0) == 0)) {
                 sup->hits++;
                 return sup;
             }
+        }
     }
     return NULL;
 }

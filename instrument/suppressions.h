@@ -1,7 +1,7 @@
 /* Suppressions: a file of "kind:pattern" lines, in the manner of sanitizer
  * suppression files.  kind is a finding kind or "*"; pattern is a glob matched
- * against the finding's module, type, and the functions and object files of its
- * access stack.  '#' starts a comment.  Parsing is a pure function over text so
+ * against the finding's module, type, and the functions and object files (path or
+ * file name) of its access stack.  '#' starts a comment.  Parsing is a pure function over text so
  * that it can be tested and fuzzed on its own. */
 #ifndef MODLIFE_SUPPRESSIONS_H
 #define MODLIFE_SUPPRESSIONS_H

@@ -30,7 +30,8 @@ def build_parser(version):
                    help="exit status when findings were reported and the program succeeded (default 23)")
     p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
     p.add_argument("--report-kinds", metavar="LIST",
-                   help="finding kinds to report: a comma list, or -kind entries to leave some out")
+                   help="finding kinds to report: a comma list, or -kind entries to leave some out "
+                        "(write --report-kinds=-kind)")
     p.add_argument("--quiet", action="store_true", help="do not print where the logs are")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=run.main)
