@@ -18,6 +18,7 @@ struct ml_sym {
 struct ml_symtab {
     struct ml_sym *syms;
     size_t count;
+    char *strings; /* a copy of the string table: the file itself is not kept mapped */
 };
 
 static int by_addr(const void *a, const void *b)
@@ -49,17 +50,21 @@ static struct ml_symtab *index_symbols(const char *base, size_t size, const Elf6
     const Elf64_Sym *syms = (const Elf64_Sym *)(base + symsec->sh_offset);
     size_t n = symsec->sh_size / sizeof(Elf64_Sym);
     struct ml_symtab *t = calloc(1, sizeof *t);
-    if (!t || !(t->syms = calloc(n ? n : 1, sizeof *t->syms))) {
+    if (!t || !(t->syms = calloc(n ? n : 1, sizeof *t->syms)) || !(t->strings = malloc(strsec->sh_size + 1))) {
+        if (t)
+            free(t->syms);
         free(t);
         return NULL;
     }
+    memcpy(t->strings, base + strsec->sh_offset, strsec->sh_size);
+    t->strings[strsec->sh_size] = '\0';
     for (size_t i = 0; i < n; i++) {
         int type = ELF64_ST_TYPE(syms[i].st_info);
         if ((type != STT_FUNC && type != STT_GNU_IFUNC) || syms[i].st_shndx == SHN_UNDEF ||
             syms[i].st_value == 0 || syms[i].st_name >= strsec->sh_size)
             continue;
         t->syms[t->count++] = (struct ml_sym){syms[i].st_value, syms[i].st_size,
-                                              base + strsec->sh_offset + syms[i].st_name};
+                                              t->strings + syms[i].st_name};
     }
     qsort(t->syms, t->count, sizeof *t->syms, by_addr);
     return t;
@@ -86,9 +91,9 @@ struct ml_symtab *ml_symtab_load(const char *path)
         if (sec)
             t = index_symbols(map, (size_t)st.st_size, sec);
     }
-    /* The names point into the mapping, which stays for the life of the process. */
-    if (!t)
-        munmap(map, (size_t)st.st_size);
+    /* Unmapped at once: a stray mapping of the file would also mislead libdw, which
+     * takes the lowest mapping of a path in /proc/self/maps for its load address. */
+    munmap(map, (size_t)st.st_size);
     return t;
 }
 

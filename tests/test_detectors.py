@@ -2,6 +2,7 @@
 twins that must report nothing; on every interpreter.  Assertions name the kind,
 module, type and the guilty function (the innermost frame of the report)."""
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -218,6 +219,10 @@ def test_finding(case, interp, fixtures_for, tmp_path):
     for kind, _, _, fn in case.findings:
         assert "SUMMARY: modlife: %s" % kind in run.proc.stderr
         assert (" in %s" % fn) in run.proc.stderr
+        if case.status >= 0:  # reports from the fatal-signal handler do not read DWARF
+            sources = "|".join(re.escape(f) for f in case.fixture.split())
+            assert re.search(r"SUMMARY: modlife: %s \S*/(%s)\.c:\d+ in %s\b" % (kind, sources, fn),
+                             run.proc.stderr), "no file:line for %s in:\n%s" % (fn, run.proc.stderr)
 
 
 def test_crashes_die_as_without_modlife(interp, fixtures_for, tmp_path):
