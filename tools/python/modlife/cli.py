@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from modlife import events, locate, logfile, run
+from modlife import events, lifetimes, locate, logfile, report, run, timeline
 
 DESCRIPTION = """\
 modlife records the lifetime of every module object, module state block and heap
@@ -40,6 +40,35 @@ def build_parser(version):
                        description=events.__doc__)
     p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
     p.set_defaults(func=events.main)
+
+    p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks",
+                       description=report.__doc__)
+    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text (default): the library's report format and a summary table; "
+                        "json: one JSON document; sarif: SARIF 2.1.0 for GitHub code scanning")
+    p.add_argument("--kind", action="append", metavar="KIND", help="only findings of this kind (repeatable)")
+    p.add_argument("--source-root", default=".", metavar="DIR",
+                   help="SARIF: file paths are made relative to DIR (default: the current directory)")
+    p.set_defaults(func=report.main, version=version)
+
+    p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
+                       description=lifetimes.__doc__)
+    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("--module", action="append", metavar="NAME",
+                   help="only this module and its types (a glob; repeatable)")
+    p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter (0 is the main one)")
+    p.add_argument("--alive", action="store_true", help="only what was still alive at exit")
+    p.set_defaults(func=lifetimes.main)
+
+    p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs",
+                       description=timeline.__doc__)
+    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the page to write")
+    p.add_argument("--module", action="append", metavar="NAME",
+                   help="only this module and its types (a glob; repeatable)")
+    p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter")
+    p.set_defaults(func=timeline.main)
     return parser
 
 

@@ -1,0 +1,186 @@
+"""What a log says, as objects: one Process per log with its interpreters, the
+lives of its module instances and heap types, and its findings.  Lifetime
+records are read without their stacks (see logfile), findings whole."""
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from modlife import logfile
+
+
+@dataclass
+class Life:
+    """One module instance or one heap (or static) type, from creation to death."""
+    what: str                      # "module", "type" or "static type"
+    name: str
+    key: int                       # module instance number or type id
+    interp: int
+    created: int                   # ns since process start
+    module: Optional[str] = None   # for types: the module it was made for
+    instance: Optional[int] = None
+    executed: Optional[int] = None
+    cleared: Optional[int] = None
+    freed: Optional[int] = None
+    address: Optional[str] = None
+    detail: dict = field(default_factory=dict)
+    findings: list = field(default_factory=list)  # indexes into Process.findings
+
+    @property
+    def label(self):
+        if self.what == "module":
+            return "%s #%d" % (self.name, self.key)
+        return self.name
+
+    def alive_at(self, t):
+        return self.created <= t and (self.freed is None or self.freed > t)
+
+
+@dataclass
+class Interp:
+    id: int
+    main: bool
+    created: int
+    finalized: Optional[int] = None
+
+
+@dataclass
+class Process:
+    path: str
+    start: dict
+    objects: dict = field(default_factory=dict)
+    interps: dict = field(default_factory=dict)
+    lives: list = field(default_factory=list)
+    findings: list = field(default_factory=list)
+    exit: Optional[dict] = None
+    end: int = 0                   # time of the last record
+
+    @property
+    def pid(self):
+        return self.start.get("pid")
+
+    @property
+    def name(self):
+        argv = self.start.get("argv") or ["?"]
+        command = " ".join([os.path.basename(argv[0])] + argv[1:])
+        command = " ".join(command.split())  # one line, whatever -c scripts hold
+        return "pid %s: %s" % (self.pid, command if len(command) <= 72 else command[:69] + "...")
+
+    @property
+    def crashed(self):
+        return self.exit is None
+
+
+class _Builder:
+    def __init__(self, path):
+        self.process = None
+        self.path = path
+        self.modules = {}   # instance -> Life
+        self.types = {}     # type id -> Life
+        self.statics = {}   # (name, interp) -> Life
+
+    def add(self, r):
+        handler = getattr(self, "on_" + r["event"].replace("-", "_"), None)
+        if self.process is not None:
+            self.process.end = max(self.process.end, r.get("t", 0))
+        if handler:
+            handler(r)
+
+    def on_process_start(self, r):
+        self.process = Process(self.path, r)
+
+    def on_object_load(self, r):
+        self.process.objects[r["id"]] = r
+
+    def on_interp_create(self, r):
+        self.process.interps.setdefault(r["interp"], Interp(r["interp"], bool(r.get("main")), r["t"]))
+
+    def on_interp_finalize(self, r):
+        self.on_interp_create(r)
+        self.process.interps[r["interp"]].finalized = r["t"]
+
+    def _module(self, r):
+        life = self.modules.get(r.get("instance"))
+        if life is None:
+            life = Life("module", r.get("module") or "?", r.get("instance", 0), r.get("interp", 0), r["t"],
+                        address=r.get("address"))
+            self.modules[life.key] = life
+            self.process.lives.append(life)
+        for k in ("init", "def", "state", "state_lookups", "note"):
+            if k in r:
+                life.detail[k] = r[k]
+        return life
+
+    def on_module_create(self, r):
+        self._module(r)
+
+    def on_module_exec(self, r):
+        life = self._module(r)
+        life.executed = life.executed or r["t"]
+
+    def on_module_clear(self, r):
+        life = self._module(r)
+        life.cleared = life.cleared or r["t"]
+
+    def on_module_free(self, r):
+        self._module(r).freed = r["t"]
+
+    def _type(self, r):
+        life = self.types.get(r.get("type_id"))
+        if life is None:
+            life = Life("type", r.get("type") or "?", r.get("type_id", 0), r.get("interp", 0), r["t"],
+                        module=r.get("module"), instance=r.get("instance"), address=r.get("address"))
+            self.types[life.key] = life
+            self.process.lives.append(life)
+        for k in ("bound", "gc"):
+            if k in r:
+                life.detail[k] = r[k]
+        return life
+
+    def on_type_create(self, r):
+        self._type(r)
+
+    def on_type_dealloc(self, r):
+        self._type(r).freed = r["t"]
+
+    def on_type_ready(self, r):
+        key = (r.get("type"), r.get("interp"))
+        if key not in self.statics:
+            life = Life("static type", r.get("type") or "?", len(self.statics) + 1, r.get("interp", 0), r["t"],
+                        address=r.get("address"))
+            self.statics[key] = life
+            self.process.lives.append(life)
+
+    def on_finding(self, r):
+        index = len(self.process.findings)
+        self.process.findings.append(r)
+        life = self.modules.get(r.get("instance")) if r.get("module") else None
+        if life is not None:
+            life.findings.append(index)
+        for t in self.types.values():
+            if r.get("type") and t.name == r["type"] and t.interp == r.get("interp"):
+                t.findings.append(index)
+
+    def on_process_exit(self, r):
+        self.process.exit = r
+
+
+def load(path, stacks=False):
+    """The Process of one log; stacks=True keeps lifetime records' stacks (slow)."""
+    builder = _Builder(path)
+    for record in logfile.iter_records(path, stacks=stacks):
+        builder.add(record)
+    if builder.process is None:
+        raise logfile.LogError("%s: empty log (the process ended before its first record)" % path)
+    for life in builder.process.lives:
+        builder.process.interps.setdefault(life.interp, Interp(life.interp, life.interp == 0, life.created))
+    return builder.process
+
+
+def load_all(paths):
+    """Processes of the logs named by paths (files or directories), empty logs skipped."""
+    processes = []
+    for path in logfile.find_logs(paths):
+        if os.path.getsize(path) == 0:
+            continue
+        processes.append(load(path))
+    return processes

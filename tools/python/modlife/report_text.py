@@ -1,0 +1,123 @@
+"""Findings as text, in the library's fixed report format (instrument/report_text.c):
+a headline, the access stack, the stacks that explain it, the rule, a SUMMARY
+line.  A crash report also tells the story around the fault."""
+import os
+
+from modlife import kinds
+
+RULER = "=" * 65
+
+
+def frame_line(i, f):
+    text = "    #%d %s in %s" % (i, f.get("ip") or "?", f.get("fn") or "??")
+    if f.get("file") and f.get("line"):
+        text += " %s:%d" % (f["file"], f["line"])
+    if f.get("object"):
+        text += " (%s+0x%x)" % (os.path.basename(f["object"]), f.get("off") or 0)
+    return text
+
+
+def stack_lines(stack):
+    return [frame_line(i, f) for i, f in enumerate(stack)]
+
+
+def python_lines(python_stack):
+    if not python_stack:
+        return []
+    return ["  Python stack (innermost first):"] + [
+        "      %s:%s in %s" % (p.get("file", "?"), p.get("line", "?"), p.get("function", "?"))
+        for p in python_stack]
+
+
+def _events_lines(events):
+    out = []
+    for e in events:
+        what = e.get("type") or ("%s #%s" % (e.get("module"), e.get("instance")) if e.get("module") else "")
+        out.append("      %9.6fs  %-14s %s" % (e.get("t", 0) / 1e9, e.get("event", "?"), what))
+    return out
+
+
+def crash_story(record):
+    """The finalize-crash (and handler-found use-after-free) fields, as readable lines."""
+    out = []
+    if record.get("signal"):
+        text = "  Signal: %s" % record["signal"]
+        if record.get("fault_address"):
+            text += " at %s" % record["fault_address"]
+        out.append(text)
+    phase = record.get("phase")
+    if isinstance(phase, dict):
+        out.append("  Interpreter: %s, %s" % (phase.get("interp", "?"),
+                                               "finalizing" if phase.get("finalizing") else "running"))
+    slot = record.get("in_slot")
+    if isinstance(slot, dict):
+        owner = slot.get("type") or slot.get("module") or "?"
+        out.append("  In: %s of %s" % (slot.get("slot", "?"), owner))
+    q = record.get("quarantine")
+    if isinstance(q, dict):
+        out.append("  Address: %s bytes into the state of module '%s' instance #%s, %s" % (
+            q.get("offset", "?"), q.get("module", "?"), q.get("instance", "?"),
+            "freed" if q.get("freed") else "cleared"))
+    for key, title in (("alive_modules", "Module instances still alive"), ("alive_types", "Heap types still alive")):
+        alive = record.get(key)
+        if alive:
+            names = [a if isinstance(a, str) else a.get("type") or "%s #%s" % (a.get("module"), a.get("instance"))
+                     for a in alive]
+            out.append("  %s: %s" % (title, ", ".join(names)))
+    if record.get("recent_events"):
+        out.append("  Last lifetime events (oldest first):")
+        out.extend(_events_lines(record["recent_events"]))
+    return out
+
+
+def summary_line(group):
+    r, g = group.record, group.guilty
+    text = "SUMMARY: modlife: %s" % r["kind"]
+    if g:
+        if g.get("file") and g.get("line"):
+            text += " %s:%d" % (g["file"], g["line"])
+        text += " in %s" % (g.get("fn") or "??")
+    if r.get("module"):
+        text += " (module %s)" % r["module"]
+    if r.get("type"):
+        text += " (type %s)" % r["type"]
+    return text
+
+
+def render(group):
+    r = group.record
+    headline = "==%s==%s: modlife: %s: %s" % (group.process.pid, "ERROR" if group.severity == "error" else "WARNING",
+                                            r["kind"], r.get("message", ""))
+    lines = [RULER, headline] + stack_lines(r["stack"]) + python_lines(r.get("python_stack"))
+    story = crash_story(r)
+    if story:
+        lines += [""] + story
+    for c in r.get("context", []):
+        lines += ["", "%s was %s here:" % (c.get("of", "it"), c.get("what", "?"))]
+        lines += stack_lines(c["stack"]) + python_lines(c.get("python_stack"))
+    lines += ["", "Rule: %s" % kinds.rule(r["kind"])]
+    known = kinds.BY_NAME.get(r["kind"])
+    if known:
+        lines.append("Fix: %s" % known.fix)
+    if group.count > 1 or len(group.pids) > 1:
+        lines.append("Seen %d times in %d process%s (pid %s)" % (
+            group.count, len(group.pids), "" if len(group.pids) == 1 else "es", ", ".join(map(str, group.pids))))
+    lines += [summary_line(group), RULER]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(rows, processes):
+    total = sum(r[2] for r in rows)
+    errors = sum(r[2] for r in rows if r[1] == "error")
+    lines = ["modlife: %d finding%s (%d error%s, %d warning%s) in %d process%s" % (
+        total, "" if total == 1 else "s", errors, "" if errors == 1 else "s", total - errors,
+        "" if total - errors == 1 else "s", len(processes), "" if len(processes) == 1 else "es")]
+    if rows:
+        width = max(len("kind"), max(len(r[0]) for r in rows))
+        lines.append("  %-*s  %-8s %6s  %s" % (width, "kind", "severity", "count", "modules"))
+        for kind, severity, count, modules in rows:
+            lines.append("  %-*s  %-8s %6d  %s" % (width, kind, severity, count, ", ".join(modules)))
+    for p in processes:
+        if p.crashed:
+            lines.append("  note: %s ended without a process-exit record (it crashed or was killed)" % p.name)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Naming native frames after the run: function and file:line from the object-load
+records (path, build id, offset) and the debug info of each object, through
+binutils' addr2line, one call per object for all its frames.
+
+The run usually named functions itself (ELF symbol tables) and gives file:line
+only for findings; this fills in the rest.  An object rebuilt since the run (its
+build id no longer matches) is not used: its lines would be wrong."""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+
+def build_id(path):
+    """The GNU build id of an ELF file as hex, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if head[:4] != b"\x7fELF" or head[4] != 2:
+                return None
+            e = "<" if head[5] == 1 else ">"
+            phoff, = struct.unpack_from(e + "Q", head, 32)
+            phentsize, phnum = struct.unpack_from(e + "HH", head, 54)
+            f.seek(phoff)
+            phdrs = f.read(phentsize * phnum)
+            for i in range(phnum):
+                p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(e + "IIQQQQ", phdrs, i * phentsize)
+                if p_type != 4:  # PT_NOTE
+                    continue
+                f.seek(p_offset)
+                found = _gnu_build_id(f.read(p_filesz), e)
+                if found:
+                    return found
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _gnu_build_id(notes, e):
+    pos = 0
+    while pos + 12 <= len(notes):
+        namesz, descsz, ntype = struct.unpack_from(e + "III", notes, pos)
+        name_at = pos + 12
+        desc_at = name_at + ((namesz + 3) & ~3)
+        if ntype == 3 and notes[name_at:name_at + namesz].rstrip(b"\0") == b"GNU":
+            return notes[desc_at:desc_at + descsz].hex()
+        pos = desc_at + ((descsz + 3) & ~3)
+    return None
+
+
+class Symbolizer:
+    """Frames of one process's log, named.  Call want() for every stack first, then
+    frame() for each frame; addr2line runs once per object in between."""
+
+    def __init__(self, objects, warn=None):
+        self.objects = objects            # id -> object-load record
+        self.pending = {}                 # object id -> set of offsets
+        self.lines = {}                   # (object id, offset) -> (function, file, line)
+        self.warn = warn or (lambda text: sys.stderr.write("modlife: %s\n" % text))
+        self.addr2line = shutil.which("addr2line")
+        self.warned = False
+
+    def want(self, stack):
+        for f in stack or ():
+            if "file" not in f and "obj" in f and "off" in f:
+                self.pending.setdefault(f["obj"], set()).add(int(f["off"], 16))
+
+    def resolve(self):
+        if self.pending and not self.addr2line:
+            if not self.warned:
+                self.warn("addr2line not found (Debian package binutils): frames are shown without file:line")
+                self.warned = True
+            self.pending.clear()
+        for obj, offsets in self.pending.items():
+            self._resolve_object(obj, sorted(offsets))
+        self.pending.clear()
+
+    def _resolve_object(self, obj, offsets):
+        load = self.objects.get(obj)
+        path = load and load.get("path")
+        if not path or not os.path.isfile(path):
+            return
+        if load.get("build_id") and build_id(path) not in (None, load["build_id"]):
+            self.warn("%s changed since the run (build id differs): its frames are not symbolized" % path)
+            return
+        # Return addresses point after the call: look up the byte before, as the run does.
+        args = [self.addr2line, "-f", "-C", "-a", "-e", path] + ["0x%x" % max(o - 1, 0) for o in offsets]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=120).stdout.splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        for i, offset in enumerate(offsets):
+            if 3 * i + 2 >= len(out):
+                break
+            function, where = out[3 * i + 1], out[3 * i + 2]
+            file, _, line = where.rpartition(":")
+            line = line.split(" ")[0]
+            self.lines[(obj, offset)] = (None if function == "??" else function,
+                                         None if file in ("??", "") else file,
+                                         int(line) if line.isdigit() and line != "0" else None)
+
+    def frame(self, f):
+        """A frame as a dict: ip, fn, file, line, object (path), off (int)."""
+        obj = self.objects.get(f.get("obj"), {})
+        off = int(f["off"], 16) if "off" in f else None
+        out = {"ip": f.get("ip"), "fn": f.get("fn"), "file": f.get("file"), "line": f.get("line"),
+               "object": obj.get("path"), "off": off}
+        found = self.lines.get((f.get("obj"), off))
+        if found:
+            function, file, line = found
+            out["fn"] = out["fn"] or function
+            if file and line:
+                out["file"], out["line"] = file, line
+        return out
