@@ -78,12 +78,9 @@ class _Builder:
         self.types = {}     # type id -> Life
         self.statics = {}   # (name, interp) -> Life
 
-    def add(self, r):
-        handler = getattr(self, "on_" + r["event"].replace("-", "_"), None)
-        if self.process is not None:
-            self.process.end = max(self.process.end, r.get("t", 0))
-        if handler:
-            handler(r)
+    def handlers(self):
+        """event name -> bound method, looked up once (a log has millions of records)."""
+        return {name[3:].replace("_", "-"): getattr(self, name) for name in dir(self) if name.startswith("on_")}
 
     def on_process_start(self, r):
         self.process = Process(self.path, r)
@@ -164,23 +161,35 @@ class _Builder:
         self.process.exit = r
 
 
-def load(path, stacks=False):
-    """The Process of one log; stacks=True keeps lifetime records' stacks (slow)."""
+# What a report needs: no lifetime records, which are nearly all of a long log.
+FINDINGS_ONLY = frozenset(("process-start", "object-load", "interp-create", "interp-finalize", "finding",
+                           "process-exit"))
+
+
+def load(path, stacks=False, events=None):
+    """The Process of one log; stacks=True keeps lifetime records' stacks (slow);
+    events, a set of event names, reads only those records."""
     builder = _Builder(path)
-    for record in logfile.iter_records(path, stacks=stacks):
-        builder.add(record)
+    handlers = builder.handlers()
+    last = 0
+    for record in logfile.iter_records(path, stacks=stacks, events=events):
+        handler = handlers.get(record["event"])
+        if handler:
+            handler(record)
+        last = record.get("t", last)
     if builder.process is None:
         raise logfile.LogError("%s: empty log (the process ended before its first record)" % path)
+    builder.process.end = last
     for life in builder.process.lives:
         builder.process.interps.setdefault(life.interp, Interp(life.interp, life.interp == 0, life.created))
     return builder.process
 
 
-def load_all(paths):
+def load_all(paths, events=None):
     """Processes of the logs named by paths (files or directories), empty logs skipped."""
     processes = []
     for path in logfile.find_logs(paths):
         if os.path.getsize(path) == 0:
             continue
-        processes.append(load(path))
+        processes.append(load(path, events=events))
     return processes

@@ -41,7 +41,7 @@ def json_document(groups, processes):
 
 
 def main(args, out):
-    processes = model.load_all(args.logs)
+    processes = model.load_all(args.logs, events=model.FINDINGS_ONLY)
     groups = findings.group(processes)
     if args.kind:
         groups = [g for g in groups if g.kind in args.kind]

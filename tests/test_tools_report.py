@@ -1,0 +1,258 @@
+"""`modlife report` (text, json, sarif) and `modlife lifetimes` on logs of real runs
+of the fixture extensions: grouping across the processes of one run, symbolization
+after the fact, filters, truncated and foreign logs."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from modlife_testlib import FINDINGS_STATUS, HERE, INTERPRETERS, build_extension, modlife_command, run_modlife
+
+INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+SRCDIR = os.path.dirname(HERE)
+
+# The same finding in a parent and its forked child: one group, seen twice.
+FORKED = """
+import gc, os, sys, state_after_clear as m
+pid = os.fork()
+m.keep(m.Holder())
+del sys.modules["state_after_clear"], m
+gc.collect()
+import state_after_clear
+if pid:
+    os.waitpid(pid, 0)
+"""
+
+SUBINTERPRETER = """
+import _testcapi, xxlimited
+assert _testcapi.run_in_subinterp("import state_after_clear as m; m.keep(m.Holder())") == 0
+"""
+
+ALIVE_AT_EXIT = """
+import gc, sys, type_outlives as m
+del sys.modules["type_outlives"], m
+gc.collect()
+"""
+
+
+@pytest.fixture(scope="module")
+def fixtures(ext_root):
+    out = str(ext_root / INTERP.name)
+    for name in ("state_after_clear", "type_outlives"):
+        build_extension(INTERP, name, out)
+    return out
+
+
+def run_script(fixtures, log_dir, code, options=None, extra_env=None):
+    env = {"PYTHONPATH": fixtures}
+    env.update(extra_env or {})
+    if options:
+        env["MODLIFE_OPTIONS"] = options
+    run = run_modlife(["--", INTERP.path, "-c", code], log_dir, env=env)
+    assert run.proc.returncode == FINDINGS_STATUS, run.proc.stderr
+    return run
+
+
+@pytest.fixture(scope="module")
+def forked(fixtures, tmp_path_factory):
+    return run_script(fixtures, tmp_path_factory.mktemp("forked"), FORKED)
+
+
+@pytest.fixture(scope="module")
+def unsymbolized(fixtures, tmp_path_factory):
+    """A run that named no frames itself: the report must do it."""
+    return run_script(fixtures, tmp_path_factory.mktemp("unsymbolized"), FORKED.replace("os.fork()", "0"),
+                      options="symbolize=0")
+
+
+def modlife(*args, check=True):
+    proc = subprocess.run([modlife_command()] + list(args), capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+FIXTURE_FRAME = re.compile(r"in (\w+) \S*tests/fixtures/state_after_clear\.c:(\d+) ")
+
+
+def test_text_report_groups_the_same_finding_of_two_processes(forked):
+    assert len(forked.logs) == 2
+    out = modlife("report", forked.log_dir).stdout
+    assert out.count("ERROR: modlife: state-use-after-clear:") == 1
+    assert "Seen 2 times in 2 processes" in out
+    summary = [line for line in out.splitlines() if line.startswith("SUMMARY: ")]
+    assert len(summary) == 1
+    assert re.match(r"SUMMARY: modlife: state-use-after-clear \S*tests/fixtures/state_after_clear\.c:\d+ "
+                     r"in state_of_type \(module state_after_clear\)$", summary[0]), summary[0]
+    assert [m.group(1) for m in FIXTURE_FRAME.finditer(out)][:2] == ["state_of_type", "Holder_dealloc"]
+    assert "was cleared (m_clear) here:" in out and "was created here:" in out
+    assert "Rule: Module state must not be used after the module's m_clear has run" in out
+    table = out[out.index("modlife: 2 findings"):]
+    assert re.search(r"state-use-after-clear\s+error\s+2\s+state_after_clear", table), table
+
+
+def test_report_symbolizes_what_the_run_did_not(unsymbolized):
+    records = [json.loads(line) for line in open(unsymbolized.logs[0])]
+    lifetime_frames = [f for r in records if r["event"] == "module-create" for f in r["stack"]]
+    assert lifetime_frames and not any("fn" in f for f in lifetime_frames)
+    out = modlife("report", unsymbolized.log_dir).stdout
+    assert [m.group(1) for m in FIXTURE_FRAME.finditer(out)][:2] == ["state_of_type", "Holder_dealloc"]
+    # libpython's frames get file:line from its own debug info.
+    assert re.search(r"in module_clear Objects/moduleobject\.c:\d+ \(libpython3\.12", out), out
+
+
+def test_json_report(forked):
+    doc = json.loads(modlife("report", "--format", "json", forked.log_dir).stdout)
+    assert len(doc["processes"]) == 2
+    (finding,) = doc["findings"]
+    assert finding["kind"] == "state-use-after-clear" and finding["severity"] == "error"
+    assert finding["module"] == "state_after_clear" and finding["count"] == 2
+    assert finding["location"]["fn"] == "state_of_type"
+    assert finding["location"]["file"].endswith("tests/fixtures/state_after_clear.c")
+    assert [c["what"] for c in finding["context"]] == ["cleared (m_clear)", "created"]
+    assert doc["summary"] == [{"kind": "state-use-after-clear", "severity": "error", "count": 2,
+                               "modules": ["state_after_clear"]}]
+
+
+def test_sarif_report(forked):
+    doc = json.loads(modlife("report", "--format", "sarif", "--source-root", SRCDIR, forked.log_dir).stdout)
+    assert doc["version"] == "2.1.0" and "sarif-2.1.0" in doc["$schema"]
+    (run,) = doc["runs"]
+    rules = run["tool"]["driver"]["rules"]
+    kinds_in_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),', open(os.path.join(SRCDIR, "instrument/findings.c")).read())
+    assert [r["id"] for r in rules] == [k for k, _ in kinds_in_c]
+    for rule, (_, error) in zip(rules, kinds_in_c):
+        assert rule["defaultConfiguration"]["level"] == ("error" if error == "1" else "warning")
+        assert rule["help"]["text"].startswith(rule["fullDescription"]["text"])
+        assert rule["shortDescription"]["text"] and rule["helpUri"].startswith("https://docs.python.org/")
+    (result,) = run["results"]
+    assert result["ruleId"] == "state-use-after-clear" and result["level"] == "error"
+    assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
+    assert result["message"]["text"].endswith("(module state_after_clear)")
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"] == {"uri": "tests/fixtures/state_after_clear.c", "uriBaseId": "%SRCROOT%"}
+    assert location["region"]["startLine"] >= 1
+    assert result["locations"][0]["logicalLocations"][0]["name"] == "state_of_type"
+    assert [s["message"]["text"].split(" was ")[-1] for s in result["stacks"][1:]] == \
+        ["cleared (m_clear) here", "created here"]
+    assert result["partialFingerprints"]["modlifeFinding/v1"]
+
+
+def test_lifetimes_lists_instances_types_and_what_is_alive(fixtures, tmp_path, forked):
+    out = modlife("lifetimes", forked.logs[0]).stdout
+    rows = [line.split() for line in out.splitlines() if line.startswith("  module ") or line.startswith("  type ")]
+    assert [(r[0], r[1], r[2] if r[0] == "module" else None) for r in rows if r[0] == "module"] == \
+        [("module", "state_after_clear", "#1"), ("module", "state_after_clear", "#2")]
+    assert sorted({r[1] for r in rows if r[0] == "type"}) == ["state_after_clear.Holder", "state_after_clear.Keeper"]
+    assert "alive at exit: 0 module instance(s), 0 heap type(s)" in out
+
+    alive = run_script(fixtures, tmp_path / "alive", ALIVE_AT_EXIT, extra_env={"TYPE_OUTLIVES_WIDGET": "1"})
+    out = modlife("lifetimes", "--alive", alive.log_dir).stdout
+    rows = [line for line in out.splitlines() if line.startswith("  type ") or line.startswith("  module ")]
+    assert len(rows) == 1 and "type_outlives.Widget" in rows[0] and "ALIVE at exit" in rows[0], out
+
+
+def lifetime_rows(out):
+    """(what, name, interp) of each row of `modlife lifetimes`."""
+    rows = []
+    for line in out.splitlines():
+        cols = line.split()
+        if line.startswith("  module "):
+            rows.append(("module", cols[1] + " " + cols[2], int(cols[3])))
+        elif line.startswith("  type "):
+            rows.append(("type", cols[1], int(cols[2])))
+    return rows
+
+
+def test_lifetimes_filters_by_module_and_interpreter(fixtures, tmp_path):
+    run = run_script(fixtures, tmp_path, SUBINTERPRETER)
+    everything = lifetime_rows(modlife("lifetimes", run.log_dir).stdout)
+    assert any(r[1].startswith("xxlimited #") and r[2] == 0 for r in everything)
+    assert any(r[1].startswith("state_after_clear #") and r[2] == 1 for r in everything)
+    sub = lifetime_rows(modlife("lifetimes", "--interp", "1", run.log_dir).stdout)
+    assert sub == [r for r in everything if r[2] == 1] and sub
+    only = lifetime_rows(modlife("lifetimes", "--module", "xx*", run.log_dir).stdout)
+    assert only == [r for r in everything if r[1].startswith("xxlimited")] and only
+
+
+def test_truncated_log_is_read_up_to_the_last_whole_record(forked, tmp_path):
+    log = forked.logs[0]
+    data = open(log, "rb").read()
+    cut = data.rindex(b'{"event":"finding"') + 40  # in the middle of the finding record
+    truncated = tmp_path / "truncated.jsonl"
+    truncated.write_bytes(data[:cut])
+    proc = modlife("report", str(truncated))
+    assert "modlife: 0 findings" in proc.stdout and proc.stderr == ""
+    assert "ended without a process-exit record" in proc.stdout
+    out = modlife("lifetimes", str(truncated)).stdout
+    assert "alive when the log ends" in out
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not json at all\n", r"foreign\.jsonl:1: not a modlife log record"),
+    (b'{"event":"process-start","pid":1}\n{"pid": 2}\n', r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
+    (b'{"event":"finding"}\n', r"foreign\.jsonl:1: not a modlife log \(it must start with a process-start record\)"),
+])
+@pytest.mark.parametrize("command", ["report", "lifetimes", "events"])
+def test_foreign_log_is_a_clear_error(tmp_path, content, message, command):
+    path = tmp_path / "foreign.jsonl"
+    path.write_bytes(content)
+    proc = modlife(command, str(path), check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert re.fullmatch(r"modlife: \S*%s.*\n" % message, proc.stderr), proc.stderr
+
+
+def test_missing_log_is_a_clear_error(tmp_path):
+    proc = modlife("report", str(tmp_path / "nope"), check=False)
+    assert proc.returncode == 2 and proc.stderr == "modlife: %s: no such file or directory\n" % (tmp_path / "nope")
+    proc = modlife("report", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "no modlife logs (*.jsonl) there" in proc.stderr
+
+
+def test_kinds_of_the_tools_are_the_librarys():
+    from_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),\s*((?:"[^"]*"\s*)+)\}',
+                        open(os.path.join(SRCDIR, "instrument/findings.c")).read())
+    proc = subprocess.run([modlife_command(), "report", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    import sys
+    sys.path.insert(0, os.path.join(SRCDIR, "tools", "python"))
+    from modlife import kinds
+    assert [(k.name, k.severity, k.rule) for k in kinds.KINDS] == [
+        (name, "error" if error == "1" else "warning", "".join(re.findall(r'"([^"]*)"', rule)))
+        for name, error, rule in from_c]
+
+
+def test_long_log_with_progress_on_a_terminal(forked, tmp_path):
+    """A long log (the benchmark, tests/bench/log_tools.py, times 10^6 records) is read
+    whole, and a terminal sees progress while it is."""
+    import pty
+    sys_path = os.path.join(HERE, "bench")
+    import sys
+    sys.path.insert(0, sys_path)
+    import biglog
+    big = tmp_path / "big.jsonl"
+    source = [p for p in forked.logs if any('"finding"' in line for line in open(p))][0]
+    biglog.write(source, str(big), 100000)
+    master, slave = pty.openpty()
+    proc = subprocess.run([modlife_command(), "lifetimes", str(big)], stdout=subprocess.PIPE, stderr=slave,
+                          text=True, timeout=300)
+    os.close(slave)
+    progress = b""
+    try:
+        while True:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            progress += chunk
+    except OSError:
+        pass  # EIO: the other side is closed
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"modlife: reading " in progress and b"%" in progress
+    rows = lifetime_rows(proc.stdout)
+    modules = [r for r in rows if r[0] == "module"]
+    assert len(modules) > 10000 and len(set(r[1] for r in modules)) == len(modules)
+    report = modlife("report", "--format", "json", str(big)).stdout
+    assert json.loads(report)["findings"][0]["kind"] == "state-use-after-clear"
