@@ -161,7 +161,8 @@ static void hash_python_place(const char *file, int line, const char *function, 
 
 /* Where a finding happened, as a user would say it: the extension's functions on
  * the stack (the interpreter may reach them through different frames) and the
- * innermost Python line.  The crash handler, which cannot look up symbols or
+ * innermost Python line (more Python frames with dedup_python_frames: the pytest
+ * plugin wants the same bug reached from two tests reported in each).  The crash handler, which cannot look up symbols or
  * Python frames, uses raw addresses. */
 static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct ml_stack *access)
 {
@@ -178,7 +179,7 @@ static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct
         key = ref.function ? hash_text(key, ref.function) : mix(key, (uint64_t)(uintptr_t)access->ips[i]);
         used++;
     }
-    ml_python_frames(hash_python_place, &key, 1);
+    ml_python_frames(hash_python_place, &key, ml_opts.dedup_python_frames);
     return key;
 }
 

@@ -16,6 +16,7 @@ void ml_options_defaults(struct ml_options *o)
     o->halt_on_error = 0;
     o->exitcode = 23;
     o->verbosity = 0;
+    o->dedup_python_frames = 1;
 }
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL };
@@ -42,6 +43,7 @@ static const struct opt_spec specs[] = {
     {"suppressions", STR(suppressions)},
     {"report_kinds", STR(report_kinds)},
     {"verbosity", INT(verbosity, 0, 2)},
+    {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
 };
 
 static void known_list(char *buf, size_t size)

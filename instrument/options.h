@@ -18,6 +18,7 @@ struct ml_options {
     char suppressions[ML_PATH_MAX]; /* file of kind:pattern lines, "" for none */
     char report_kinds[1024];        /* comma list, "-kind" disables, "" = all */
     int verbosity;                  /* 0 quiet, 1 one line at start, 2 patching details */
+    int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
 };
 
 void ml_options_defaults(struct ml_options *o);
