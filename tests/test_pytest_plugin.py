@@ -190,3 +190,23 @@ def test_plugin_off_without_the_flag(project):
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "modlife" not in proc.stdout
     assert sys.version_info  # the plugin imports without the library
+
+
+def test_installed_plugin_needs_only_the_flag(project, tmp_path):
+    """After `make install`, `pytest --modlife` finds the plugin (entry point) and the
+    library (relative to the installed package), with no environment set."""
+    prefix, site = tmp_path / "prefix", tmp_path / "site"
+    subprocess.run(["make", "-s", "-C", os.environ["MODLIFE_BUILDDIR"], "install", "prefix=%s" % prefix,
+                    "modlife_sitedir=%s" % site], check=True, capture_output=True)
+    assert (site / "modlife.pth").read_text().strip() == str(prefix / "share" / "modlife" / "python")
+    code = ("import site, sys; site.addsitedir(%r); import pytest; "
+            "sys.exit(pytest.main(['--modlife', '-p', 'no:cacheprovider', '-k', 'test_bad and not sub', "
+            "'--modlife-log-dir', 'installed-logs', 'test_suite.py']))" % str(site))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODLIFE") and k != "LD_PRELOAD"}
+    env["PYTHONPATH"] = str(project)
+    proc = subprocess.run([PYTEST_PYTHON, "-c", code], cwd=str(project), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED state-use-after-clear [call] test_suite.py::test_bad:" in proc.stdout
+    maps_hint = os.listdir(project / "installed-logs")
+    assert any(n.endswith(".jsonl") for n in maps_hint)

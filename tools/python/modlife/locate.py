@@ -1,4 +1,5 @@
-"""Where the modlife library is: set by the `modlife` script, or given by the user."""
+"""Where the modlife library is: MODLIFE_LIBDIR (set by the `modlife` script, or by
+the user), else where `make install` put it relative to this package."""
 import os
 
 
@@ -6,11 +7,20 @@ class NotFound(Exception):
     pass
 
 
+def _installed_libdir():
+    try:
+        from modlife import install_paths  # written by make install
+    except ImportError:
+        return None
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         install_paths.LIBDIR_FROM_PACKAGE))
+
+
 def libdir():
-    d = os.environ.get("MODLIFE_LIBDIR")
+    d = os.environ.get("MODLIFE_LIBDIR") or _installed_libdir()
     if not d or not os.path.exists(os.path.join(d, "libmodlife.so")):
-        raise NotFound("modlife: cannot find libmodlife.so (MODLIFE_LIBDIR=%r); run modlife from its "
-                       "installed bin/ or from the build tree" % d)
+        raise NotFound("cannot find libmodlife.so (MODLIFE_LIBDIR=%r); run modlife from its "
+                       "installed bin/ or from the build tree, or set MODLIFE_LIBDIR" % d)
     return d
 
 

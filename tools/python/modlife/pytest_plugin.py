@@ -81,7 +81,11 @@ def _child_env(options, log_dir):
     if options.modlife_suppressions:
         opts.append("suppressions=%s" % os.path.abspath(options.modlife_suppressions))
     env["MODLIFE_OPTIONS"] = ":".join(filter(None, [env.get("MODLIFE_OPTIONS")] + opts))
-    env["LD_PRELOAD"] = ":".join(filter(None, [locate.preload_library(), env.get("LD_PRELOAD")]))
+    try:
+        library = locate.preload_library()
+    except locate.NotFound as e:
+        raise pytest.UsageError("modlife: %s" % e)
+    env["LD_PRELOAD"] = ":".join(filter(None, [library, env.get("LD_PRELOAD")]))
     env[_CHILD] = log_dir
     return env
 
