@@ -1,6 +1,8 @@
 /* MODLIFE_OPTIONS parser (see options.h). */
 #include "options.h"
 
+#include "visible_text.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,10 +92,10 @@ static int set_value(struct ml_options *o, const struct opt_spec *s, const char 
     return 0;
 bad:
     if (s->type == OPT_BOOL)
-        snprintf(err, err_size, "%s=%.*s: expected 0 or 1", s->name, (int)(len > 64 ? 64 : len), value);
+        snprintf(err, err_size, "%s=%s: expected 0 or 1", s->name, ml_visible(value, len).text);
     else
-        snprintf(err, err_size, "%s=%.*s: expected an integer from %d to %d", s->name,
-                 (int)(len > 64 ? 64 : len), value, s->min, s->max);
+        snprintf(err, err_size, "%s=%s: expected an integer from %d to %d", s->name, ml_visible(value, len).text,
+                 s->min, s->max);
     return -1;
 }
 
@@ -101,7 +103,7 @@ static int parse_pair(struct ml_options *o, const char *pair, size_t len, char *
 {
     const char *eq = memchr(pair, '=', len);
     if (!eq || eq == pair) {
-        snprintf(err, err_size, "expected key=value, got '%.*s'", (int)(len > 64 ? 64 : len), pair);
+        snprintf(err, err_size, "expected key=value, got '%s'", ml_visible(pair, len).text);
         return -1;
     }
     size_t key_len = (size_t)(eq - pair);
@@ -116,8 +118,7 @@ static int parse_pair(struct ml_options *o, const char *pair, size_t len, char *
             return set_value(o, &specs[i], value, value_len, err, err_size);
     char known[512];
     known_list(known, sizeof known);
-    snprintf(err, err_size, "unknown option '%.*s' (known: %s)", (int)(key_len > 64 ? 64 : key_len),
-             pair, known);
+    snprintf(err, err_size, "unknown option '%s' (known: %s)", ml_visible(pair, key_len).text, known);
     return -1;
 }
 
@@ -138,7 +139,7 @@ int ml_options_parse(struct ml_options *o, const char *text, char *err, size_t e
             q++;
         }
         if (quote) {
-            snprintf(err, err_size, "unterminated quote in '%.64s'", p);
+            snprintf(err, err_size, "unterminated quote in '%s'", ml_visible(p, strlen(p)).text);
             return -1;
         }
         if (q > p && parse_pair(o, p, (size_t)(q - p), err, err_size) != 0)

@@ -1,6 +1,8 @@
 /* Suppression files (see suppressions.h). */
 #include "suppressions.h"
 
+#include "visible_text.h"
+
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -25,8 +27,8 @@ static int parse_line(struct ml_suppression *out, const char *line, size_t len, 
     const char *kind = colon ? trim(line, colon, &kind_len) : NULL;
     const char *pattern = colon ? trim(colon + 1, line + len, &pattern_len) : NULL;
     if (!colon || !kind_len || !pattern_len) {
-        snprintf(err, err_size, "%s:%d: expected kind:pattern, got '%.*s'", file, number,
-                 (int)(len > 80 ? 80 : len), line);
+        snprintf(err, err_size, "%s:%d: expected kind:pattern, got '%s'", file, number,
+                 ml_visible(line, len).text);
         return -1;
     }
     if (kind_len >= sizeof out->kind || pattern_len >= sizeof out->pattern) {
@@ -40,7 +42,7 @@ static int parse_line(struct ml_suppression *out, const char *line, size_t len, 
     out->hits = 0;
     if (strcmp(out->kind, "*") != 0 && !is_kind(out->kind)) {
         snprintf(err, err_size, "%s:%d: unknown finding kind '%s' (see modlife(7) for the kinds, or use *)",
-                 file, number, out->kind);
+                 file, number, ml_visible(out->kind, strlen(out->kind)).text);
         return -1;
     }
     return 0;

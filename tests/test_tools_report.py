@@ -192,8 +192,19 @@ def test_truncated_log_is_read_up_to_the_last_whole_record(forked, tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"not json at all\n", r"foreign\.jsonl:1: not a modlife log record"),
-    (b'{"event":"process-start","pid":1}\n{"pid": 2}\n', r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
+    (b'{"event":"process-start","t":0,"pid":1}\n{"pid": 2}\n', r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
     (b'{"event":"finding"}\n', r"foreign\.jsonl:1: not a modlife log \(it must start with a process-start record\)"),
+    # Found by tests/fuzz/fuzz_logreader.py: values of the wrong type reached the tools.
+    (b'{"event":"process-start","t":0,"pid":1}\n{"event":"object-load","t":1,"id":0,"path":true}\n',
+     r"foreign\.jsonl:2: corrupt object-load record: field \"path\" must be a string"),
+    (b'{"event":"process-start","t":0,"pid":1}\n{"event":"object-load","t":1,"path":"/x"}\n',
+     r"foreign\.jsonl:2: corrupt object-load record: no \"id\""),
+    (b'{"event":"process-start","t":0,"pid":1,"argv":[1]}\n',
+     r"foreign\.jsonl:1: corrupt process-start record: \"argv\" must hold strings"),
+    (b'{"event":"process-start","t":0,"pid":1}\n{"event":"finding","t":2,"kind":"x","stack":[{"off":3}]}\n',
+     r"foreign\.jsonl:2: corrupt finding record: in \"stack\": field \"off\" must be a hex string"),
+    (b'{"event":"process-start","t":0,"pid":1}\n{"event":["module-create"],"t":2}\n',
+     r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
 ])
 @pytest.mark.parametrize("command", ["report", "lifetimes", "events"])
 def test_foreign_log_is_a_clear_error(tmp_path, content, message, command):

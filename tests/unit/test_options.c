@@ -46,6 +46,11 @@ int main(void)
     CHECK(parse(&o, "=3", err) == -1 && strstr(err, "expected key=value"));
     CHECK(parse(&o, "log_path='/tmp/a", err) == -1 && strstr(err, "unterminated quote"));
 
+    /* Found by tests/fuzz/fuzz_options.c: control characters in the input made a
+     * message of several lines. */
+    CHECK(parse(&o, "\n\0", err) == -1 && !strchr(err, '\n') && strstr(err, "'\\x0a'"));
+    CHECK(parse(&o, "stack_depth=1\r2", err) == -1 && !strchr(err, '\r') && strstr(err, "1\\x0d2"));
+
     char long_value[5000];
     memset(long_value, 'a', sizeof long_value);
     memcpy(long_value, "log_path=", 9);

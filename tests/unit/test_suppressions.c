@@ -44,6 +44,8 @@ int main(void)
     CHECK(strstr(err, "sup.txt:2: expected kind:pattern, got 'no colon here'") != NULL);
     CHECK(ml_suppressions_parse(&s, "use-after-lunch:x\n", "sup.txt", is_kind, err, sizeof err) == -1);
     CHECK(strstr(err, "sup.txt:1: unknown finding kind 'use-after-lunch'") != NULL);
+    CHECK(ml_suppressions_parse(&s, "bad\x1b[2Jline\n", "sup.txt", is_kind, err, sizeof err) == -1);
+    CHECK(strstr(err, "got 'bad\\x1b[2Jline'") != NULL); /* no escape sequence reaches the terminal */
     CHECK(ml_suppressions_parse(&s, "state-use-after-clear:\n", "sup.txt", is_kind, err, sizeof err) == -1);
     CHECK(ml_suppressions_parse(&s, ":x\n", "sup.txt", is_kind, err, sizeof err) == -1);
     CHECK(ml_suppressions_load(&s, "/nonexistent/file", is_kind, err, sizeof err) == -1);

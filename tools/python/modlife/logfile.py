@@ -61,11 +61,83 @@ _WHOLE = frozenset(("finding", "object-load", "process-start", "process-exit"))
 _decode = json.JSONDecoder().decode
 
 
+# The type of every field the tools read: a record that breaks this is a corrupt log,
+# reported with its file and line, never a traceback from deep in a tool.
+_INT, _STR, _BOOL, _LIST, _HEX = "an integer", "a string", "true or false", "a list", "a hex string"
+_FIELDS = {
+    "t": _INT, "tid": _INT, "pid": _INT, "ppid": _INT, "interp": _INT, "instance": _INT, "type_id": _INT,
+    "id": _INT, "state_lookups": _INT, "line": _INT, "alive_module_count": _INT, "alive_type_count": _INT,
+    "patched": _INT, "obj": _INT,
+    "event": _STR, "module": _STR, "type": _STR, "kind": _STR, "severity": _STR, "message": _STR,
+    "path": _STR, "fn": _STR, "file": _STR, "function": _STR, "build_id": _STR, "what": _STR, "of": _STR,
+    "init": _STR, "phase": _STR, "note": _STR, "python": _STR, "libpython": _STR, "entry": _STR,
+    "ip": _HEX, "off": _HEX, "address": _HEX, "base": _HEX, "def": _HEX, "state": _HEX,
+    "main": _BOOL, "bound": _BOOL, "gc": _BOOL, "forked": _BOOL,
+    "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST,
+}
+_NESTED = ("stack", "python_stack", "context")
+_REQUIRED = {"object-load": ("id", "path"), "interp-create": ("interp",), "interp-finalize": ("interp",),
+             "finding": ("kind",)}
+
+
+def _type_ok(kind, v):
+    if v is None:
+        return kind is _STR
+    if kind is _INT:
+        return type(v) is int
+    if kind is _STR:
+        return isinstance(v, str)
+    if kind is _HEX:
+        if not isinstance(v, str):
+            return False
+        try:
+            int(v, 16)
+            return True
+        except ValueError:
+            return False
+    if kind is _BOOL:
+        return isinstance(v, bool)
+    return isinstance(v, list)
+
+
+def _drop_nulls(record):
+    """A null string is written for a name the library did not have: the same as none."""
+    if None in record.values():
+        for key in [k for k, v in record.items() if v is None]:
+            del record[key]
+
+
+def _bad_field(record, deep):
+    """The first field of a record (or of its frames, when deep) with the wrong type;
+    null strings are dropped on the way."""
+    _drop_nulls(record)
+    for key, value in record.items():
+        kind = _FIELDS.get(key)
+        if kind is not None and not _type_ok(kind, value):
+            return "field \"%s\" must be %s" % (key, kind)
+        if key == "argv" and not all(isinstance(a, str) for a in value):
+            return "\"argv\" must hold strings"
+        if deep and key in _NESTED and value:
+            for item in value:
+                if not isinstance(item, dict):
+                    return "\"%s\" must hold objects" % key
+                bad = _bad_field(item, True)
+                if bad:
+                    return "in \"%s\": %s" % (key, bad)
+    return None
+
+
 def _check(path, number, record):
-    if not isinstance(record, dict) or "event" not in record:
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
         raise LogError("%s:%d: not a modlife log record (no \"event\")" % (path, number))
     if number == 1 and record["event"] != "process-start":
         raise LogError("%s:1: not a modlife log (it must start with a process-start record)" % path)
+    bad = _bad_field(record, record["event"] in _WHOLE)
+    for key in ("t",) + _REQUIRED.get(record["event"], ()):
+        if bad is None and record.get(key) is None:
+            bad = "no \"%s\"" % key
+    if bad:
+        raise LogError("%s:%d: corrupt %s record: %s" % (path, number, str(record["event"])[:40], bad))
 
 
 def _decode_batch(path, batch):
@@ -100,7 +172,7 @@ def iter_records(path, stacks=True, events=None, progress=True):
             if not raw.endswith(b"\n"):
                 break  # cut off by a crash: everything before it is whole
             # Inline, not calls: this loop runs once per record of logs of millions.
-            end = raw.find(b'"', _EVENT_AT, 64)
+            end = raw.find(b'"', _EVENT_AT, 64) if raw.startswith(b'{"event":"') else -1
             event = raw[_EVENT_AT:end].decode("ascii", "replace") if end > 0 else None
             if events is not None and event is not None and event not in events and number > 1:
                 continue

@@ -49,6 +49,9 @@ def _gnu_build_id(notes, e):
     return None
 
 
+_warned_missing = False  # once per run, not per log
+
+
 class Symbolizer:
     """Frames of one process's log, named.  Call want() for every stack first, then
     frame() for each frame; addr2line runs once per object in between."""
@@ -59,7 +62,6 @@ class Symbolizer:
         self.lines = {}                   # (object id, offset) -> (function, file, line)
         self.warn = warn or (lambda text: sys.stderr.write("modlife: %s\n" % text))
         self.addr2line = shutil.which("addr2line")
-        self.warned = False
 
     def want(self, stack):
         for f in stack or ():
@@ -67,10 +69,11 @@ class Symbolizer:
                 self.pending.setdefault(f["obj"], set()).add(int(f["off"], 16))
 
     def resolve(self):
+        global _warned_missing
         if self.pending and not self.addr2line:
-            if not self.warned:
+            if not _warned_missing:
                 self.warn("addr2line not found (Debian package binutils): frames are shown without file:line")
-                self.warned = True
+                _warned_missing = True
             self.pending.clear()
         for obj, offsets in self.pending.items():
             self._resolve_object(obj, sorted(offsets))
