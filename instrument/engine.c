@@ -170,6 +170,7 @@ static void log_process_exit(void)
     json_kv_int(&r.j, "alive_module_count", s.modules);
     json_kv_int(&r.j, "alive_type_count", s.types);
     ml_record_end(&r);
+    ml_log_check_at_exit();
 }
 
 void ml_engine_halt(void)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +13,10 @@ static int log_fd = -1;
 static char log_prefix[4096];
 static char log_path[4200];
 static long long clock_origin;
+/* After a failed write the log is left alone: a record written once space is back
+ * would follow a cut one, and a reader takes only a cut last line. */
+static int log_broken;
+static int failure_said;
 
 static long long monotonic_ns(void)
 {
@@ -60,6 +65,7 @@ int ml_log_reopen_in_child(char *err, size_t err_size)
     if (log_fd >= 0)
         close(log_fd);
     log_fd = -1;
+    log_broken = failure_said = 0; /* a new file */
     return create_log(err, err_size);
 }
 
@@ -74,14 +80,51 @@ void ml_record_begin(struct ml_record *r, const char *event)
     r->header_len = r->j.len;
 }
 
+static void say(const char *text)
+{
+    ssize_t ignored = write(2, text, strlen(text));
+    (void)ignored;
+}
+
+/* A log that cannot be written is said once on stderr; the program goes on and
+ * the log ends at its last whole record.  Only write(2): this runs in the fatal-
+ * signal handler too, where strerror and stdio are not safe. */
+static void report_write_failure(int error)
+{
+    if (__atomic_exchange_n(&failure_said, 1, __ATOMIC_ACQ_REL))
+        return;
+    const char *why = error == ENOSPC ? "no space left on the device"
+                      : error == EDQUOT ? "disk quota exceeded"
+                      : error == EFBIG ? "file too large"
+                      : error == EIO ? "input/output error"
+                                     : "write error";
+    say("modlife: cannot write the log ");
+    say(log_path);
+    say(": ");
+    say(why);
+    say("; it ends at its last whole record, and the program goes on\n");
+}
+
+void ml_log_check_at_exit(void)
+{
+    struct stat st;
+    if (log_fd >= 0 && fstat(log_fd, &st) == 0 && st.st_nlink == 0) {
+        say("modlife: the log ");
+        say(log_path);
+        say(" was removed while the process ran; its records are lost\n");
+    }
+}
+
 static void write_all(const char *p, size_t n)
 {
-    while (n > 0) {
+    while (n > 0 && !__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE)) {
         ssize_t w = write(log_fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return; /* ENOSPC and friends: the process goes on, the log stops growing */
+            __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
+            report_write_failure(errno);
+            return;
         }
         p += w;
         n -= (size_t)w;

@@ -35,4 +35,7 @@ void ml_log_reset_clock(void);
 void ml_record_begin(struct ml_record *r, const char *event);
 void ml_record_end(struct ml_record *r);
 
+/* Says on stderr if the log file was removed while the process ran. */
+void ml_log_check_at_exit(void);
+
 #endif

@@ -77,7 +77,10 @@ def main(args, out):
             break
         except KeyboardInterrupt:
             continue  # the child got the SIGINT too; its status is what counts
-    logs = sorted(set(os.listdir(log_dir)) - before)
     if not args.quiet:
-        sys.stderr.write("modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir))
+        try:
+            logs = sorted(set(os.listdir(log_dir)) - before)
+            sys.stderr.write("modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir))
+        except OSError as e:
+            sys.stderr.write("modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror))
     return exit_like(returncode)

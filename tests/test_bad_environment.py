@@ -1,0 +1,73 @@
+"""Bad environments: a full disk, a log directory removed while the process runs, an
+interpreter version modlife does not know.  Each gets one clear line on stderr and a
+documented degraded mode; the program itself runs on unchanged."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from modlife_testlib import HERE, INTERPRETERS, library_path, modlife_command
+
+INTERP = next(i for i in INTERPRETERS if i.name == "debian-3.11")
+WORK = """
+import sys, xxlimited
+for i in range(200):
+    sys.modules.pop("xxlimited"); import xxlimited
+    xxlimited.Xxo()
+print("program output ok")
+"""
+
+
+def test_full_disk(tmp_path):
+    """ENOSPC: said once; the log keeps its whole records, the program goes on."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    script = ('mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" run --quiet --log-dir "$1" -- "$3" -c "$4"')
+    proc = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(mount), modlife_command(),
+                           INTERP.path, WORK], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "program output ok\n", proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and re.fullmatch(
+        r"modlife: cannot write the log \S+\.jsonl: no space left on the device; it ends at its last whole "
+        r"record, and the program goes on", lines[0]), proc.stderr
+
+
+def test_log_directory_removed_while_running(tmp_path):
+    log_dir = tmp_path / "logs"
+    code = "import shutil; shutil.rmtree(%r); print('program output ok')" % str(log_dir)
+    proc = subprocess.run([modlife_command(), "run", "--quiet", "--log-dir", str(log_dir), "--", INTERP.path,
+                           "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "program output ok\n"
+    assert re.fullmatch(r"modlife: the log %s/modlife\.\d+\.jsonl was removed while the process ran; its "
+                        r"records are lost\n" % re.escape(str(log_dir)), proc.stderr), proc.stderr
+
+
+def fake_python(tmp_path, version):
+    """An executable that exports every C-API name modlife looks for, and says it is
+    Python `version`."""
+    header = open(os.path.join(os.path.dirname(HERE), "instrument", "pyapi.h")).read()
+    names = sorted(set(re.findall(r"X\([^,]+,\s*(\w+),", header)) - {"Py_GetVersion"})
+    source = tmp_path / "fake.c"
+    source.write_text("#include <stdio.h>\n"
+                      + "".join("void %s(void) {}\n" % n for n in names)
+                      + "int PyModule_Type, _Py_NoneStruct;\n"
+                      + 'const char *Py_GetVersion(void) { return "%s (main) [GCC]"; }\n' % version
+                      + 'int main(void) { puts("fake python ran"); return 0; }\n')
+    exe = tmp_path / "fake-python"
+    subprocess.run(["cc", "-rdynamic", "-w", str(source), "-o", str(exe)], check=True)
+    return exe
+
+
+@pytest.mark.parametrize("version, message", [
+    ("3.99.0", "Python 3.99 is not supported (supported: 3.9 to 3.13)"),
+    ("3.8.18", "Python 3.8 is not supported (supported: 3.9 to 3.13)"),
+    ("banana", 'cannot read the Python version from "banana (main) [GCC]"'),
+])
+def test_unknown_interpreter_version(tmp_path, version, message):
+    exe = fake_python(tmp_path, version)
+    env = dict(os.environ, LD_PRELOAD=library_path(), MODLIFE_OPTIONS="log_path=%s/m" % tmp_path)
+    proc = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "fake python ran\n"
+    assert proc.stderr == "modlife: %s; this process runs without modlife\n" % message
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".jsonl")]
