@@ -30,3 +30,23 @@ def preload_library():
 
 def audit_library():
     return os.path.join(libdir(), "libmodlife_audit.so")
+
+
+# A library built with --enable-sanitizers: the ASan runtime goes first in LD_PRELOAD,
+# and the sanitizers leave fatal signals to modlife's handler (and the program's).
+SANITIZER_OPTIONS = {
+    "ASAN_OPTIONS": "detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_abort=0:handle_sigfpe=0:"
+                    "handle_sigill=0:allow_user_segv_handler=1:abort_on_error=0:exitcode=86",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=86",
+}
+
+
+def preload_environment(env, library):
+    """env with library (and a sanitizer runtime it needs) in front of LD_PRELOAD."""
+    env = dict(env)
+    first = os.environ.get("MODLIFE_SANITIZER_PRELOAD")
+    env["LD_PRELOAD"] = ":".join(filter(None, [first, library, env.get("LD_PRELOAD")]))
+    if first:
+        for key, value in SANITIZER_OPTIONS.items():
+            env.setdefault(key, value)
+    return env

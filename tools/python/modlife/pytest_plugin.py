@@ -85,7 +85,7 @@ def _child_env(options, log_dir):
         library = locate.preload_library()
     except locate.NotFound as e:
         raise pytest.UsageError("modlife: %s" % e)
-    env["LD_PRELOAD"] = ":".join(filter(None, [library, env.get("LD_PRELOAD")]))
+    env = locate.preload_environment(env, library)
     env[_CHILD] = log_dir
     return env
 

@@ -33,8 +33,9 @@ def environment(args, log_dir):
     env["MODLIFE_OPTIONS"] = ":".join(([existing] if existing else []) + options_from_args(args, log_dir))
     if args.audit:
         env["LD_AUDIT"] = ":".join(filter(None, [locate.audit_library(), env.get("LD_AUDIT")]))
+        env = locate.preload_environment(env, None)  # a sanitizer runtime, if the library needs one
     else:
-        env["LD_PRELOAD"] = ":".join(filter(None, [locate.preload_library(), env.get("LD_PRELOAD")]))
+        env = locate.preload_environment(env, locate.preload_library())
     return env
 
 
