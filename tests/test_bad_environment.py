@@ -3,7 +3,9 @@ interpreter version modlife does not know.  Each gets one clear line on stderr a
 documented degraded mode; the program itself runs on unchanged."""
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -71,3 +73,44 @@ def test_unknown_interpreter_version(tmp_path, version, message):
     assert proc.returncode == 0 and proc.stdout == "fake python ran\n"
     assert proc.stderr == "modlife: %s; this process runs without modlife\n" % message
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".jsonl")]
+
+
+def setuid_program(tmp_path, library, version):
+    """A fake Python (see fake_python) that loads the library itself: ld.so ignores
+    LD_PRELOAD in setuid programs, but a library can still get in another way."""
+    header = open(os.path.join(os.path.dirname(HERE), "instrument", "pyapi.h")).read()
+    names = sorted(set(re.findall(r"X\([^,]+,\s*(\w+),", header)) - {"Py_GetVersion"})
+    where = tempfile.mkdtemp(prefix="modlife-suid-")
+    os.chmod(where, 0o755)
+    lib = os.path.join(where, "libmodlife.so")
+    shutil.copy(library, lib)
+    source = os.path.join(where, "prog.c")
+    with open(source, "w") as f:
+        f.write("#include <dlfcn.h>\n#include <stdio.h>\n"
+                + "".join("void %s(void) {}\n" % n for n in names)
+                + "int PyModule_Type, _Py_NoneStruct;\n"
+                + 'const char *Py_GetVersion(void) { return "%s (main) [GCC]"; }\n' % version
+                + 'int main(void) { if (!dlopen("%s", RTLD_NOW)) { puts(dlerror()); return 3; }\n' % lib
+                + '  puts("program ran"); return 0; }\n')
+    exe = os.path.join(where, "prog")
+    subprocess.run(["cc", "-rdynamic", "-w", source, "-o", exe, "-ldl"], check=True)
+    return where, exe
+
+
+def test_setuid_processes_get_no_instrumentation(tmp_path):
+    where, exe = setuid_program(tmp_path, library_path(), "3.99.0")
+    try:
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe]
+        env = dict(os.environ, MODLIFE_OPTIONS="log_path=%s/m" % where)
+        # Not setuid: the library starts and says why it stops (it does not know 3.99).
+        plain = subprocess.run(as_nobody, env=env, capture_output=True, text=True, timeout=60)
+        assert plain.stdout == "program ran\n"
+        assert "modlife: Python 3.99 is not supported" in plain.stderr
+        # Setuid root, run by nobody (AT_SECURE): nothing at all, not even reading the options.
+        os.chmod(exe, 0o4755)
+        env["MODLIFE_OPTIONS"] = "no_such_option=1"
+        secure = subprocess.run(as_nobody, env=env, capture_output=True, text=True, timeout=60)
+        assert secure.returncode == 0 and secure.stdout == "program ran\n" and secure.stderr == ""
+        assert not [n for n in os.listdir(where) if n.endswith(".jsonl")]
+    finally:
+        shutil.rmtree(where)
