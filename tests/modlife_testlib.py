@@ -79,6 +79,20 @@ def library_path():
     return os.path.join(os.environ["MODLIFE_LIBDIR"], "libmodlife.so")
 
 
+# A library built with --enable-sanitizers (make check passes the runtime's path).
+SANITIZED = bool(os.environ.get("MODLIFE_SANITIZER_PRELOAD"))
+
+
+def preload_env(**extra):
+    """os.environ plus extra, preloading the library directly as a user would (after
+    the sanitizer runtime, in a sanitized build)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "python"))
+    from modlife import locate
+    env = dict(os.environ, **extra)
+    env.pop("LD_PRELOAD", None)
+    return locate.preload_environment(env, library_path())
+
+
 @dataclass
 class Run:
     proc: subprocess.CompletedProcess

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import (events, frame_objects, function_names, library_path, one, read_log,
+from modlife_testlib import (events, frame_objects, function_names, one, preload_env, read_log,
                              run_modlife, run_python, xxlimited_status)
 
 XXLIMITED_SCRIPT = """
@@ -239,7 +239,7 @@ def test_non_python_processes_are_untouched(tmp_path):
 
 
 def direct(env_options, args, tmp_path):
-    env = dict(os.environ, LD_PRELOAD=library_path(), MODLIFE_OPTIONS=env_options)
+    env = preload_env(MODLIFE_OPTIONS=env_options)
     return subprocess.run(args, env=env, capture_output=True, text=True, cwd=str(tmp_path))
 
 

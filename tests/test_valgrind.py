@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from modlife_testlib import HERE, INTERPRETERS, build_extension, run_modlife
+from modlife_testlib import HERE, INTERPRETERS, SANITIZED, build_extension, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
 SUPPRESSIONS = os.path.join(HERE, "valgrind", "modlife.supp")
@@ -71,6 +71,7 @@ def our_problems(text):
     return found
 
 
+@pytest.mark.skipif(SANITIZED, reason="ASan and valgrind do not run together: two separate self-checks")
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_no_memory_error_from_the_library(name, ext_root, tmp_path):
     out = str(ext_root / INTERP.name)
