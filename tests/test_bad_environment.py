@@ -115,3 +115,15 @@ def test_setuid_processes_get_no_instrumentation(tmp_path):
         assert not [n for n in os.listdir(where) if n.endswith(".jsonl")]
     finally:
         shutil.rmtree(where)
+
+
+def test_environment_is_read_with_secure_getenv_only():
+    """setuid programs must not take paths or options from the environment."""
+    top = os.path.dirname(HERE)
+    offenders = []
+    for folder in ("instrument", "hooks"):
+        for name in sorted(os.listdir(os.path.join(top, folder))):
+            if name.endswith(".c"):
+                text = open(os.path.join(top, folder, name)).read()
+                offenders += ["%s/%s" % (folder, name) for _ in re.findall(r"(?<!secure_)\bgetenv\s*\(", text)]
+    assert offenders == []
