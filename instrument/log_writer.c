@@ -17,6 +17,10 @@ static long long clock_origin;
  * would follow a cut one, and a reader takes only a cut last line. */
 static int log_broken;
 static int failure_said;
+/* gettid() is a system call, and this is every record: kept per thread.  The
+ * thread that forks is the only one in the child, and gets a new id there. */
+static __thread long long thread_id __attribute__((tls_model("initial-exec")));
+
 
 static long long monotonic_ns(void)
 {
@@ -66,7 +70,15 @@ int ml_log_reopen_in_child(char *err, size_t err_size)
         close(log_fd);
     log_fd = -1;
     log_broken = failure_said = 0; /* a new file */
+    thread_id = 0;                  /* and a new thread id */
     return create_log(err, err_size);
+}
+
+static long long current_thread_id(void)
+{
+    if (!thread_id)
+        thread_id = (long long)gettid();
+    return thread_id;
 }
 
 void ml_record_begin(struct ml_record *r, const char *event)
@@ -76,7 +88,7 @@ void ml_record_begin(struct ml_record *r, const char *event)
     json_begin_object(&r->j);
     json_kv_string(&r->j, "event", event);
     json_kv_int(&r->j, "t", ml_log_now());
-    json_kv_int(&r->j, "tid", (long long)gettid());
+    json_kv_int(&r->j, "tid", current_thread_id());
     r->header_len = r->j.len;
 }
 
