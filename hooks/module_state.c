@@ -105,13 +105,10 @@ PyObject *ml_hook_PyType_GetModule(PyTypeObject *type)
 void *ml_hook_PyType_GetModuleState(PyTypeObject *type)
 {
     void *state = py.PyType_GetModuleState(type);
-    if (state) {
-        ml_registry_lock();
-        struct ml_type_rec *t = ml_type_find(type);
-        PyObject *module = t ? t->module : NULL;
-        ml_registry_unlock();
-        count_lookup(module, "PyType_GetModuleState()");
-    }
+    /* A state means the type has a module: PyType_GetModule cannot fail then, and is
+     * far cheaper than the registry (this is as hot as PyModule_GetState). */
+    if (state)
+        count_lookup(py.PyType_GetModule(type), "PyType_GetModuleState()");
     return state;
 }
 
