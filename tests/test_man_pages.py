@@ -1,0 +1,51 @@
+"""The man pages render without warnings and document what exists: every subcommand
+and option of the command line, every MODLIFE_OPTIONS key and every finding kind."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from modlife_testlib import HERE
+
+TOP = os.path.dirname(HERE)
+
+
+def rendered(page):
+    proc = subprocess.run(["groff", "-man", "-Tascii", "-ww", "-P-c", "-P-b", "-P-u", os.path.join(TOP, "docs", page)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    return re.sub(r"-\n\s+", "-", proc.stdout)  # words hyphenated across lines
+
+
+@pytest.mark.parametrize("page", ["modlife.1", "libmodlife.7"])
+def test_renders_without_warnings(page):
+    assert rendered(page)
+
+
+def test_command_line_page_has_every_subcommand_and_option():
+    sys.path.insert(0, os.path.join(TOP, "tools", "python"))
+    from modlife import cli
+    text = rendered("modlife.1")
+    parser = cli.build_parser("x")
+    subparsers = next(a for a in parser._actions if a.dest == "subcommand").choices
+    for name, sub in subparsers.items():
+        assert "modlife " + name in text, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert option in text, (name, option)
+    for option in ("--modlife-fail-on", "--modlife-log-dir", "--modlife-suppressions"):
+        assert option in text
+
+
+def test_library_page_has_every_option_and_kind():
+    text = rendered("libmodlife.7")
+    options = re.findall(r'\{"(\w+)", (?:STR|INT|BOOL)\(', open(os.path.join(TOP, "instrument", "options.c")).read())
+    kinds = re.findall(r'\] = \{"([a-z-]+)", [01],', open(os.path.join(TOP, "instrument", "findings.c")).read())
+    assert len(options) >= 9 and len(kinds) == 10
+    for name in options:
+        assert name + "=" in text, name
+    for kind in kinds:
+        assert kind in text, kind
