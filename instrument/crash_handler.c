@@ -1,16 +1,17 @@
 /* Fatal-signal handler (see crash_handler.h). */
 #include "crash_handler.h"
 
+#include "crash_story.h"
 #include "engine.h"
 #include "findings.h"
 #include "pyapi.h"
 #include "quarantine.h"
+#include "safe_format.h"
 #include "slot_context.h"
 
 #include <signal.h>
 #include <stdint.h>
 #include <ucontext.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,17 +34,21 @@ void ml_crash_note_finalizing(long long interp)
     }
 }
 
-/* The crashing thread's interpreter if it is finalizing, else -1.  Reads fields of
- * the thread state, nothing that locks. */
-static long long crashed_in_finalizing_interp(void)
+/* The crashing thread's interpreter (reads fields of the thread state, nothing that
+ * locks), and whether it began finalizing. */
+static long long crashed_interp(void)
 {
     PyThreadState *tstate = ml_py_tstate();
-    long long id = tstate ? py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)) : 0;
+    return tstate ? py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)) : 0;
+}
+
+static int is_finalizing(long long id)
+{
     int n = __atomic_load_n(&finalizing_count, __ATOMIC_ACQUIRE);
     for (int i = 0; i < n; i++)
         if (finalizing[i] == id)
-            return id;
-    return -1;
+            return 1;
+    return 0;
 }
 
 static const char *signal_name(int sig)
@@ -55,6 +60,20 @@ static const char *signal_name(int sig)
     case SIGFPE: return "SIGFPE";
     default: return "SIGILL";
     }
+}
+
+static struct ml_crash_story story;
+
+static const struct ml_crash_story *tell_story(int sig, const siginfo_t *info, const char *module)
+{
+    memset(&story, 0, sizeof story);
+    story.signal = signal_name(sig);
+    story.has_fault_address = info->si_code > 0 && sig != SIGABRT; /* raised by the kernel */
+    story.fault_address = (uintptr_t)info->si_addr;
+    story.interp = crashed_interp();
+    story.finalizing = is_finalizing(story.interp);
+    ml_crash_story_fill(&story, module);
+    return &story;
 }
 
 static void saved_native(struct ml_saved_stack *out, void *const *ips, int depth)
@@ -88,7 +107,7 @@ static const struct ml_stack *fault_stack(const ucontext_t *uc)
     return &s;
 }
 
-static int report_use_after_free(const siginfo_t *info, const ucontext_t *uc)
+static int report_use_after_free(int sig, const siginfo_t *info, const ucontext_t *uc)
 {
     const struct ml_quarantined *b = ml_quarantine_find((uintptr_t)info->si_addr);
     if (!b || !__atomic_load_n(&b->freed, __ATOMIC_ACQUIRE))
@@ -104,14 +123,15 @@ static int report_use_after_free(const siginfo_t *info, const ucontext_t *uc)
     f.module = b->module;
     f.instance = b->instance;
     f.interp = b->interp;
-    snprintf(f.message, sizeof f.message,
+    ml_format(f.message, sizeof f.message,
              "access at %p, %lu bytes into the state of module '%s' (instance #%llu), freed with the module",
              info->si_addr, (unsigned long)((uintptr_t)info->si_addr - b->start), b->module, b->instance);
-    snprintf(f.subject_buf, sizeof f.subject_buf, "the state of module '%s' instance #%llu", b->module,
+    ml_format(f.subject_buf, sizeof f.subject_buf, "the state of module '%s' instance #%llu", b->module,
              b->instance);
     f.subject = f.subject_buf;
     f.context[f.context_count++] = (struct ml_context_stack){"freed", &freed};
     f.context[f.context_count++] = (struct ml_context_stack){"allocated", &created};
+    f.story = tell_story(sig, info, b->module);
     return ml_finding_report(&f);
 }
 
@@ -132,7 +152,7 @@ static void report_finalize_crash(int sig, const siginfo_t *info, const ucontext
 {
     const struct ml_slot_frame *frame = NULL;
     const char *during = teardown_in_progress(&frame);
-    long long interp = crashed_in_finalizing_interp();
+    long long interp = is_finalizing(crashed_interp()) ? crashed_interp() : -1;
     if (!during && interp < 0)
         return;
     static struct ml_finding f;
@@ -145,11 +165,12 @@ static void report_finalize_crash(int sig, const siginfo_t *info, const ucontext
         f.type = ((const PyTypeObject *)frame->owner)->tp_name;
     char address[40] = "";
     if (info->si_code > 0 && sig != SIGABRT) /* raised by the kernel: the address means something */
-        snprintf(address, sizeof address, " (fault address %p)", info->si_addr);
-    snprintf(f.message, sizeof f.message, "%s%s %s%s%s", signal_name(sig), address,
+        ml_format(address, sizeof address, " (fault address %p)", info->si_addr);
+    ml_format(f.message, sizeof f.message, "%s%s %s%s%s", signal_name(sig), address,
              during ? "in " : "", during ? during : "",
              interp >= 0 ? (during ? ", while an interpreter was finalizing" : "while an interpreter was finalizing")
                          : "");
+    f.story = tell_story(sig, info, NULL);
     ml_finding_report(&f);
 }
 
@@ -179,7 +200,7 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *context)
     while (index < NSIGNALS && fatal_signals[index] != sig)
         index++;
     if (!__atomic_exchange_n(&handling, 1, __ATOMIC_ACQ_REL)) {
-        if (!report_use_after_free(info, context))
+        if (!report_use_after_free(sig, info, context))
             report_finalize_crash(sig, info, context);
     }
     chain((int)index, sig, info, context);

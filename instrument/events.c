@@ -2,6 +2,8 @@
 #include "events.h"
 
 #include "engine.h"
+#include "crash_story.h"
+#include "event_ring.h"
 #include "log_writer.h"
 #include "stack.h"
 
@@ -33,6 +35,7 @@ void ml_event_module(const char *event, const struct ml_module_rec *m, const str
                      const char *note)
 {
     struct ml_record r;
+    ml_ring_add(event, m->def ? m->def->name : NULL, m->instance, NULL, m->interp);
     ml_record_begin(&r, event);
     json_kv_string(&r.j, "module", m->def ? m->def->name : NULL);
     json_kv_int(&r.j, "instance", (long long)m->instance);
@@ -55,6 +58,7 @@ void ml_event_module(const char *event, const struct ml_module_rec *m, const str
 void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c)
 {
     struct ml_record r;
+    ml_ring_add(event, t->module_name, t->module_instance, t->qualname, t->interp);
     ml_record_begin(&r, event);
     json_kv_string(&r.j, "type", t->qualname);
     json_kv_int(&r.j, "type_id", (long long)t->seq);
@@ -121,6 +125,8 @@ void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access)
     if (f->type)
         json_kv_string(&r.j, "type", f->type);
     write_finding_stack(&r.j, f, access);
+    if (f->story)
+        ml_crash_story_write(&r.j, f->story);
     if (f->context_count) {
         json_key(&r.j, "context");
         json_begin_array(&r.j);

@@ -8,6 +8,8 @@
 #include "registry.h"
 #include "stack.h"
 
+struct ml_crash_story;
+
 enum ml_kind {
     ML_STATE_USE_AFTER_CLEAR,
     ML_STATE_USE_AFTER_FREE,
@@ -52,6 +54,7 @@ struct ml_finding {
     int context_count;
     const struct ml_stack *access; /* NULL: the caller's stack is taken */
     int in_signal_handler;         /* async-signal-safe path: no Python, no DWARF, no locks */
+    const struct ml_crash_story *story; /* from the fatal-signal handler, or NULL */
 };
 
 /* Fill in what the finding is about, with the stacks kept in the record (which

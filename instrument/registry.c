@@ -22,6 +22,7 @@ const char *ml_module_phase_name(enum ml_module_phase phase)
 
 void ml_registry_lock(void) { pthread_mutex_lock(&lock); }
 void ml_registry_unlock(void) { pthread_mutex_unlock(&lock); }
+int ml_registry_trylock(void) { return pthread_mutex_trylock(&lock) == 0; }
 void ml_registry_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void ml_registry_atfork_release(void) { pthread_mutex_unlock(&lock); }
 

@@ -75,6 +75,9 @@ struct ml_interp_rec {
 
 void ml_registry_lock(void);
 void ml_registry_unlock(void);
+/* 1 if taken; for the fatal-signal handler, which must not wait (the crashed thread
+ * may hold the lock). */
+int ml_registry_trylock(void);
 /* Fork: taken before, released in both processes after. */
 void ml_registry_atfork_prepare(void);
 void ml_registry_atfork_release(void);

@@ -2,8 +2,10 @@
 #include "report_text.h"
 
 #include "engine.h"
+#include "crash_story.h"
 #include "objects.h"
 #include "pyapi.h"
+#include "safe_format.h"
 #include "srcline.h"
 
 #include <stdarg.h>
@@ -22,10 +24,14 @@ static void put(struct out *o, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
+    /* ml_vformat, not vsnprintf: reports are also made in the fatal-signal handler. */
+    o->len += ml_vformat(o->buf + o->len, sizeof o->buf - o->len, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        o->len += (size_t)n < sizeof o->buf - o->len ? (size_t)n : sizeof o->buf - o->len - 1;
+}
+
+static void put_line(void *arg, const char *line)
+{
+    put(arg, "%s\n", line);
 }
 
 static const char *basename_of(const char *path)
@@ -129,6 +135,10 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
         put(&o, "  Python stack (innermost first):\n");
         ml_python_frames(put_python_frame, &o, ml_opts.stack_depth);
+    }
+    if (f->story) {
+        put(&o, "\n");
+        ml_crash_story_text(f->story, put_line, &o);
     }
     for (int i = 0; i < f->context_count; i++) {
         struct ml_stack native;

@@ -73,9 +73,10 @@ _FIELDS = {
     "init": _STR, "phase": _STR, "note": _STR, "python": _STR, "libpython": _STR, "entry": _STR,
     "ip": _HEX, "off": _HEX, "address": _HEX, "base": _HEX, "def": _HEX, "state": _HEX,
     "main": _BOOL, "bound": _BOOL, "gc": _BOOL, "forked": _BOOL,
-    "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST,
+    "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST, "recent_events": _LIST,
+    "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
 }
-_NESTED = ("stack", "python_stack", "context")
+_NESTED = ("stack", "python_stack", "context", "recent_events")
 _REQUIRED = {"object-load": ("id", "path"), "interp-create": ("interp",), "interp-finalize": ("interp",),
              "finding": ("kind",)}
 

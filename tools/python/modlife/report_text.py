@@ -38,35 +38,28 @@ def _events_lines(events):
 
 
 def crash_story(record):
-    """The finalize-crash (and handler-found use-after-free) fields, as readable lines."""
-    out = []
-    if record.get("signal"):
-        text = "  Signal: %s" % record["signal"]
-        if record.get("fault_address"):
-            text += " at %s" % record["fault_address"]
-        out.append(text)
-    phase = record.get("phase")
-    if isinstance(phase, dict):
-        out.append("  Interpreter: %s, %s" % (phase.get("interp", "?"),
-                                               "finalizing" if phase.get("finalizing") else "running"))
+    """What the fatal-signal handler told about a crash, as the library prints it."""
+    if not record.get("signal"):
+        return []
+    out = ["  Signal: %s%s" % (record["signal"], " at fault address %s" % record["fault_address"]
+                                 if record.get("fault_address") else "")]
+    out.append("  Interpreter: %s, %s" % (record.get("crash_interp", "?"),
+                                           "finalizing" if record.get("finalizing") else "running"))
     slot = record.get("in_slot")
     if isinstance(slot, dict):
-        owner = slot.get("type") or slot.get("module") or "?"
-        out.append("  In: %s of %s" % (slot.get("slot", "?"), owner))
-    q = record.get("quarantine")
-    if isinstance(q, dict):
-        out.append("  Address: %s bytes into the state of module '%s' instance #%s, %s" % (
-            q.get("offset", "?"), q.get("module", "?"), q.get("instance", "?"),
-            "freed" if q.get("freed") else "cleared"))
-    for key, title in (("alive_modules", "Module instances still alive"), ("alive_types", "Heap types still alive")):
-        alive = record.get(key)
-        if alive:
-            names = [a if isinstance(a, str) else a.get("type") or "%s #%s" % (a.get("module"), a.get("instance"))
-                     for a in alive]
-            out.append("  %s: %s" % (title, ", ".join(names)))
-    if record.get("recent_events"):
-        out.append("  Last lifetime events (oldest first):")
-        out.extend(_events_lines(record["recent_events"]))
+        out.append("  In: %s of %s" % (slot.get("slot", "?"), slot.get("owner") or "?"))
+    events = [e for e in record.get("recent_events") or [] if isinstance(e, dict)]
+    module = next((e.get("module") for e in events if e.get("module")), None)
+    alive = [a for a in record.get("alive") or [] if isinstance(a, str)]
+    if module:
+        out.append("  Still alive of module '%s':%s" % (module, "" if alive else " nothing"))
+        out.extend("      " + a for a in alive)
+    if events:
+        out.append("  Last lifetime events%s (oldest first):" % (" of module " + module if module else ""))
+        for e in events:
+            out.append("      %9.6fs  %-14s %s #%s%s (interp %s)" % (
+                (e.get("t") or 0) / 1e9, e.get("event", "?"), e.get("module", "?"), e.get("instance", "?"),
+                " " + e["type"] if e.get("type") else "", e.get("interp", "?")))
     return out
 
 
