@@ -36,6 +36,8 @@ int ml_hook_PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *
 void ml_static_type_readied(PyTypeObject *type);
 /* A multi-phase definition was just adopted: check static types readied before. */
 void ml_static_types_check_def(struct ml_def_rec *def);
+/* A new instance of def: its static types are now shared if it has two. */
+void ml_static_types_module_created(struct ml_def_rec *def);
 
 /* object_alloc.c */
 PyObject *ml_hook__PyObject_New(PyTypeObject *type);

@@ -163,6 +163,30 @@ static int announce_module(PyObject *module)
     return 0;
 }
 
+/* Runs after the extension's exec slots all succeeded (CPython stops at the first
+ * failure): only now is this a working instance of its definition.  A module that
+ * refuses a second instance fails before (the HOWTO's opt-out), and one whose
+ * create slot hands out its one module again is counted once. */
+static void module_completed(PyObject *module)
+{
+    ml_registry_lock();
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_def_rec *def = rec && !rec->completed ? rec->def : NULL;
+    if (def) {
+        rec->completed = 1;
+        def->instances++;
+    }
+    ml_registry_unlock();
+    if (def)
+        ml_static_types_module_created(def);
+}
+
+static int complete_module(PyObject *module)
+{
+    module_completed(module);
+    return 0;
+}
+
 static PyObject *wrap_create(PyObject *spec, PyModuleDef *def)
 {
     ml_registry_lock();
@@ -170,8 +194,11 @@ static PyObject *wrap_create(PyObject *spec, PyModuleDef *def)
     ml_registry_unlock();
     PyObject *(*create)(PyObject *, PyModuleDef *) = (PyObject * (*)(PyObject *, PyModuleDef *)) rec->orig_create;
     PyObject *module = create(spec, def);
-    if (module && ml_py_is_module(module))
+    if (module && ml_py_is_module(module)) {
         ml_module_created(module, rec, NULL);
+        if (!rec->has_exec)
+            module_completed(module);
+    }
     return module;
 }
 
@@ -229,7 +256,7 @@ static void *exec_trampoline_for(int (*orig)(PyObject *), struct ml_def_rec *def
 
 /* Our copy of the slot array: the announcer first (unless a create slot may make a
  * non-module object, where CPython refuses exec slots), then the extension's slots
- * with create and exec wrapped. */
+ * with create and exec wrapped, then the completion (under the same condition). */
 static void adopt_slots(struct ml_def_rec *rec)
 {
     PyModuleDef *def = rec->def;
@@ -237,9 +264,11 @@ static void adopt_slots(struct ml_def_rec *rec)
     for (PyModuleDef_Slot *s = def->m_slots; s && s->slot; s++) {
         if (s->slot == ML_mod_create)
             rec->has_create = 1;
+        if (s->slot == ML_mod_exec)
+            rec->has_exec = 1;
         n++;
     }
-    PyModuleDef_Slot *copy = calloc(n + 2, sizeof *copy);
+    PyModuleDef_Slot *copy = calloc(n + 3, sizeof *copy);
     if (!copy)
         return;
     size_t k = 0;
@@ -255,6 +284,8 @@ static void adopt_slots(struct ml_def_rec *rec)
         }
         copy[k++] = s;
     }
+    if (!rec->has_create || rec->has_exec)
+        copy[k++] = (PyModuleDef_Slot){ML_mod_exec, (void *)complete_module};
     rec->orig_slots = def->m_slots;
     def->m_slots = copy;
 }

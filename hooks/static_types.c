@@ -1,12 +1,22 @@
 /* Static types in multi-phase modules (static-type-in-multiphase-module): a static
  * PyTypeObject readied (PyType_Ready) or added (PyModule_AddType/AddObject) by an
  * extension object that defines a multi-phase module is shared by every instance
- * of that module and every interpreter.  PyInit often readies its types before
- * handing its definition to PyModuleDef_Init, so such types wait here until the
- * object's definitions are known. */
+ * of that module and every interpreter.
+ *
+ * The HOWTO allows one way out: a module that refuses a second instance ("Opt-Out:
+ * Limiting to One Module Object per Process"; Cython's modules return their one
+ * module object again, or fail the import in another interpreter).  So such a type
+ * is a candidate until a second instance of its module is made; then it is shared
+ * and reported, with the stack where it was readied as the access and the second
+ * instance's creation as context.
+ *
+ * PyInit often readies its types before handing its definition to
+ * PyModuleDef_Init, so such types wait as pending until the object's definitions
+ * are known. */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
+#include "../instrument/interpreters.h"
 #include "../instrument/objects.h"
 #include "../instrument/pyapi.h"
 
@@ -14,6 +24,7 @@
 #include <stdint.h>
 
 #define PENDING_MAX 256
+#define CANDIDATES_MAX 1024
 
 struct pending {
     const PyTypeObject *type;
@@ -21,8 +32,19 @@ struct pending {
     struct ml_saved_stack readied;
 };
 
+struct candidate {
+    const PyTypeObject *type;
+    struct ml_def_rec *def;
+    const char *how;
+    struct ml_saved_stack readied;
+    int reported;
+};
+
+/* Guarded by the registry lock. */
 static struct pending pending[PENDING_MAX];
 static int pending_count;
+static struct candidate candidates[CANDIDATES_MAX];
+static int candidate_count;
 
 static int object_of(const void *addr)
 {
@@ -51,21 +73,65 @@ static struct ml_def_rec *multiphase_def_of(int object)
     return s.found;
 }
 
-static void report(const PyTypeObject *type, const struct ml_def_rec *def, const char *how,
-                   const struct ml_saved_stack *readied)
+static void report(struct candidate *c, const struct ml_saved_stack *shared_at)
 {
-    struct ml_finding f = {.kind = ML_STATIC_TYPE_IN_MULTIPHASE_MODULE, .interp = -1};
-    f.type = type->tp_name;
-    f.module = def->name;
+    struct ml_finding f = {.kind = ML_STATIC_TYPE_IN_MULTIPHASE_MODULE, .interp = ml_interp_current(ML_INTERP_ANY)};
+    f.type = c->type->tp_name;
+    f.module = c->def->name;
     snprintf(f.message, sizeof f.message,
-             "static type '%s' %s by multi-phase module '%s': one type object is shared by all its "
-             "instances and interpreters", type->tp_name, how, def->name);
-    if (readied && readied->depth) {
-        snprintf(f.subject_buf, sizeof f.subject_buf, "static type '%s'", type->tp_name);
-        f.subject = f.subject_buf;
-        f.context[f.context_count++] = (struct ml_context_stack){"readied", readied};
-    }
+             "static type '%s' %s by multi-phase module '%s' is shared by its %u instances: one type "
+             "object for all instances and interpreters", c->type->tp_name, c->how, c->def->name,
+             c->def->instances);
+    snprintf(f.subject_buf, sizeof f.subject_buf, "module '%s' instance #%u", c->def->name, c->def->instances);
+    f.subject = f.subject_buf;
+    f.context[f.context_count++] = (struct ml_context_stack){"created", shared_at};
+    f.access_saved = &c->readied;
     ml_finding_report(&f);
+}
+
+/* Reports the unreported candidates of def once it has a second instance; the
+ * caller holds no lock. */
+static void report_shared(struct ml_def_rec *def)
+{
+    struct ml_saved_stack now = {0};
+    int captured = 0;
+    for (;;) {
+        struct candidate *c = NULL;
+        ml_registry_lock();
+        for (int i = 0; i < candidate_count && def->instances >= 2; i++)
+            if (candidates[i].def == def && !candidates[i].reported) {
+                c = &candidates[i];
+                c->reported = 1; /* the record stays: its stacks are never released */
+                break;
+            }
+        ml_registry_unlock();
+        if (!c)
+            break;
+        if (!captured++)
+            ml_saved_stack_capture(&now);
+        report(c, &now);
+    }
+    if (captured)
+        ml_saved_stack_release(&now);
+}
+
+/* Takes ownership of readied. */
+static void add_candidate(const PyTypeObject *type, struct ml_def_rec *def, const char *how,
+                          struct ml_saved_stack *readied)
+{
+    int kept = 0;
+    ml_registry_lock();
+    int known = 0;
+    for (int i = 0; i < candidate_count && !known; i++)
+        known = candidates[i].type == type && candidates[i].def == def;
+    if (!known && candidate_count < CANDIDATES_MAX) {
+        candidates[candidate_count++] = (struct candidate){type, def, how, *readied, 0};
+        kept = 1;
+    }
+    ml_registry_unlock();
+    if (!kept)
+        ml_saved_stack_release(readied);
+    report_shared(def);
 }
 
 void ml_static_type_readied(PyTypeObject *type)
@@ -74,18 +140,19 @@ void ml_static_type_readied(PyTypeObject *type)
     if (!ml_objects_is_extension(object) || !ml_finding_enabled(ML_STATIC_TYPE_IN_MULTIPHASE_MODULE))
         return;
     struct ml_def_rec *def = multiphase_def_of(object);
+    struct ml_saved_stack readied;
+    ml_saved_stack_capture(&readied);
     if (def) {
-        report(type, def, "readied", NULL);
+        add_candidate(type, def, "readied", &readied);
         return;
     }
     ml_registry_lock();
     if (pending_count < PENDING_MAX) {
-        struct pending *p = &pending[pending_count++];
-        p->type = type;
-        p->object = object;
-        ml_saved_stack_capture(&p->readied);
+        pending[pending_count++] = (struct pending){type, object, readied};
+        readied.python = NULL;
     }
     ml_registry_unlock();
+    ml_saved_stack_release(&readied);
 }
 
 void ml_static_types_check_def(struct ml_def_rec *def)
@@ -102,9 +169,16 @@ void ml_static_types_check_def(struct ml_def_rec *def)
     ml_registry_unlock();
     for (int i = 0; i < count; i++) {
         if (def->multiphase)
-            report(mine[i].type, def, "readied", &mine[i].readied);
-        ml_saved_stack_release(&mine[i].readied);
+            add_candidate(mine[i].type, def, "readied", &mine[i].readied);
+        else
+            ml_saved_stack_release(&mine[i].readied);
     }
+}
+
+void ml_static_types_module_created(struct ml_def_rec *def)
+{
+    if (def->multiphase)
+        report_shared(def);
 }
 
 /* is_type: the caller knows value is a type (PyModule_AddType readies it, so its
@@ -120,8 +194,11 @@ static void check_added(PyObject *module, PyObject *value, int is_type)
     ml_registry_lock();
     struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
     ml_registry_unlock();
-    if (rec && rec->multiphase)
-        report(type, rec, "added to a module", NULL);
+    if (rec && rec->multiphase) {
+        struct ml_saved_stack added;
+        ml_saved_stack_capture(&added);
+        add_candidate(type, rec, "added to a module", &added);
+    }
 }
 
 int ml_hook_PyModule_AddType(PyObject *module, PyTypeObject *type)

@@ -106,7 +106,9 @@ static void write_finding_stack(struct json *j, const struct ml_finding *f, cons
         return;
     }
     ml_stack_write_lines(j, "stack", access);
-    if (ml_opts.python_stack)
+    if (f->access_saved)
+        ml_saved_python_write(j, f->access_saved);
+    else if (ml_opts.python_stack)
         ml_python_stack_write(j, "python_stack", ml_opts.stack_depth);
 }
 

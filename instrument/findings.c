@@ -224,7 +224,10 @@ int ml_finding_report(struct ml_finding *f)
         return 0;
     struct ml_stack own;
     const struct ml_stack *access = f->access;
-    if (!access) {
+    if (!access && f->access_saved) {
+        ml_saved_stack_native(f->access_saved, &own);
+        access = &own;
+    } else if (!access) {
         ml_stack_capture(&own, ml_opts.stack_depth);
         access = &own;
     }

@@ -53,6 +53,9 @@ struct ml_finding {
     struct ml_context_stack context[3];
     int context_count;
     const struct ml_stack *access; /* NULL: the caller's stack is taken */
+    /* The access happened earlier and was kept (native and Python frames); the
+     * caller's stack is then a context. */
+    const struct ml_saved_stack *access_saved;
     int in_signal_handler;         /* async-signal-safe path: no Python, no DWARF, no locks */
     const struct ml_crash_story *story; /* from the fatal-signal handler, or NULL */
 };

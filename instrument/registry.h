@@ -33,6 +33,9 @@ struct ml_def_rec {
     freefunc orig_free;
     PyModuleDef_Slot *orig_slots;
     void *orig_create;
+    int has_exec;              /* the extension's own Py_mod_exec slots */
+    unsigned instances;        /* module objects made from it that finished their exec
+                                  slots, in any interpreter (multi-phase only) */
 };
 
 struct ml_module_rec {
@@ -43,6 +46,7 @@ struct ml_module_rec {
     enum ml_module_phase phase;
     void *state;
     uint64_t state_lookups; /* PyModule_GetState and friends, counted not logged */
+    int completed;          /* counted in def->instances */
     struct ml_saved_stack created, cleared, freed;
 };
 

@@ -132,7 +132,9 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     put(&o, "=================================================================\n");
     put(&o, "==%d==%s: modlife: %s: %s\n", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name, f->message);
     put_native(&o, access, f->in_signal_handler);
-    if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
+    if (f->access_saved) {
+        put_saved_python(&o, f->access_saved->python);
+    } else if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
         put(&o, "  Python stack (innermost first):\n");
         ml_python_frames(put_python_frame, &o, ml_opts.stack_depth);
     }

@@ -146,10 +146,36 @@ gc.collect(); [gc.get_referents(o) for o in objs]
 del objs
 """, [], status=0),
     # static-type-in-multiphase-module
-    Case("static-types", "static_type", "import static_type", [
-        ("static-type-in-multiphase-module", "static_type", "static_type.Early", "PyInit_static_type"),
-        ("static-type-in-multiphase-module", "static_type", "static_type.Late", "exec_module")]),
-    Case("static-type-twins", "static_type_ok legacy", "import static_type_ok, legacy", [], status=0),
+    # Reported once a second instance of the module shares the type.
+    Case("static-types-second-instance", "static_type", """
+import sys, static_type
+del sys.modules["static_type"]
+import static_type
+""", [("static-type-in-multiphase-module", "static_type", "static_type.Early", "PyInit_static_type"),
+      ("static-type-in-multiphase-module", "static_type", "static_type.Late", "exec_module")]),
+    Case("static-types-in-subinterpreter", "static_type", """
+import _testcapi, static_type
+assert _testcapi.run_in_subinterp("import static_type") == 0
+""", [("static-type-in-multiphase-module", "static_type", "static_type.Early", "PyInit_static_type"),
+      ("static-type-in-multiphase-module", "static_type", "static_type.Late", "exec_module")]),
+    Case("static-type-twins", "static_type_ok legacy", """
+import sys, static_type_ok, legacy
+del sys.modules["static_type_ok"]
+import static_type_ok
+""", [], status=0),
+    # One instance shares nothing; nor does a module that refuses a second one.
+    Case("static-type-one-instance-twin", "static_type", "import static_type", [], status=0),
+    Case("static-type-opt-out-twin", "static_type_once", """
+import sys, _testcapi, static_type_once
+del sys.modules["static_type_once"]
+try:
+    import static_type_once
+except ImportError as e:
+    assert "more than once" in str(e), e
+else:
+    raise AssertionError("imported twice")
+assert _testcapi.run_in_subinterp("import static_type_once") == -1
+""", [], status=0),
     # state-from-non-module
     Case("state-from-non-module", "state_non_module", """
 import state_non_module as m
