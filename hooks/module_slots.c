@@ -28,6 +28,8 @@ struct exec_slot {
 static struct exec_slot exec_slots[EXEC_TRAMPOLINES];
 static int exec_slots_used;
 
+static void wrap_m_free(void *module);
+
 static struct ml_def_rec *def_of(PyObject *module)
 {
     PyModuleDef *def = py.PyModule_GetDef(module);
@@ -41,8 +43,8 @@ static struct ml_def_rec *def_of(PyObject *module)
  * (the create and exec slots are wrapped; a late-seen module is left alone). */
 static int quarantine_state(PyObject *module, struct ml_def_rec *def, struct ml_module_rec *copy)
 {
-    if (!ml_finding_enabled(ML_STATE_USE_AFTER_FREE) || def->def->m_size <= 0)
-        return 0;
+    if (!ml_finding_enabled(ML_STATE_USE_AFTER_FREE) || def->def->m_size <= 0 || def->def->m_free != wrap_m_free)
+        return 0; /* our m_free hands the block back before CPython frees it */
     ml_quarantine_install();
     void *moved = ml_quarantine_adopt(module, (size_t)def->def->m_size, def->name, copy->instance, copy->interp,
                                       &copy->created);
@@ -238,6 +240,7 @@ static void wrap_m_free(void *module)
         def->orig_free(module);
         ml_slot_pop(&frame);
     }
+    ml_quarantine_give_back(module);
     ml_module_freed(module);
 }
 

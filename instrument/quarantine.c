@@ -28,6 +28,7 @@ struct mem_allocator {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* writers only */
 static struct mem_allocator original;
+static void *(*pymem_malloc)(size_t); /* the allocator in place, whoever's it is */
 static int installed;
 static uintptr_t region, region_used;
 static struct ml_quarantined *blocks; /* append-only, sorted by address */
@@ -117,13 +118,30 @@ void ml_quarantine_install(void)
     void *r = mmap(NULL, REGION_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     void *t = mmap(NULL, MAX_BLOCKS * sizeof *blocks, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (!get || !set || r == MAP_FAILED || t == MAP_FAILED)
+    pymem_malloc = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "PyMem_Malloc");
+    if (!get || !set || !pymem_malloc || r == MAP_FAILED || t == MAP_FAILED)
         return;
     blocks = t;
     get(PYMEM_DOMAIN_MEM, &original);
     struct mem_allocator ours = {NULL, hook_malloc, hook_calloc, hook_realloc, hook_free};
     region = (uintptr_t)r; /* before the hooks see any pointer */
     set(PYMEM_DOMAIN_MEM, &ours);
+}
+
+void ml_quarantine_give_back(PyObject *module)
+{
+    void **slot = (void **)((char *)module + MD_STATE_OFFSET);
+    void *state = *slot;
+    if (!in_region(state))
+        return;
+    const struct ml_quarantined *b = find_block((uintptr_t)state);
+    if (!b || b->freed)
+        return;
+    void *fresh = pymem_malloc(b->end - b->start);
+    if (!fresh)
+        return; /* the hooks still catch it, if they are in place */
+    *slot = fresh;
+    release(state);
 }
 
 void *ml_quarantine_adopt(PyObject *module, size_t size, const char *name, unsigned long long instance,

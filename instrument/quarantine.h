@@ -34,6 +34,13 @@ void ml_quarantine_install(void);
 void *ml_quarantine_adopt(PyObject *module, size_t size, const char *name, unsigned long long instance,
                           long long interp, const struct ml_saved_stack *created);
 
+/* Called from the module's m_free, just before CPython frees its state with
+ * PyMem_Free: hands CPython a block of the allocator in place now and retires the
+ * quarantined one.  The allocator hooks alone are not enough: whoever installed an
+ * allocator before us may restore it (tracemalloc does when it stops at exit), and
+ * the quarantined block must never reach another allocator's free. */
+void ml_quarantine_give_back(PyObject *module);
+
 /* The block containing addr, or NULL.  Async-signal-safe. */
 const struct ml_quarantined *ml_quarantine_find(uintptr_t addr);
 

@@ -57,6 +57,21 @@ gc.collect()
 import state_after_free as m2
 m2.bad_cached_counter()
 """, [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV),
+    # tracemalloc installed its allocator before modlife and restores it at exit:
+    # quarantined state must still be caught, and never reach the restored free().
+    Case("after-free-under-tracemalloc", "state_after_free", """
+import gc, sys, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+import state_after_free as m2
+m2.bad_cached_counter()
+""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+         env={"PYTHONTRACEMALLOC": "1"}),
+    Case("state-alive-at-exit-under-tracemalloc-twin", "state_after_clear state_after_free", """
+import state_after_clear, state_after_free
+k = state_after_clear.Keeper()
+""", [], status=0, env={"PYTHONTRACEMALLOC": "1"}),
     Case("after-free-kept-by-object", "state_after_free", """
 import gc, sys, state_after_free as m
 r = m.make_ref()
