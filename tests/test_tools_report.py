@@ -267,3 +267,32 @@ def test_long_log_with_progress_on_a_terminal(forked, tmp_path):
     assert len(modules) > 10000 and len(set(r[1] for r in modules)) == len(modules)
     report = modlife("report", "--format", "json", str(big)).stdout
     assert json.loads(report)["findings"][0]["kind"] == "state-use-after-clear"
+
+
+FORK_EXEC = """
+import os, sys, state_after_clear
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-c", "import type_outlives"])
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+"""
+
+
+def test_a_log_ended_by_exec_is_not_a_crash(fixtures, tmp_path):
+    """fork then exec (what subprocess does): the child's first log ends without a
+    process-exit record, and goes on in the log of the program it became."""
+    run = run_modlife(["--", INTERP.path, "-c", FORK_EXEC], tmp_path, env={"PYTHONPATH": fixtures})
+    assert run.proc.returncode == 0, run.proc.stderr
+    assert len(run.logs) == 3, run.logs
+    document = json.loads(modlife("report", "--format", "json", run.log_dir).stdout)
+    assert [p["crashed"] for p in document["processes"]] == [False, False, False]
+    report = modlife("report", run.log_dir).stdout
+    assert "crashed" not in report
+    lifetimes = modlife("lifetimes", run.log_dir).stdout
+    assert "alive when it exec'd pid" in lifetimes and "python3.12 -c import type_outlives" in lifetimes
+    assert "alive when the log ends" not in lifetimes
+    # A child that is killed is still a crash.
+    killed = run_modlife(["--", INTERP.path, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+                         tmp_path / "killed")
+    document = json.loads(modlife("report", "--format", "json", killed.log_dir).stdout)
+    assert [p["crashed"] for p in document["processes"]] == [True]

@@ -45,6 +45,11 @@ PYENV_VERSIONS = ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
 SUITES = ("test_json", "test_csv", "test_decimal", "test_pickle", "test_datetime", "test_sqlite3",
           "test_sqlite", "test_array", "test_struct", "test_capi", "test_interpreters",
           "test_xxlimited", "test_importlib.extension")
+# Suites that do not finish uninstrumented on an interpreter here, with why.
+BROKEN = {
+    ("pyenv-3.11.7", "test_interpreters"): "hangs without modlife in threaded tests (test_in_thread, "
+                                           "test_from_other_thread); Debian's 3.11 runs it",
+}
 QUICK_SUITES = ("test_json", "test_csv", "test_struct", "test_xxlimited", "test_importlib.extension")
 QUICK_VERSIONS = ("3.12.1", "3.13.0")
 
@@ -97,7 +102,7 @@ def cpython_workloads(quick):
                              "ship one; Debian's is libpython3.11-testsuite, ./bootstrap installs it)"
                              % (label, python))
         for suite in (QUICK_SUITES if quick else SUITES):
-            if suite_exists(test_dir, suite):
+            if suite_exists(test_dir, suite) and (label, suite) not in BROKEN:
                 # -u all: the resources a developer's full run uses; no -j, so every
                 # suite runs in this one process, module instances and all.
                 found.append(Workload("%s %s" % (label, suite), python, ["-m", "test", "-u", "all", suite],
@@ -133,6 +138,9 @@ def regrtest_cases(junit_path):
     return cases
 
 
+TIMED_OUT = -1000
+
+
 @dataclass
 class Outcome:
     status: int
@@ -142,7 +150,7 @@ class Outcome:
     cases: collections.Counter = None
 
 
-def run_once(workload, work_dir, modlife=None, log_dir=None):
+def run_once(workload, work_dir, modlife=None, log_dir=None, timeout=None):
     os.makedirs(work_dir, exist_ok=True)
     junit = os.path.join(work_dir, "junit.xml")
     command = workload.command(junit)
@@ -153,24 +161,27 @@ def run_once(workload, work_dir, modlife=None, log_dir=None):
     env.pop("MODLIFE_OPTIONS", None)
     env.pop("LD_PRELOAD", None)
     start = time.monotonic()
-    proc = subprocess.run(command, cwd=work_dir, env=env, capture_output=True, text=True,
-                          errors="replace", stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(command, cwd=work_dir, env=env, capture_output=True, text=True,
+                              errors="replace", stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
+        proc = subprocess.CompletedProcess(command, TIMED_OUT, out, err + "\n[timed out after %d s]" % timeout)
     seconds = time.monotonic() - start
     cases = regrtest_cases(junit) if workload.kind == "regrtest" else None
     return Outcome(proc.returncode, proc.stdout, proc.stderr, seconds, cases)
 
 
 def findings(modlife, log_dir):
-    """The finding groups of `modlife report --format json` over the run's logs."""
+    """`modlife report --format json` over the run's logs."""
     if not os.path.isdir(log_dir) or not os.listdir(log_dir):
-        return [], "no log was written"
+        return {}, "no log was written"
     proc = subprocess.run([modlife, "report", "--format", "json", log_dir], capture_output=True, text=True)
     if proc.returncode not in (0, 1):
-        return [], "modlife report failed: " + proc.stderr.strip()
+        return {}, "modlife report failed: " + proc.stderr.strip()
     document = json.loads(proc.stdout)
-    problem = "; ".join("process %d (%s) crashed" % (p["pid"], " ".join(p.get("argv") or [])[:200])
-                        for p in document["processes"] if p.get("crashed"))
-    return document["findings"], problem or None
+    return document, None
 
 
 def modules_seen(log_dir):
@@ -216,16 +227,21 @@ class Verdict:
     details: list
 
 
-def check(workload, modlife, scratch):
+def check(workload, modlife, scratch, timeout):
     safe = workload.name.replace(" ", "-").replace("/", "_")
     base = os.path.join(scratch, safe)
     log_dir = os.path.join(base, "logs")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        plain_f = pool.submit(run_once, workload, os.path.join(base, "plain"))
-        traced_f = pool.submit(run_once, workload, os.path.join(base, "modlife"), modlife, log_dir)
+        plain_f = pool.submit(run_once, workload, os.path.join(base, "plain"), timeout=timeout)
+        traced_f = pool.submit(run_once, workload, os.path.join(base, "modlife"), modlife, log_dir, timeout)
         plain, traced = plain_f.result(), traced_f.result()
     details = differences(workload, plain, traced)
-    groups, problem = findings(modlife, log_dir)
+    document, problem = findings(modlife, log_dir)
+    groups = document.get("findings", [])
+    # Processes that died of a signal are not failures by themselves: CPython's suites
+    # crash children on purpose (faulthandler, fatal errors); a crash that was not
+    # meant changes a test's result or the exit status, compared above.
+    crashed = sum(1 for p in document.get("processes", []) if p.get("crashed"))
     if problem:
         details.append(problem)
     seen = modules_seen(log_dir)
@@ -237,9 +253,10 @@ def check(workload, modlife, scratch):
         details.append("logs: " + log_dir)
         details.append("stderr under modlife (end):\n" + traced.stderr[-3000:])
     count = sum(traced.cases.values()) if traced.cases is not None else None
-    summary = "%s%s, %d module instances, %d finding(s), %.1f s uninstrumented, %.1f s under modlife" % (
-        "status %d" % traced.status, ", %d test cases" % count if count is not None else "",
-        sum(seen.values()), len(groups), plain.seconds, traced.seconds)
+    summary = "%s%s, %d module instances, %d process(es) crashed, %d finding(s), %.1f s uninstrumented, " \
+              "%.1f s under modlife" % (
+                  "status %d" % traced.status, ", %d test cases" % count if count is not None else "",
+                  sum(seen.values()), crashed, len(groups), plain.seconds, traced.seconds)
     return Verdict(workload, not details, summary, details)
 
 
@@ -270,6 +287,8 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="print the workloads and exit")
     parser.add_argument("--modlife", default=default_modlife(), help="the modlife command to use")
     parser.add_argument("--keep", metavar="DIR", help="keep logs and outputs under DIR")
+    parser.add_argument("--timeout", type=int, default=900, metavar="S",
+                        help="seconds one run of a workload may take (default 900)")
     args = parser.parse_args(argv)
     chosen = select(args.quick, args.only, args.k)
     if args.list:
@@ -281,7 +300,7 @@ def main(argv=None):
     scratch = args.keep or tempfile.mkdtemp(prefix="modlife-workloads-")
     failed = 0
     for w in chosen:
-        verdict = check(w, args.modlife, scratch)
+        verdict = check(w, args.modlife, scratch, args.timeout)
         print("%-4s %-45s %s" % ("ok" if verdict.ok else "FAIL", w.name, verdict.summary), flush=True)
         for line in verdict.details:
             print("     " + line.replace("\n", "\n     "))

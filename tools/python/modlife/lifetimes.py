@@ -32,7 +32,8 @@ def _notes(life, process):
     if life.findings:
         notes.append("%d finding%s" % (len(life.findings), "" if len(life.findings) == 1 else "s"))
     if life.freed is None and life.what != "static type":
-        notes.append("ALIVE at exit" if not process.crashed else "alive when the log ends")
+        notes.append("alive when it exec'd" if process.replaced_by else
+                     "ALIVE at exit" if not process.crashed else "alive when the log ends")
     return ", ".join(notes)
 
 
@@ -53,6 +54,7 @@ def print_process(process, lives, out):
             _seconds(life.cleared), _seconds(life.freed), _notes(life, process)))
     alive = [life for life in lives if life.freed is None and life.what != "static type"]
     out.write("  %s: %d module instance(s), %d heap type(s)\n" % (
+        "alive when it exec'd %s" % process.replaced_by.name if process.replaced_by else
         "alive at exit" if not process.crashed else "alive when the log ends (the process crashed or was killed)",
         sum(1 for life in alive if life.what == "module"), sum(1 for life in alive if life.what == "type")))
 

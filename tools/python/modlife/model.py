@@ -53,6 +53,7 @@ class Process:
     findings: list = field(default_factory=list)
     exit: Optional[dict] = None
     end: int = 0                   # time of the last record
+    replaced_by: Optional["Process"] = None  # the program it exec'd, when that ended its log
 
     @property
     def pid(self):
@@ -67,7 +68,7 @@ class Process:
 
     @property
     def crashed(self):
-        return self.exit is None
+        return self.exit is None and self.replaced_by is None
 
 
 class _Builder:
@@ -192,4 +193,18 @@ def load_all(paths, events=None):
         if os.path.getsize(path) == 0:
             continue
         processes.append(load(path, events=events))
+    _link_execs(processes)
     return processes
+
+
+def _link_execs(processes):
+    """A log without process-exit whose pid went on in a later, not forked, log ended
+    with exec (fork then exec is how subprocess starts programs), not with a crash."""
+    by_pid = {}
+    for p in processes:
+        by_pid.setdefault(p.pid, []).append(p)
+    for same in by_pid.values():
+        same.sort(key=lambda p: p.start.get("wall_ns") or 0)
+        for before, after in zip(same, same[1:]):
+            if before.exit is None and not after.start.get("forked"):
+                before.replaced_by = after
