@@ -11,8 +11,7 @@
  * instance's creation as context.
  *
  * PyInit often readies its types before handing its definition to
- * PyModuleDef_Init, so such types wait as pending until the object's definitions
- * are known. */
+ * PyModuleDef_Init, so such types wait as pending until that definition is known. */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
@@ -20,8 +19,11 @@
 #include "../instrument/objects.h"
 #include "../instrument/pyapi.h"
 
+#include "../instrument/slot_context.h"
+
 #include <stdio.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PENDING_MAX 256
 #define CANDIDATES_MAX 1024
@@ -29,6 +31,7 @@
 struct pending {
     const PyTypeObject *type;
     int object;
+    char init[64]; /* the PyInit_<init> that readied it */
     struct ml_saved_stack readied;
 };
 
@@ -51,26 +54,60 @@ static int object_of(const void *addr)
     return ml_objects_resolve((uintptr_t)addr, 0).id;
 }
 
+/* The definitions of one extension object (a shared object may define several). */
 struct def_search {
     int object;
+    const char *name; /* NULL: any */
+    int count;
     struct ml_def_rec *found;
 };
+
+static const char *last_component(const char *name)
+{
+    const char *dot = name ? strrchr(name, '.') : NULL;
+    return dot ? dot + 1 : name ? name : "";
+}
 
 static void match_def(struct ml_def_rec *def, void *arg)
 {
     struct def_search *s = arg;
-    if (def->multiphase && !s->found && object_of(def->def) == s->object)
-        s->found = def;
+    if (object_of(def->def) != s->object || (s->name && strcmp(last_component(def->name), s->name) != 0))
+        return;
+    s->count++;
+    s->found = def;
 }
 
-/* A multi-phase definition made by the same object, or NULL. */
-static struct ml_def_rec *multiphase_def_of(int object)
+/* The object's definition named name (any if NULL); NULL unless exactly one. */
+static struct ml_def_rec *def_of_object(int object, const char *name)
 {
-    struct def_search s = {object, NULL};
+    struct def_search s = {object, name, 0, NULL};
     ml_registry_lock();
     ml_each_def(match_def, &s);
     ml_registry_unlock();
-    return s.found;
+    return s.count == 1 ? s.found : NULL;
+}
+
+/* The name of the innermost PyInit_<name> on the stack, or NULL.  PyInit functions
+ * are exported, so they are named even in stripped extensions. */
+static const char *init_on_stack(const struct ml_saved_stack *s)
+{
+    for (int i = 0; i < s->depth; i++) {
+        const char *fn = ml_objects_resolve((uintptr_t)s->ips[i] - 1, 1).function;
+        if (fn && strncmp(fn, "PyInit_", 7) == 0)
+            return fn + 7;
+    }
+    return NULL;
+}
+
+/* The module whose exec slot runs in this thread, or NULL. */
+static struct ml_def_rec *executing_def(void)
+{
+    const struct ml_slot_frame *f = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
+    PyModuleDef *def = f ? py.PyModule_GetDef((PyObject *)f->object) : NULL;
+    ml_registry_lock();
+    struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
+    ml_registry_unlock();
+    return rec;
 }
 
 static void report(struct candidate *c, const struct ml_saved_stack *shared_at)
@@ -134,21 +171,44 @@ static void add_candidate(const PyTypeObject *type, struct ml_def_rec *def, cons
     report_shared(def);
 }
 
+static void consider(const PyTypeObject *type, struct ml_def_rec *def, struct ml_saved_stack *readied)
+{
+    if (def && def->multiphase)
+        add_candidate(type, def, "readied", readied);
+    else
+        ml_saved_stack_release(readied); /* single-phase modules have static types by design */
+}
+
+/* Which module readied the type: the one whose PyInit is on the stack (its
+ * definition may not be known yet: then the type waits for PyModuleDef_Init or
+ * PyModule_Create2), else the one whose exec slot runs, else the object's only
+ * definition.  An object that defines several modules (CPython's _testcapi has
+ * single- and multi-phase ones) is never guessed at. */
 void ml_static_type_readied(PyTypeObject *type)
 {
     int object = object_of(type);
     if (!ml_objects_is_extension(object) || !ml_finding_enabled(ML_STATIC_TYPE_IN_MULTIPHASE_MODULE))
         return;
-    struct ml_def_rec *def = multiphase_def_of(object);
     struct ml_saved_stack readied;
     ml_saved_stack_capture(&readied);
+    const char *init = init_on_stack(&readied);
+    if (!init) {
+        struct ml_def_rec *def = executing_def();
+        consider(type, def ? def : def_of_object(object, NULL), &readied);
+        return;
+    }
+    struct ml_def_rec *def = def_of_object(object, init);
     if (def) {
-        add_candidate(type, def, "readied", &readied);
+        consider(type, def, &readied);
         return;
     }
     ml_registry_lock();
     if (pending_count < PENDING_MAX) {
-        pending[pending_count++] = (struct pending){type, object, readied};
+        struct pending *p = &pending[pending_count++];
+        p->type = type;
+        p->object = object;
+        snprintf(p->init, sizeof p->init, "%s", init);
+        p->readied = readied;
         readied.python = NULL;
     }
     ml_registry_unlock();
@@ -158,21 +218,18 @@ void ml_static_type_readied(PyTypeObject *type)
 void ml_static_types_check_def(struct ml_def_rec *def)
 {
     int object = object_of(def->def);
+    const char *name = last_component(def->name);
     struct pending mine[PENDING_MAX];
     int count = 0;
     ml_registry_lock();
     for (int i = 0; i < pending_count; i++)
-        if (pending[i].object == object) {
+        if (pending[i].object == object && strcmp(pending[i].init, name) == 0) {
             mine[count++] = pending[i];
             pending[i--] = pending[--pending_count];
         }
     ml_registry_unlock();
-    for (int i = 0; i < count; i++) {
-        if (def->multiphase)
-            add_candidate(mine[i].type, def, "readied", &mine[i].readied);
-        else
-            ml_saved_stack_release(&mine[i].readied);
-    }
+    for (int i = 0; i < count; i++)
+        consider(mine[i].type, def, &mine[i].readied);
 }
 
 void ml_static_types_module_created(struct ml_def_rec *def)

@@ -50,7 +50,8 @@ BROKEN = {
     ("pyenv-3.11.7", "test_interpreters"): "hangs without modlife in threaded tests (test_in_thread, "
                                            "test_from_other_thread); Debian's 3.11 runs it",
 }
-QUICK_SUITES = ("test_json", "test_csv", "test_struct", "test_xxlimited", "test_importlib.extension")
+QUICK_SUITES = ("test_json", "test_csv", "test_struct", "test_xxlimited", "test_importlib.extension",
+                "test_capi.test_misc")
 QUICK_VERSIONS = ("3.12.1", "3.13.0")
 
 # Debian's compiled extension packages, for Debian's own python3.11.

@@ -1,0 +1,37 @@
+"""Real workloads that no one here wrote, the quick subset: CPython's own suites of
+isolated and multi-phase modules on 3.12 and 3.13, and Debian's compiled extension
+packages, each run side by side without and under modlife.  They must give the same
+results, and modlife no finding beyond docs/known-findings.supp.  The full runs
+(every suite on every interpreter) are tests/workloads/real_workloads.py."""
+import os
+import sys
+
+import pytest
+
+from modlife_testlib import HERE, modlife_command
+
+sys.path.insert(0, os.path.join(HERE, "workloads"))
+import real_workloads  # noqa: E402
+
+WORKLOADS = real_workloads.select(quick=True, only=None, keyword=None)
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name.replace(" ", "-") for w in WORKLOADS])
+def test_workload_runs_as_without_modlife(workload, tmp_path):
+    verdict = real_workloads.check(workload, modlife_command(), str(tmp_path), timeout=600)
+    assert verdict.ok, "%s: %s\n%s" % (workload.name, verdict.summary, "\n".join(verdict.details))
+
+
+def test_the_quick_subset_covers_both_families():
+    names = [w.name for w in WORKLOADS]
+    assert sum("python3-" in n for n in names) == len(real_workloads.PACKAGES)
+    assert {n.split()[0] for n in names if "python3-" not in n} == {"pyenv-3.12.1", "pyenv-3.13.0"}
+
+
+def test_a_difference_fails_the_workload(tmp_path):
+    """The comparison can fail: a script whose output changes under modlife."""
+    script = tmp_path / "differs.py"
+    script.write_text("import os\nprint('LD_PRELOAD' in os.environ)\n")
+    workload = real_workloads.Workload("differs", real_workloads.DEBIAN_PYTHON, [str(script)], "script")
+    verdict = real_workloads.check(workload, modlife_command(), str(tmp_path), timeout=60)
+    assert not verdict.ok and any("output differs" in d for d in verdict.details), verdict.details
