@@ -64,12 +64,20 @@ class Workload:
     name: str
     interpreter: str
     args: list
-    kind: str  # "regrtest" or "script"
+    kind: str  # "regrtest", "pytest" (through modlife's plugin) or "script"
     env: dict = field(default_factory=dict)
 
-    def command(self, junit_path=None):
-        extra = ["--junit-xml", junit_path] if self.kind == "regrtest" else []
-        return [self.interpreter] + self.args[:2] + extra + self.args[2:]
+    def command(self, junit_path=None, log_dir=None):
+        if self.kind == "regrtest":
+            return [self.interpreter] + self.args[:2] + ["--junit-xml", junit_path] + self.args[2:]
+        if self.kind == "pytest":
+            # --opt=value: pytest takes separate values that are paths into its rootdir
+            # guess, which would rename every test case in the JUnit file.
+            plugin = ["-p", "modlife.pytest_plugin", "--modlife", "--modlife-log-dir=" + log_dir,
+                      "--modlife-suppressions=" + KNOWN_FINDINGS] if log_dir else []
+            return [self.interpreter, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    "--junitxml", junit_path] + plugin + self.args
+        return [self.interpreter] + self.args
 
 
 def pyenv_root():
@@ -111,6 +119,16 @@ def cpython_workloads(quick):
     return found
 
 
+# Real suites through the pytest plugin (`pytest --modlife`), as extension authors use
+# modlife: CPython's unittest suites that pytest collects as they are.
+PYTEST_SUITES = ("test_csv.py", "test_struct.py", "test_array.py")
+
+
+def pytest_workloads(quick):
+    files = [os.path.join(test_directory(DEBIAN_PYTHON) or "/usr/lib/python3.11/test", f) for f in PYTEST_SUITES]
+    return [Workload("debian-3.11 pytest --modlife " + " ".join(PYTEST_SUITES), DEBIAN_PYTHON, files, "pytest")]
+
+
 def package_workloads(quick):
     found = []
     for package in PACKAGES:
@@ -121,8 +139,8 @@ def package_workloads(quick):
 
 # -- results ------------------------------------------------------------------
 
-def regrtest_cases(junit_path):
-    """Counter of (test case, outcome) from regrtest's --junit-xml file."""
+def junit_cases(junit_path):
+    """Counter of (test case, outcome) from a JUnit XML file (regrtest's or pytest's)."""
     cases = collections.Counter()
     if not os.path.exists(junit_path):
         return cases
@@ -131,15 +149,27 @@ def regrtest_cases(junit_path):
     except ElementTree.ParseError:
         return cases
     for case in root.iter("testcase"):
-        outcome = case.get("result") or case.get("status") or "?"
+        outcome = case.get("result") or case.get("status") or "passed"
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = child.tag
-        cases[(case.get("name"), outcome)] += 1
+        name = ".".join(filter(None, [case.get("classname"), case.get("name")]))
+        cases[(name, outcome)] += 1
     return cases
 
 
 TIMED_OUT = -1000
+
+
+def plugin_environment(modlife):
+    """Where the plugin finds modlife's package and library: an installed modlife
+    registered both; a build tree has them beside its tools/modlife."""
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [os.path.join(SOURCE_ROOT, "tools", "python"),
+                                                       os.environ.get("PYTHONPATH")]))}
+    built = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(modlife))), ".libs")
+    if not os.environ.get("MODLIFE_LIBDIR") and os.path.exists(os.path.join(built, "libmodlife.so")):
+        env["MODLIFE_LIBDIR"] = built
+    return env
 
 
 @dataclass
@@ -154,11 +184,13 @@ class Outcome:
 def run_once(workload, work_dir, modlife=None, log_dir=None, timeout=None):
     os.makedirs(work_dir, exist_ok=True)
     junit = os.path.join(work_dir, "junit.xml")
-    command = workload.command(junit)
-    if modlife:
+    command = workload.command(junit, log_dir if workload.kind == "pytest" else None)
+    if modlife and workload.kind != "pytest":
         command = [modlife, "run", "--quiet", "--log-dir", log_dir,
                    "--suppressions", KNOWN_FINDINGS, "--"] + command
     env = dict(os.environ, **workload.env)
+    if modlife and workload.kind == "pytest":
+        env.update(plugin_environment(modlife))
     env.pop("MODLIFE_OPTIONS", None)
     env.pop("LD_PRELOAD", None)
     start = time.monotonic()
@@ -170,7 +202,7 @@ def run_once(workload, work_dir, modlife=None, log_dir=None, timeout=None):
         err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else e.stderr or ""
         proc = subprocess.CompletedProcess(command, TIMED_OUT, out, err + "\n[timed out after %d s]" % timeout)
     seconds = time.monotonic() - start
-    cases = regrtest_cases(junit) if workload.kind == "regrtest" else None
+    cases = junit_cases(junit) if workload.kind != "script" else None
     return Outcome(proc.returncode, proc.stdout, proc.stderr, seconds, cases)
 
 
@@ -204,7 +236,7 @@ def differences(workload, plain, traced):
     lines = []
     if plain.status != traced.status:
         lines.append("exit status %d uninstrumented, %d under modlife" % (plain.status, traced.status))
-    if workload.kind == "regrtest":
+    if workload.kind != "script":
         if plain.cases != traced.cases:
             only_plain = plain.cases - traced.cases
             only_traced = traced.cases - plain.cases
@@ -272,6 +304,8 @@ def select(quick, only, keyword):
     chosen = []
     if only in (None, "cpython"):
         chosen += cpython_workloads(quick)
+    if only in (None, "pytest"):
+        chosen += pytest_workloads(quick)
     if only in (None, "packages"):
         chosen += package_workloads(quick)
     if keyword:
@@ -283,7 +317,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the subset the test suite runs")
-    parser.add_argument("--only", choices=("cpython", "packages"), help="only one family of workloads")
+    parser.add_argument("--only", choices=("cpython", "pytest", "packages"), help="only one family of workloads")
     parser.add_argument("-k", metavar="TEXT", help="only workloads whose name contains TEXT")
     parser.add_argument("--list", action="store_true", help="print the workloads and exit")
     parser.add_argument("--modlife", default=default_modlife(), help="the modlife command to use")
