@@ -19,6 +19,7 @@
 #include "../instrument/slot_context.h"
 
 #include "../instrument/engine.h"
+#include "../instrument/thread_cache.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,39 @@ static PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void *
     }
     ml_registry_unlock();
     return NULL;
+}
+
+/* find_owner takes the registry lock, and instance churn runs it for every
+ * tp_dealloc: a per-thread cache of start type -> owner, valid while no type record
+ * came or changed. */
+#define OWNER_CACHE 32
+
+struct owner_entry {
+    const PyTypeObject *start;
+    PyTypeObject *owner;
+    void *orig;
+    unsigned long generation;
+};
+
+static __thread struct owner_entry *owner_cache; /* [2][OWNER_CACHE] */
+
+static PyTypeObject *find_owner_cached(PyTypeObject *start, enum slot_kind kind, void **orig)
+{
+    struct owner_entry *cache = owner_cache ? owner_cache
+                                            : ml_thread_cache_alloc(2 * OWNER_CACHE * sizeof *cache,
+                                                                    (void **)&owner_cache);
+    if (!cache)
+        return find_owner(start, kind, orig);
+    unsigned long generation = __atomic_load_n(&ml_type_generation, __ATOMIC_ACQUIRE);
+    struct owner_entry *e = &cache[kind * OWNER_CACHE + ((uintptr_t)start >> 4) % OWNER_CACHE];
+    if (start && e->start == start && e->generation == generation) {
+        *orig = e->orig;
+        return e->owner;
+    }
+    PyTypeObject *owner = find_owner(start, kind, orig);
+    if (owner)
+        *e = (struct owner_entry){start, owner, *orig, generation};
+    return owner;
 }
 
 static PyTypeObject *start_type(PyObject *self, enum ml_slot slot)
@@ -91,7 +125,7 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
 static void wrap_tp_dealloc(PyObject *self)
 {
     void *orig;
-    PyTypeObject *owner = find_owner(start_type(self, ML_SLOT_TP_DEALLOC), SLOT_DEALLOC, &orig);
+    PyTypeObject *owner = find_owner_cached(start_type(self, ML_SLOT_TP_DEALLOC), SLOT_DEALLOC, &orig);
     if (!owner) {
         /* Cannot happen for an adopted type; leaking beats calling a wrong slot. */
         dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n", ML_TYPE(self)->tp_name);
@@ -160,7 +194,7 @@ static int wants_visit_check(PyObject *self, PyTypeObject *owner)
 static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
 {
     void *orig;
-    PyTypeObject *owner = find_owner(start_type(self, ML_SLOT_TP_TRAVERSE), SLOT_TRAVERSE, &orig);
+    PyTypeObject *owner = find_owner_cached(start_type(self, ML_SLOT_TP_TRAVERSE), SLOT_TRAVERSE, &orig);
     if (!owner)
         return 0;
     struct ml_slot_frame frame;
@@ -279,6 +313,7 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     rec->created = c.saved;
     describe_module(rec, module);
     wrap_slots(rec, type, spec);
+    __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
     struct ml_type_rec copy = *rec;
     ml_registry_unlock();
     watch(rec, type);

@@ -194,14 +194,57 @@ static void chain(int index, int sig, siginfo_t *info, void *context)
         raise(sig);
 }
 
+/* A handler that ran before us (Python's faulthandler, which pytest and regrtest
+ * enable) puts us back and raises the signal again from inside itself, on its
+ * alternate stack: what we get has lost the fault.  The kernel's frame of the fault
+ * is above ours on that stack.  faulthandler asks for no siginfo, but the frame
+ * always holds the interrupted context, whose uc_stack is that very alternate stack
+ * and whose registers keep the faulting PC and, for a page fault, the address (CR2).
+ * A signal sent with kill has no such frame, and is taken as it comes. */
+#if defined(__x86_64__)
+static const ucontext_t *original_fault(int sig, const siginfo_t *info, const void *context,
+                                        siginfo_t *rebuilt)
+{
+    stack_t ss;
+    if (info->si_code > 0 || (sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE) ||
+        sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+        return NULL;
+    uintptr_t top = (uintptr_t)ss.ss_sp + ss.ss_size;
+    uintptr_t from = ((uintptr_t)context + sizeof(ucontext_t) + 7) & ~(uintptr_t)7; /* past our own */
+    for (uintptr_t p = from; p + sizeof(ucontext_t) <= top; p += 8) {
+        const ucontext_t *uc = (const ucontext_t *)p;
+        if (uc->uc_stack.ss_sp != ss.ss_sp || uc->uc_stack.ss_size != ss.ss_size)
+            continue;
+        const greg_t *r = uc->uc_mcontext.gregs;
+        memset(rebuilt, 0, sizeof *rebuilt);
+        rebuilt->si_signo = sig;
+        rebuilt->si_code = 1; /* a fault, as the kernel reports them */
+        rebuilt->si_addr = (void *)(r[REG_TRAPNO] == 14 ? r[REG_CR2] : r[REG_RIP]);
+        return uc;
+    }
+    return NULL;
+}
+#else
+static const ucontext_t *original_fault(int sig, const siginfo_t *info, const void *context,
+                                        siginfo_t *rebuilt)
+{
+    (void)sig, (void)info, (void)context, (void)rebuilt;
+    return NULL;
+}
+#endif
+
 static void on_fatal_signal(int sig, siginfo_t *info, void *context)
 {
     size_t index = 0;
     while (index < NSIGNALS && fatal_signals[index] != sig)
         index++;
     if (!__atomic_exchange_n(&handling, 1, __ATOMIC_ACQ_REL)) {
-        if (!report_use_after_free(sig, info, context))
-            report_finalize_crash(sig, info, context);
+        static siginfo_t rebuilt;
+        const ucontext_t *original = original_fault(sig, info, context, &rebuilt);
+        const siginfo_t *about = original ? &rebuilt : info;
+        const ucontext_t *where = original ? original : context;
+        if (!report_use_after_free(sig, about, where))
+            report_finalize_crash(sig, about, where);
     }
     chain((int)index, sig, info, context);
 }

@@ -112,34 +112,47 @@ static void write_finding_stack(struct json *j, const struct ml_finding *f, cons
         ml_python_stack_write(j, "python_stack", ml_opts.stack_depth);
 }
 
+static void write_finding(struct ml_record *rec, const struct ml_finding *f, const struct ml_stack *access)
+{
+    ml_record_begin(rec, "finding");
+    json_kv_string(&rec->j, "kind", ml_kinds[f->kind].name);
+    json_kv_string(&rec->j, "severity", ml_kinds[f->kind].error ? "error" : "warning");
+    json_kv_string(&rec->j, "message", f->message);
+    if (f->module) {
+        json_kv_string(&rec->j, "module", f->module);
+        json_kv_int(&rec->j, "instance", (long long)f->instance);
+    }
+    json_kv_int(&rec->j, "interp", f->interp);
+    if (f->type)
+        json_kv_string(&rec->j, "type", f->type);
+    write_finding_stack(&rec->j, f, access);
+    if (f->story)
+        ml_crash_story_write(&rec->j, f->story);
+    if (f->context_count) {
+        json_key(&rec->j, "context");
+        json_begin_array(&rec->j);
+        for (int i = 0; i < f->context_count; i++) {
+            json_begin_object(&rec->j);
+            json_kv_string(&rec->j, "what", f->context[i].what);
+            json_kv_string(&rec->j, "of", f->subject);
+            ml_saved_stack_write(&rec->j, f->context[i].stack, f->in_signal_handler ? ML_SIGNAL_SAFE : 1);
+            json_end_object(&rec->j);
+        }
+        json_end_array(&rec->j);
+    }
+    ml_record_end(rec);
+}
+
 void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access)
 {
+    if (f->in_signal_handler) {
+        /* The handler may run on a small alternate stack (Python's faulthandler gives
+         * it 16 KiB, and chains to us from there): the record must not be on it.  One
+         * crash report at a time, so one static record does. */
+        static struct ml_record crash_record;
+        write_finding(&crash_record, f, access);
+        return;
+    }
     struct ml_record r;
-    ml_record_begin(&r, "finding");
-    json_kv_string(&r.j, "kind", ml_kinds[f->kind].name);
-    json_kv_string(&r.j, "severity", ml_kinds[f->kind].error ? "error" : "warning");
-    json_kv_string(&r.j, "message", f->message);
-    if (f->module) {
-        json_kv_string(&r.j, "module", f->module);
-        json_kv_int(&r.j, "instance", (long long)f->instance);
-    }
-    json_kv_int(&r.j, "interp", f->interp);
-    if (f->type)
-        json_kv_string(&r.j, "type", f->type);
-    write_finding_stack(&r.j, f, access);
-    if (f->story)
-        ml_crash_story_write(&r.j, f->story);
-    if (f->context_count) {
-        json_key(&r.j, "context");
-        json_begin_array(&r.j);
-        for (int i = 0; i < f->context_count; i++) {
-            json_begin_object(&r.j);
-            json_kv_string(&r.j, "what", f->context[i].what);
-            json_kv_string(&r.j, "of", f->subject);
-            ml_saved_stack_write(&r.j, f->context[i].stack, f->in_signal_handler ? ML_SIGNAL_SAFE : 1);
-            json_end_object(&r.j);
-        }
-        json_end_array(&r.j);
-    }
-    ml_record_end(&r);
+    write_finding(&r, f, access);
 }

@@ -40,22 +40,33 @@ void json_end_object(struct json *j) { put(j, "}", 1); }
 void json_begin_array(struct json *j) { separate(j); put(j, "[", 1); }
 void json_end_array(struct json *j) { put(j, "]", 1); }
 
+static int needs_escape(unsigned char c)
+{
+    return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
+}
+
+/* Names and paths rarely hold anything to escape: runs of plain bytes are copied
+ * whole (every frame of every stack comes through here). */
 static void put_escaped(struct json *j, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     put(j, "\"", 1);
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (!needs_escape(c))
+            continue;
+        put(j, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             put(j, e, 2);
-        } else if (c < 0x20 || c == 0x7f) {
+        } else {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             put(j, e, 6);
-        } else {
-            put(j, (const char *)&c, 1);
         }
     }
+    put(j, s + run, n - run);
     put(j, "\"", 1);
 }
 

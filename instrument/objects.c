@@ -4,6 +4,7 @@
 #include "log_writer.h"
 #include "pyapi.h"
 #include "symbolize.h"
+#include "thread_cache.h"
 
 #include <elf.h>
 #include <limits.h>
@@ -194,7 +195,7 @@ int ml_objects_is_self(uintptr_t addr)
     return addr >= self_lo && addr < self_hi;
 }
 
-struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
+static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
 {
     struct ml_object_ref ref = {-1, 0, NULL, NULL};
     pthread_mutex_lock(&lock);
@@ -211,6 +212,40 @@ struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
             ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
     }
     pthread_mutex_unlock(&lock);
+    return ref;
+}
+
+/* Every frame of every stack written comes here, and the same few hundred return
+ * addresses recur: a per-thread cache spares the lock, the scan of the objects and
+ * the symbol search.  Objects are only ever added and their symbols only loaded
+ * once, so a found entry stays true; misses are not kept. */
+#define RESOLVE_CACHE 256
+
+struct resolved {
+    uintptr_t addr;
+    int symbolized;
+    struct ml_object_ref ref;
+};
+
+static __thread struct resolved *resolve_cache;
+
+struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
+{
+    struct resolved *cache = resolve_cache ? resolve_cache
+                                           : ml_thread_cache_alloc(RESOLVE_CACHE * sizeof *cache,
+                                                                   (void **)&resolve_cache);
+    if (!cache)
+        return resolve_locked(addr, symbolize);
+    struct resolved *e = &cache[(addr ^ (addr >> 9)) % RESOLVE_CACHE];
+    if (e->addr == addr && addr && (e->symbolized || !symbolize)) {
+        struct ml_object_ref ref = e->ref;
+        if (!symbolize)
+            ref.function = NULL;
+        return ref;
+    }
+    struct ml_object_ref ref = resolve_locked(addr, symbolize);
+    if (ref.id >= 0)
+        *e = (struct resolved){addr, symbolize, ref};
     return ref;
 }
 

@@ -12,6 +12,7 @@ static struct ptrmap defs, modules, types, weakrefs, interps;
 static unsigned long long next_instance = 1, next_type = 1;
 unsigned long ml_registry_generation;
 unsigned long ml_type_deaths;
+unsigned long ml_type_generation;
 unsigned long ml_orphan_types;
 
 const char *ml_module_phase_name(enum ml_module_phase phase)

@@ -214,6 +214,29 @@ del sys.modules["finalize_crash"], m
 gc.collect()
 del t
 """, [("finalize-crash", None, "finalize_crash.Tracker", "Tracker_dealloc")], status=SIGSEGV),
+    # Python's faulthandler (on in pytest and regrtest) handles the fault first and
+    # raises it again from its own handler: the report must still come, whole.
+    Case("after-free-under-faulthandler", "state_after_free", """
+import gc, sys, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+import state_after_free as m2
+m2.bad_cached_counter()
+""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+         env={"PYTHONFAULTHANDLER": "1"}),
+    Case("finalize-crash-under-faulthandler", "finalize_crash", """
+import gc, sys, finalize_crash as m
+m.arm("buffer_after_free"); t = m.Tracker()
+del sys.modules["finalize_crash"], m
+gc.collect()
+del t
+""", [("finalize-crash", None, "finalize_crash.Tracker", "Tracker_dealloc")], status=SIGSEGV,
+         env={"PYTHONFAULTHANDLER": "1"}),
+    Case("abort-in-m_clear-under-faulthandler", "finalize_crash", """
+import finalize_crash as m
+m.arm("abort_in_clear")
+""", [("finalize-crash", None, None, "clear_module")], status=SIGABRT, env={"PYTHONFAULTHANDLER": "1"}),
     Case("finalize-twin", "finalize_crash", """
 import gc, sys, finalize_crash as m
 t = m.Tracker()
