@@ -26,6 +26,16 @@ class Case:
     min_version: tuple = (3, 9)
 
 
+# A module state pointer cached in a C global, used after the module is gone.
+CACHED_STATE_AFTER_FREE = """
+import gc, sys, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+import state_after_free as m2
+m2.bad_cached_counter()
+"""
+
 CASES = [
     # state-use-after-clear
     Case("after-clear-dealloc-in-m_clear", "state_after_clear", """
@@ -49,24 +59,12 @@ del sys.modules["state_after_clear"], m
 gc.collect()
 """, [], status=0),
     # state-use-after-free
-    Case("after-free-cached-in-global", "state_after_free", """
-import gc, sys, state_after_free as m
-m.bad_cached_counter()
-del sys.modules["state_after_free"], m
-gc.collect()
-import state_after_free as m2
-m2.bad_cached_counter()
-""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV),
+    Case("after-free-cached-in-global", "state_after_free", CACHED_STATE_AFTER_FREE,
+         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV),
     # tracemalloc installed its allocator before modlife and restores it at exit:
     # quarantined state must still be caught, and never reach the restored free().
-    Case("after-free-under-tracemalloc", "state_after_free", """
-import gc, sys, state_after_free as m
-m.bad_cached_counter()
-del sys.modules["state_after_free"], m
-gc.collect()
-import state_after_free as m2
-m2.bad_cached_counter()
-""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+    Case("after-free-under-tracemalloc", "state_after_free", CACHED_STATE_AFTER_FREE,
+         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
          env={"PYTHONTRACEMALLOC": "1"}),
     Case("state-alive-at-exit-under-tracemalloc-twin", "state_after_clear state_after_free", """
 import state_after_clear, state_after_free
@@ -216,14 +214,8 @@ del t
 """, [("finalize-crash", None, "finalize_crash.Tracker", "Tracker_dealloc")], status=SIGSEGV),
     # Python's faulthandler (on in pytest and regrtest) handles the fault first and
     # raises it again from its own handler: the report must still come, whole.
-    Case("after-free-under-faulthandler", "state_after_free", """
-import gc, sys, state_after_free as m
-m.bad_cached_counter()
-del sys.modules["state_after_free"], m
-gc.collect()
-import state_after_free as m2
-m2.bad_cached_counter()
-""", [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+    Case("after-free-under-faulthandler", "state_after_free", CACHED_STATE_AFTER_FREE,
+         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
          env={"PYTHONFAULTHANDLER": "1"}),
     Case("finalize-crash-under-faulthandler", "finalize_crash", """
 import gc, sys, finalize_crash as m
