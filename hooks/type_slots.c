@@ -86,16 +86,6 @@ static PyTypeObject *start_type(PyObject *self, enum ml_slot slot)
     return calls && calls->object == self ? ((PyTypeObject *)calls->owner)->tp_base : ML_TYPE(self);
 }
 
-/* A type of ours, or one whose dealloc cannot free it (refcount > 1 before). */
-static int type_died_during(const PyTypeObject *type, Py_ssize_t before, unsigned long deaths_before)
-{
-    ml_registry_lock();
-    const struct ml_type_rec *rec = ml_type_find(type);
-    int died = rec ? !rec->alive && ml_type_deaths != deaths_before : before <= 1;
-    ml_registry_unlock();
-    return died;
-}
-
 /* The slot has returned when we know: blame it by putting it innermost. */
 static const struct ml_stack *blaming(struct ml_stack *s, void *slot_function)
 {
@@ -131,20 +121,23 @@ static void wrap_tp_dealloc(PyObject *self)
         dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n", ML_TYPE(self)->tp_name);
         return;
     }
+    /* Our own reference keeps the type readable after the instance is gone (its
+     * dealloc may drop the last other one): the check compares counts, never reads
+     * freed memory.  The type then goes when we let go, a moment later. */
     PyTypeObject *type = ML_TYPE(self);
+    py.Py_IncRef((PyObject *)type);
     Py_ssize_t before = type->ob_base.ob_refcnt;
-    unsigned long deaths = ml_type_deaths;
     struct ml_slot_frame frame;
     ml_slot_push(&frame, ML_SLOT_TP_DEALLOC, self, owner);
     ((destructor)orig)(self);
     ml_slot_pop(&frame);
     /* Only the outermost original answers for the reference: an inner one (a base's
      * dealloc called by a subclass's) may rely on the outer one to release it. */
-    if (ml_slot_innermost(ML_SLOT_TP_DEALLOC) && ml_slot_innermost(ML_SLOT_TP_DEALLOC)->object == self)
-        return;
-    if (ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) && !type_died_during(type, before, deaths) &&
+    const struct ml_slot_frame *outer = ml_slot_innermost(ML_SLOT_TP_DEALLOC);
+    if ((!outer || outer->object != self) && ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) &&
         type->ob_base.ob_refcnt >= before)
         report_missing_decref(type, owner, orig);
+    py.Py_DecRef((PyObject *)type);
 }
 
 struct visit_check {

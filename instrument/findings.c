@@ -202,7 +202,8 @@ static int first_time(const struct ml_finding *f, const struct ml_stack *access)
     return 1; /* table full: report rather than lose */
 }
 
-static int suppressed(const struct ml_finding *f, const struct ml_stack *access)
+/* Apart: its 4 KiB of names must not weigh on the fatal-signal path. */
+static __attribute__((noinline)) int suppressed(const struct ml_finding *f, const struct ml_stack *access)
 {
     if (!suppressions.count || f->in_signal_handler)
         return 0;
