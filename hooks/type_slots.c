@@ -48,8 +48,8 @@ static PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void *
 }
 
 /* find_owner takes the registry lock, and instance churn runs it for every
- * tp_dealloc: a per-thread cache of start type -> owner, valid while no type record
- * came or changed. */
+ * tp_dealloc: a per-thread cache of start type -> owner, valid while no type of
+ * ours came, changed or died. */
 #define OWNER_CACHE 32
 
 struct owner_entry {
@@ -75,7 +75,9 @@ static PyTypeObject *find_owner_cached(PyTypeObject *start, enum slot_kind kind,
         return e->owner;
     }
     PyTypeObject *owner = find_owner(start, kind, orig);
-    if (owner)
+    /* Only a type of ours answers for itself: its death is seen (and bumps the
+     * generation); a Python subclass may die unseen and another take its address. */
+    if (owner && owner == start)
         *e = (struct owner_entry){start, owner, *orig, generation};
     return owner;
 }
@@ -218,6 +220,7 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
         rec->alive = 0;
         rec->weakref = NULL;
         ml_type_deaths++;
+        __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE); /* its address may be reused */
         if (rec->orphan)
             __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
         copy = *rec;

@@ -111,8 +111,8 @@ extern unsigned long ml_type_deaths;
 /* Live types whose module was freed (read without the lock as a fast filter). */
 extern unsigned long ml_orphan_types;
 
-/* Bumped when a heap type record comes or its slots change: invalidates the
- * per-thread slot-owner caches of type_slots.c. */
+/* Bumped when a heap type of ours is adopted or dies: invalidates the per-thread
+ * slot-owner caches of type_slots.c. */
 extern unsigned long ml_type_generation;
 
 /* Bumped when a module record comes or goes: invalidates the lookup caches. */

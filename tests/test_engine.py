@@ -185,6 +185,30 @@ def test_subclasses_run_each_original_slot_once(interp, fixtures_for, tmp_path):
     assert "modlife" not in watched.proc.stderr
 
 
+# Python subclasses come and go, new ones taking the addresses of dead ones: each
+# instance must still reach its own base's tp_dealloc (not one remembered for a
+# dead class at the same address).
+SUBCLASS_CHURN_SCRIPT = """
+import gc, isolated
+for i in range(400):
+    base = (isolated.Thing, isolated.SubThing)[i % 3 == 0]
+    cls = type("Churned%d" % i, (base,), {})
+    obj = cls()
+    del obj, cls
+    gc.collect()
+print(sorted(isolated.counters().items()))
+"""
+
+
+def test_subclass_churn_reaches_each_own_slot(interp, fixtures_for, tmp_path):
+    path = fixtures_for("isolated")
+    plain = subprocess.run([interp.path, "-c", SUBCLASS_CHURN_SCRIPT], env=dict(os.environ, PYTHONPATH=path),
+                           capture_output=True, text=True, check=True)
+    watched = run_python(interp, SUBCLASS_CHURN_SCRIPT, tmp_path, pythonpath=path)
+    assert plain.stdout == "[('subthing_deallocs', 134), ('thing_deallocs', 400)]\n"
+    assert watched.proc.stdout == plain.stdout
+
+
 def test_single_phase_and_static_type(interp, fixtures_for, tmp_path):
     path = fixtures_for("legacy")
     records = run_python(interp, "import legacy; assert legacy.ping() == 42", tmp_path,
