@@ -16,6 +16,18 @@ def _installed_libdir():
                                          install_paths.LIBDIR_FROM_PACKAGE))
 
 
+def _sanitizer_preload():
+    """The sanitizer runtime a library built with --enable-sanitizers needs first: from
+    the environment (build tree, the modlife command), else as make install wrote it."""
+    if os.environ.get("MODLIFE_SANITIZER_PRELOAD"):
+        return os.environ["MODLIFE_SANITIZER_PRELOAD"]
+    try:
+        from modlife import install_paths
+    except ImportError:
+        return None
+    return getattr(install_paths, "SANITIZER_PRELOAD", None) or None
+
+
 def libdir():
     d = os.environ.get("MODLIFE_LIBDIR") or _installed_libdir()
     if not d or not os.path.exists(os.path.join(d, "libmodlife.so")):
@@ -44,7 +56,7 @@ SANITIZER_OPTIONS = {
 def preload_environment(env, library):
     """env with library (and a sanitizer runtime it needs) in front of LD_PRELOAD."""
     env = dict(env)
-    first = os.environ.get("MODLIFE_SANITIZER_PRELOAD")
+    first = _sanitizer_preload()
     env["LD_PRELOAD"] = ":".join(filter(None, [first, library, env.get("LD_PRELOAD")]))
     if first:
         for key, value in SANITIZER_OPTIONS.items():
