@@ -59,7 +59,7 @@ struct owner_entry {
     unsigned long generation;
 };
 
-static __thread struct owner_entry *owner_cache; /* [2][OWNER_CACHE] */
+static __thread struct owner_entry *owner_cache __attribute__((tls_model("initial-exec"))); /* [2][OWNER_CACHE] */
 
 static PyTypeObject *find_owner_cached(PyTypeObject *start, enum slot_kind kind, void **orig)
 {

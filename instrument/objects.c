@@ -227,7 +227,7 @@ struct resolved {
     struct ml_object_ref ref;
 };
 
-static __thread struct resolved *resolve_cache;
+static __thread struct resolved *resolve_cache __attribute__((tls_model("initial-exec")));
 
 struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
 {
