@@ -18,7 +18,6 @@
 #include "../instrument/interpreters.h"
 #include "../instrument/objects.h"
 #include "../instrument/pyapi.h"
-
 #include "../instrument/slot_context.h"
 
 #include <stdio.h>

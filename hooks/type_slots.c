@@ -219,7 +219,6 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     if (rec) {
         rec->alive = 0;
         rec->weakref = NULL;
-        ml_type_deaths++;
         __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE); /* its address may be reused */
         if (rec->orphan)
             __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);

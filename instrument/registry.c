@@ -11,7 +11,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ptrmap defs, modules, types, weakrefs, interps;
 static unsigned long long next_instance = 1, next_type = 1;
 unsigned long ml_registry_generation;
-unsigned long ml_type_deaths;
 unsigned long ml_type_generation;
 unsigned long ml_orphan_types;
 

@@ -106,8 +106,6 @@ void ml_each_def(void (*fn)(struct ml_def_rec *, void *), void *arg);
 void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg);
 void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg);
 
-/* Heap types that died so far (under the lock). */
-extern unsigned long ml_type_deaths;
 /* Live types whose module was freed (read without the lock as a fast filter). */
 extern unsigned long ml_orphan_types;
 

@@ -173,13 +173,17 @@ print(sorted(isolated.counters().items()))
 """
 
 
+def plain_and_watched(interp, script, path, tmp_path):
+    """The script's run without modlife and its run under modlife."""
+    plain = subprocess.run([interp.path, "-c", script], env=dict(os.environ, PYTHONPATH=path),
+                           capture_output=True, text=True, check=True)
+    return plain, run_python(interp, script, tmp_path, pythonpath=path)
+
+
 def test_subclasses_run_each_original_slot_once(interp, fixtures_for, tmp_path):
     """tp_dealloc wrapped in a type is inherited by C and Python subclasses: every
     original still runs exactly once per object, as without modlife."""
-    path = fixtures_for("isolated")
-    plain = subprocess.run([interp.path, "-c", SUBCLASS_SCRIPT], env=dict(os.environ, PYTHONPATH=path),
-                           capture_output=True, text=True, check=True)
-    watched = run_python(interp, SUBCLASS_SCRIPT, tmp_path, pythonpath=path)
+    plain, watched = plain_and_watched(interp, SUBCLASS_SCRIPT, fixtures_for("isolated"), tmp_path)
     assert plain.stdout == "[('subthing_deallocs', 101), ('thing_deallocs', 202)]\n"
     assert watched.proc.stdout == plain.stdout
     assert "modlife" not in watched.proc.stderr
@@ -201,10 +205,7 @@ print(sorted(isolated.counters().items()))
 
 
 def test_subclass_churn_reaches_each_own_slot(interp, fixtures_for, tmp_path):
-    path = fixtures_for("isolated")
-    plain = subprocess.run([interp.path, "-c", SUBCLASS_CHURN_SCRIPT], env=dict(os.environ, PYTHONPATH=path),
-                           capture_output=True, text=True, check=True)
-    watched = run_python(interp, SUBCLASS_CHURN_SCRIPT, tmp_path, pythonpath=path)
+    plain, watched = plain_and_watched(interp, SUBCLASS_CHURN_SCRIPT, fixtures_for("isolated"), tmp_path)
     assert plain.stdout == "[('subthing_deallocs', 134), ('thing_deallocs', 400)]\n"
     assert watched.proc.stdout == plain.stdout
 

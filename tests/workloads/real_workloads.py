@@ -94,6 +94,16 @@ def test_directory(python):
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def test_package(label, python):
+    """The directory of python's test package; exits naming what to install if none."""
+    test_dir = test_directory(python) if os.access(python, os.X_OK) else None
+    if test_dir is None:
+        raise SystemExit("real_workloads: %s has no test package at %s: install it (pyenv's builds "
+                         "ship one; Debian's is libpython3.11-testsuite, ./bootstrap installs it)"
+                         % (label, python))
+    return test_dir
+
+
 def suite_exists(test_dir, suite):
     path = os.path.join(test_dir, *suite.split("."))
     return os.path.isdir(path) or os.path.exists(path + ".py")
@@ -105,11 +115,7 @@ def cpython_workloads(quick):
         pythons.append(("debian-3.11", DEBIAN_PYTHON))
     found = []
     for label, python in pythons:
-        test_dir = test_directory(python) if os.access(python, os.X_OK) else None
-        if test_dir is None:
-            raise SystemExit("real_workloads: %s has no test package at %s: install it (pyenv's builds "
-                             "ship one; Debian's is libpython3.11-testsuite, ./bootstrap installs it)"
-                             % (label, python))
+        test_dir = test_package(label, python)
         for suite in (QUICK_SUITES if quick else SUITES):
             if suite_exists(test_dir, suite) and (label, suite) not in BROKEN:
                 # -u all: the resources a developer's full run uses; no -j, so every
@@ -124,12 +130,13 @@ def cpython_workloads(quick):
 PYTEST_SUITES = ("test_csv.py", "test_struct.py", "test_array.py")
 
 
-def pytest_workloads(quick):
-    files = [os.path.join(test_directory(DEBIAN_PYTHON) or "/usr/lib/python3.11/test", f) for f in PYTEST_SUITES]
+def pytest_workloads():
+    test_dir = test_package("debian-3.11", DEBIAN_PYTHON)
+    files = [os.path.join(test_dir, f) for f in PYTEST_SUITES]
     return [Workload("debian-3.11 pytest --modlife " + " ".join(PYTEST_SUITES), DEBIAN_PYTHON, files, "pytest")]
 
 
-def package_workloads(quick):
+def package_workloads():
     found = []
     for package in PACKAGES:
         script = os.path.join(PACKAGE_SCRIPTS, "use_%s.py" % package)
@@ -305,9 +312,9 @@ def select(quick, only, keyword):
     if only in (None, "cpython"):
         chosen += cpython_workloads(quick)
     if only in (None, "pytest"):
-        chosen += pytest_workloads(quick)
+        chosen += pytest_workloads()
     if only in (None, "packages"):
-        chosen += package_workloads(quick)
+        chosen += package_workloads()
     if keyword:
         chosen = [w for w in chosen if keyword in w.name]
     return chosen

@@ -7,10 +7,18 @@ class NotFound(Exception):
     pass
 
 
-def _installed_libdir():
+def _install_paths():
+    """What make install wrote (install_paths.py), or None in a build tree."""
     try:
-        from modlife import install_paths  # written by make install
+        from modlife import install_paths
     except ImportError:
+        return None
+    return install_paths
+
+
+def _installed_libdir():
+    install_paths = _install_paths()
+    if install_paths is None:
         return None
     return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                          install_paths.LIBDIR_FROM_PACKAGE))
@@ -21,11 +29,7 @@ def _sanitizer_preload():
     the environment (build tree, the modlife command), else as make install wrote it."""
     if os.environ.get("MODLIFE_SANITIZER_PRELOAD"):
         return os.environ["MODLIFE_SANITIZER_PRELOAD"]
-    try:
-        from modlife import install_paths
-    except ImportError:
-        return None
-    return getattr(install_paths, "SANITIZER_PRELOAD", None) or None
+    return getattr(_install_paths(), "SANITIZER_PRELOAD", None) or None
 
 
 def libdir():
