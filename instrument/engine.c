@@ -9,6 +9,7 @@
 #include "objects.h"
 #include "pyapi.h"
 #include "registry.h"
+#include "stack_table.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -83,8 +84,10 @@ static void log_process_start(int forked)
     json_kv_int(&r.j, "stack_depth", ml_opts.stack_depth);
     json_kv_bool(&r.j, "python_stack", ml_opts.python_stack);
     json_kv_bool(&r.j, "symbolize", ml_opts.symbolize);
+    json_kv_bool(&r.j, "stack_ids", ml_opts.stack_ids);
     json_end_object(&r.j);
-    json_kv_int(&r.j, "log_format", 1);
+    /* 2: lifetime records may name their stacks ("stack" records, "stack_id"). */
+    json_kv_int(&r.j, "log_format", 2);
     ml_record_end(&r);
 }
 
@@ -103,14 +106,18 @@ static void relog_type(struct ml_type_rec *t, void *arg)
 
 static void atfork_prepare(void)
 {
+    ml_stack_table_atfork_prepare();
     ml_objects_atfork_prepare();
     ml_registry_atfork_prepare();
+    ml_log_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    ml_log_atfork_parent();
     ml_registry_atfork_release();
     ml_objects_atfork_release();
+    ml_stack_table_atfork_parent();
 }
 
 /* The child gets a log of its own that stands alone: objects and live records again. */
@@ -118,6 +125,7 @@ static void atfork_child(void)
 {
     ml_registry_atfork_release();
     ml_objects_atfork_release();
+    ml_stack_table_atfork_child();
     char err[512];
     if (ml_log_reopen_in_child(err, sizeof err) != 0)
         fatal("log", err);
@@ -170,11 +178,13 @@ static void log_process_exit(void)
     json_kv_int(&r.j, "alive_module_count", s.modules);
     json_kv_int(&r.j, "alive_type_count", s.types);
     ml_record_end(&r);
+    ml_log_finish();
     ml_log_check_at_exit();
 }
 
 void ml_engine_halt(void)
 {
+    ml_log_finish();
     fflush(NULL);
     _exit(ml_opts.exitcode);
 }

@@ -6,6 +6,7 @@
 #include "event_ring.h"
 #include "log_writer.h"
 #include "stack.h"
+#include "stack_table.h"
 
 #include <string.h>
 
@@ -17,18 +18,7 @@ void ml_capture_stacks(struct ml_capture *c)
 
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
-    ml_stack_write(&r->j, "stack", &c->native, ml_opts.symbolize);
-    if (c->saved.python)
-        ml_saved_python_write(&r->j, &c->saved);
-}
-
-static void write_stacks(struct ml_record *r)
-{
-    struct ml_stack s;
-    ml_stack_capture(&s, ml_opts.stack_depth);
-    ml_stack_write(&r->j, "stack", &s, ml_opts.symbolize);
-    if (ml_opts.python_stack)
-        ml_python_stack_write(&r->j, "python_stack", ml_opts.stack_depth);
+    ml_stack_table_write(&r->j, &c->native, c->saved.python);
 }
 
 void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
@@ -79,13 +69,16 @@ void ml_event_type(const char *event, const struct ml_type_rec *t, const struct 
 void ml_event_static_type(const PyTypeObject *type, long long interp)
 {
     struct ml_record r;
+    struct ml_capture c;
+    ml_capture_stacks(&c);
     ml_record_begin(&r, "type-ready");
     json_kv_string(&r.j, "type", type->tp_name);
     json_kv_hex(&r.j, "address", (uintptr_t)type);
     json_kv_int(&r.j, "interp", interp);
     json_kv_bool(&r.j, "static", 1);
-    write_stacks(&r);
+    write_capture(&r, &c);
     ml_record_end(&r);
+    ml_saved_stack_release(&c.saved);
 }
 
 void ml_event_interp(const char *event, long long id, int is_main)

@@ -70,11 +70,13 @@ static void put_escaped(struct json *j, const char *s, size_t n)
     put(j, "\"", 1);
 }
 
+/* Keys are the library's own literals: nothing in them to escape. */
 void json_key(struct json *j, const char *key)
 {
     separate(j);
-    put_escaped(j, key, strlen(key));
-    put(j, ":", 1);
+    put(j, "\"", 1);
+    put(j, key, strlen(key));
+    put(j, "\":", 2);
 }
 
 void json_string_n(struct json *j, const char *s, size_t n)

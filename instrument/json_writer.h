@@ -19,7 +19,7 @@ void json_begin_object(struct json *j);
 void json_end_object(struct json *j);
 void json_begin_array(struct json *j);
 void json_end_array(struct json *j);
-void json_key(struct json *j, const char *key);
+void json_key(struct json *j, const char *key); /* a literal: written unescaped */
 void json_string(struct json *j, const char *s); /* NULL writes null */
 void json_string_n(struct json *j, const char *s, size_t n);
 void json_int(struct json *j, long long v);

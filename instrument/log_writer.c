@@ -1,15 +1,40 @@
-/* Lifetime log writer (see log_writer.h). */
+/* Lifetime log writer (see log_writer.h).
+ *
+ * Records are copied into a shared mapping of the file, a window of WINDOW bytes
+ * that moves along it: a write(2) per record cost more than making the record.
+ * Pages of a shared file mapping belong to the page cache the moment they are
+ * written, so SIGKILL and SIGSEGV lose nothing.  The file grows a window at a time
+ * with fallocate (never a sparse hole that would SIGBUS on a full disk); until the
+ * process exits and the log is cut to its length, the records end in zeros, which
+ * the readers take for the cut last line they already expect.  Any failure of the
+ * mapping (a file system without fallocate, a full disk) sends this and every later
+ * record through pwrite(2) at its reserved offset, as does a record written from a
+ * signal handler that interrupted a copy. */
 #include "log_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#define WINDOW (1L << 20)
+
 static int log_fd = -1;
+/* Bytes reserved so far: the offset of the next record. */
+static long long log_end;
+/* The window: [window_start, window_start + WINDOW) of the file, under window_lock. */
+static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *window;
+static long long window_start;
+static int mapped = 1;
+/* Set while this thread copies under window_lock: a signal handler that interrupts
+ * it must not take the lock again. */
+static __thread int copying __attribute__((tls_model("initial-exec")));
 static char log_prefix[4096];
 static char log_path[4200];
 static long long clock_origin;
@@ -36,7 +61,7 @@ int ml_log_is_open(void) { return log_fd >= 0; }
 
 static int create_log(char *err, size_t err_size)
 {
-    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC;
+    const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     int pid = (int)getpid();
     for (int n = 0; n < 100; n++) {
         if (n == 0)
@@ -46,6 +71,9 @@ static int create_log(char *err, size_t err_size)
         int fd = open(log_path, flags, 0600);
         if (fd >= 0) {
             log_fd = fd;
+            log_end = 0;
+            window = NULL;
+            mapped = 1;
             return 0;
         }
         if (errno != EEXIST) {
@@ -64,8 +92,16 @@ int ml_log_open(const char *prefix, char *err, size_t err_size)
     return create_log(err, err_size);
 }
 
+void ml_log_atfork_prepare(void) { pthread_mutex_lock(&window_lock); }
+void ml_log_atfork_parent(void) { pthread_mutex_unlock(&window_lock); }
+
 int ml_log_reopen_in_child(char *err, size_t err_size)
 {
+    /* The parent's window maps the parent's file: let go of it, never cut it. */
+    if (window)
+        munmap(window, WINDOW);
+    window = NULL;
+    pthread_mutex_unlock(&window_lock);
     if (log_fd >= 0)
         close(log_fd);
     log_fd = -1;
@@ -127,10 +163,10 @@ void ml_log_check_at_exit(void)
     }
 }
 
-static void write_all(const char *p, size_t n)
+static void write_at(const char *p, size_t n, long long off)
 {
     while (n > 0 && !__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE)) {
-        ssize_t w = write(log_fd, p, n);
+        ssize_t w = pwrite(log_fd, p, n, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -139,8 +175,80 @@ static void write_all(const char *p, size_t n)
             return;
         }
         p += w;
+        off += w;
         n -= (size_t)w;
     }
+}
+
+/* Maps the window that starts at the page of off; 0, or -1 with the mapping off. */
+static int move_window(long long off)
+{
+    if (window)
+        munmap(window, WINDOW);
+    window = NULL;
+    long long start = off & ~(long long)(sysconf(_SC_PAGESIZE) - 1);
+    if (fallocate(log_fd, 0, start, WINDOW) != 0)
+        return -1;
+    void *w = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, start);
+    if (w == MAP_FAILED)
+        return -1;
+    window = w;
+    window_start = start;
+    return 0;
+}
+
+/* Copies the record in at a fresh offset; 0, or -1 with *off reserved for pwrite. */
+static int copy_mapped(const char *p, size_t n, long long *off)
+{
+    *off = __atomic_fetch_add(&log_end, (long long)n, __ATOMIC_RELAXED);
+    if (!window || *off < window_start || *off + (long long)n > window_start + WINDOW) {
+        if (move_window(*off) != 0) {
+            __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
+            return -1;
+        }
+    }
+    char *at = window + (*off - window_start);
+    /* The newline last: a reader of the running log that sees it sees the record. */
+    memcpy(at, p, n - 1);
+    __atomic_store_n(at + n - 1, p[n - 1], __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void emit(const char *p, size_t n)
+{
+    if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE))
+        return;
+    long long off = -1;
+    if (!copying && __atomic_load_n(&mapped, __ATOMIC_ACQUIRE)) {
+        copying = 1;
+        pthread_mutex_lock(&window_lock);
+        int done = mapped && copy_mapped(p, n, &off) == 0;
+        pthread_mutex_unlock(&window_lock);
+        copying = 0;
+        if (done)
+            return;
+    }
+    if (off < 0)
+        off = __atomic_fetch_add(&log_end, (long long)n, __ATOMIC_RELAXED);
+    write_at(p, n, off);
+}
+
+void ml_log_finish(void)
+{
+    if (log_fd < 0)
+        return;
+    pthread_mutex_lock(&window_lock);
+    __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
+    if (window)
+        munmap(window, WINDOW);
+    window = NULL;
+    /* Records after this one (there may be: other atexit work) are written at
+     * their offsets and grow the file again. */
+    if (ftruncate(log_fd, __atomic_load_n(&log_end, __ATOMIC_ACQUIRE)) != 0 && !log_broken) {
+        __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
+        report_write_failure(errno);
+    }
+    pthread_mutex_unlock(&window_lock);
 }
 
 void ml_record_end(struct ml_record *r)
@@ -154,5 +262,5 @@ void ml_record_end(struct ml_record *r)
     r->buf[r->j.len++] = '}';
     r->buf[r->j.len++] = '\n';
     if (log_fd >= 0)
-        write_all(r->buf, r->j.len);
+        emit(r->buf, r->j.len);
 }

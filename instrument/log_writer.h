@@ -1,5 +1,5 @@
 /* The lifetime log: one JSON object per line, one file per process, each record
- * written with a single write(2) on an O_APPEND descriptor as it happens, so that
+ * copied whole into the file (through a shared mapping) as it happens, so that
  * records of different threads never interleave and a crash or SIGKILL loses
  * nothing that was already recorded. */
 #ifndef MODLIFE_LOG_WRITER_H
@@ -21,8 +21,14 @@ struct ml_record {
  * under the same pid): O_EXCL|O_NOFOLLOW, mode 0600.  -1 with a one-line reason. */
 int ml_log_open(const char *prefix, char *err, size_t err_size);
 
-/* In a forked child: the parent's file belongs to the parent; open our own. */
+/* fork: prepare and parent around it; in the child the parent's file belongs to
+ * the parent, so reopen_in_child opens our own. */
+void ml_log_atfork_prepare(void);
+void ml_log_atfork_parent(void);
 int ml_log_reopen_in_child(char *err, size_t err_size);
+
+/* At exit: the file cut to its records (it grows ahead of them while mapped). */
+void ml_log_finish(void);
 
 const char *ml_log_path(void);
 int ml_log_is_open(void);

@@ -19,6 +19,7 @@ void ml_options_defaults(struct ml_options *o)
     o->exitcode = 23;
     o->verbosity = 0;
     o->dedup_python_frames = 1;
+    o->stack_ids = 1;
 }
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL };
@@ -46,6 +47,7 @@ static const struct opt_spec specs[] = {
     {"report_kinds", STR(report_kinds)},
     {"verbosity", INT(verbosity, 0, 2)},
     {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
+    {"stack_ids", BOOL(stack_ids)},
 };
 
 static void known_list(char *buf, size_t size)

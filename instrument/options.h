@@ -19,6 +19,7 @@ struct ml_options {
     char report_kinds[1024];        /* comma list, "-kind" disables, "" = all */
     int verbosity;                  /* 0 quiet, 1 one line at start, 2 patching details */
     int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
+    int stack_ids;                  /* lifetime records name their stacks, each written once */
 };
 
 void ml_options_defaults(struct ml_options *o);

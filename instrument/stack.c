@@ -9,7 +9,6 @@
 
 #include <libunwind.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +49,54 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
     json_end_array(j);
 }
 
+/* Where a code object keeps its file and function names, read off PyCode_Type's
+ * member table once: the public route, an attribute lookup for each name of each
+ * frame, was the larger part of recording a Python stack.  -1: not found (then the
+ * lookup it is). */
+struct code_names {
+    Py_ssize_t file, function;
+};
+
+static struct code_names code_names_of(PyObject *code)
+{
+    static struct code_names known;
+    static int resolved;
+    if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
+        return known;
+    /* PyMemberDef, the same from 3.9 to 3.13. */
+    struct member {
+        const char *name;
+        int type;
+        Py_ssize_t offset;
+        int flags;
+        const char *doc;
+    };
+    enum { T_OBJECT = 6, T_OBJECT_EX = 16 };
+    const char *function = py.minor >= 11 ? "co_qualname" : "co_name";
+    struct code_names found = {-1, -1};
+    for (const struct member *m = code->ob_type->tp_members; m && m->name; m++) {
+        if (m->type != T_OBJECT && m->type != T_OBJECT_EX)
+            continue;
+        if (strcmp(m->name, "co_filename") == 0)
+            found.file = m->offset;
+        else if (strcmp(m->name, function) == 0)
+            found.function = m->offset;
+    }
+    known = found;
+    __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
+    return found;
+}
+
+/* The UTF-8 of a code object's name member (the code object keeps it alive). */
+static const char *code_name(PyObject *code, Py_ssize_t offset, const char *attribute, PyObject **owned)
+{
+    *owned = NULL;
+    PyObject *name = offset >= 0 ? *(PyObject **)((char *)code + offset) : NULL;
+    if (!name)
+        name = *owned = py.PyObject_GetAttrString(code, attribute);
+    return name ? py.PyUnicode_AsUTF8(name) : NULL;
+}
+
 void ml_python_frames(void (*fn)(const char *file, int line, const char *function, void *arg),
                       void *arg, int max_depth)
 {
@@ -62,16 +109,17 @@ void ml_python_frames(void (*fn)(const char *file, int line, const char *functio
     if (f)
         py.Py_IncRef((PyObject *)f);
     for (int depth = 0; f; depth++) {
-        PyCodeObject *code = py.PyFrame_GetCode(f);
-        PyObject *file = py.PyObject_GetAttrString((PyObject *)code, "co_filename");
-        PyObject *name = py.PyObject_GetAttrString((PyObject *)code, py.minor >= 11 ? "co_qualname" : "co_name");
-        fn(file ? py.PyUnicode_AsUTF8(file) : NULL, py.PyFrame_GetLineNumber(f),
-           name ? py.PyUnicode_AsUTF8(name) : NULL, arg);
-        if (file)
-            py.Py_DecRef(file);
-        if (name)
-            py.Py_DecRef(name);
-        py.Py_DecRef((PyObject *)code);
+        PyObject *code = (PyObject *)py.PyFrame_GetCode(f);
+        struct code_names at = code_names_of(code);
+        PyObject *file_owned, *name_owned;
+        const char *file = code_name(code, at.file, "co_filename", &file_owned);
+        const char *name = code_name(code, at.function, py.minor >= 11 ? "co_qualname" : "co_name", &name_owned);
+        fn(file, py.PyFrame_GetLineNumber(f), name, arg);
+        if (file_owned)
+            py.Py_DecRef(file_owned);
+        if (name_owned)
+            py.Py_DecRef(name_owned);
+        py.Py_DecRef(code);
         PyFrameObject *back = depth + 1 < max_depth ? py.PyFrame_GetBack(f) : NULL;
         py.Py_DecRef((PyObject *)f);
         f = back;
@@ -107,13 +155,40 @@ struct text {
     size_t len;
 };
 
+static void append(struct text *t, const char *s, size_t n)
+{
+    if (n > sizeof t->buf - 1 - t->len)
+        n = sizeof t->buf - 1 - t->len;
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+}
+
+/* One "file\tline\tfunction\n" line; a frame that does not fit whole is left out. */
 static void append_python_frame(const char *file, int line, const char *function, void *arg)
 {
     struct text *t = arg;
-    int n = snprintf(t->buf + t->len, sizeof t->buf - t->len, "%s\t%d\t%s\n", file ? file : "?", line,
-                     function ? function : "?");
-    if (n > 0 && (size_t)n < sizeof t->buf - t->len)
-        t->len += (size_t)n;
+    size_t mark = t->len;
+    file = file ? file : "?";
+    function = function ? function : "?";
+    char digits[16];
+    int i = (int)sizeof digits;
+    unsigned u = line < 0 ? 0u - (unsigned)line : (unsigned)line;
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (line < 0)
+        digits[--i] = '-';
+    append(t, file, strlen(file));
+    append(t, "\t", 1);
+    append(t, digits + i, sizeof digits - (size_t)i);
+    append(t, "\t", 1);
+    append(t, function, strlen(function));
+    if (t->len + 1 >= sizeof t->buf) {
+        t->len = mark;
+        return;
+    }
+    append(t, "\n", 1);
 }
 
 void ml_saved_stack_capture(struct ml_saved_stack *s)
@@ -163,11 +238,15 @@ void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mo
 
 void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s)
 {
-    if (!s->python)
-        return;
-    json_key(j, "python_stack");
+    if (s->python)
+        ml_python_text_write(j, "python_stack", s->python);
+}
+
+void ml_python_text_write(struct json *j, const char *key, const char *text)
+{
+    json_key(j, key);
     json_begin_array(j);
-    for (const char *p = s->python; *p && json_room(j) > FRAME_ROOM;) {
+    for (const char *p = text; *p && json_room(j) > FRAME_ROOM;) {
         const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
         const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
         if (!nl)

@@ -43,6 +43,8 @@ void ml_saved_stack_capture(struct ml_saved_stack *s);
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native);
 /* Writes the "python_stack" member from the kept Python frames. */
 void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
+/* Writes "key": [...] from Python frames as "file\tline\tfunction\n" lines. */
+void ml_python_text_write(struct json *j, const char *key, const char *text);
 void ml_saved_stack_release(struct ml_saved_stack *s);
 /* Writes "stack" and "python_stack" members of the current object.
  * mode: 1 with file:line, 0 without, ML_SIGNAL_SAFE from the crash handler. */

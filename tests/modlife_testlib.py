@@ -138,8 +138,25 @@ def xxlimited_status(interp):
 
 
 def read_log(path):
+    """The records of a log, as the tools see them: each lifetime record's "stack_id"
+    replaced by the stacks of the "stack" record it names (those left out).  A last
+    line without its newline is a record cut short, or the zeros the library's file
+    grows ahead of its records when the process did not exit normally: not read."""
     with open(path) as f:
-        return [json.loads(line) for line in f]
+        return resolve_stacks([json.loads(line) for line in f if line.endswith("\n")])
+
+
+def resolve_stacks(raw):
+    stacks, records = {}, []
+    for r in raw:
+        if r["event"] == "stack":
+            stacks[r["id"]] = {k: r[k] for k in ("stack", "python_stack") if k in r}
+            continue
+        if "stack_id" in r:
+            r = dict(r, **stacks[r["stack_id"]])
+            del r["stack_id"]
+        records.append(r)
+    return records
 
 
 def events(records, event, **match):

@@ -1,12 +1,13 @@
 """The engine on real interpreters: control of extension calls through LD_PRELOAD
 and LD_AUDIT, the lifetime log with stacks, subinterpreters, fork, threads."""
+import json
 import os
 import stat
 import subprocess
 
 import pytest
 
-from modlife_testlib import (events, frame_objects, function_names, one, preload_env, read_log,
+from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, one, preload_env, read_log,
                              run_modlife, run_python, xxlimited_status)
 
 XXLIMITED_SCRIPT = """
@@ -219,6 +220,43 @@ def test_single_phase_and_static_type(interp, fixtures_for, tmp_path):
     assert "PyInit_legacy" in function_names(create)
     ready = one(records, "type-ready", type="legacy.Legacy")
     assert ready["static"] is True and "PyInit_legacy" in function_names(ready)
+
+
+LIFETIME = ("module-create", "module-exec", "module-clear", "module-free", "type-create", "type-dealloc",
+            "type-ready")
+
+
+def test_each_stack_is_written_once(interp, tmp_path):
+    """Fifty imports from one line: one "stack" record for each distinct place, written
+    before the first record that names it; the readers put the stacks back."""
+    run = run_python(interp, "import sys\nfor i in range(50):\n    sys.modules.pop('xxlimited', None)\n"
+                             "    import xxlimited\n", tmp_path, status=xxlimited_status(interp))
+    raw = [json.loads(line) for line in open(run.logs[0])]
+    defined, named = set(), []
+    for r in raw:
+        if r["event"] == "stack":
+            assert r["id"] not in defined and r["stack"]
+            defined.add(r["id"])
+        elif r["event"] in LIFETIME:
+            assert "stack" not in r and "python_stack" not in r
+            if "stack_id" in r:
+                assert r["stack_id"] in defined  # defined before it is named
+                named.append(r)
+    creates = [r for r in named if r["event"] == "module-create" and r["module"] == "xxlimited"]
+    assert len(creates) == 50 and len({r["stack_id"] for r in creates}) == 1
+    assert len(defined) < len(named) / 10
+    resolved = events(read_log(run.logs[0]), "module-create", module="xxlimited")
+    assert all(r["python_stack"][-1] == {"file": "<string>", "line": 4, "function": "<module>"} for r in resolved)
+    assert len({tuple(function_names(r)) for r in resolved}) == 1 and function_names(resolved[0])
+
+
+def test_stack_ids_off_writes_stacks_inline(tmp_path):
+    interp = INTERPRETERS[0]  # Debian's 3.11
+    run = run_python(interp, "import xxlimited", tmp_path, env={"MODLIFE_OPTIONS": "stack_ids=0"})
+    raw = [json.loads(line) for line in open(run.logs[0])]
+    assert not [r for r in raw if r["event"] == "stack" or "stack_id" in r]
+    create = one(raw, "module-create", module="xxlimited")
+    assert function_names(create) and create["python_stack"]
 
 
 def test_stack_options(interp, tmp_path):

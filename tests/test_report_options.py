@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, build_extension, events, run_modlife
+from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, build_extension, events, read_log, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
 
@@ -30,7 +30,7 @@ def run(fixtures, tmp_path, *flags, code=TWO_KINDS):
 
 
 def kinds(result):
-    return [r["kind"] for p in result.logs for r in events([__import__("json").loads(l) for l in open(p)], "finding")]
+    return [r["kind"] for p in result.logs for r in events(read_log(p), "finding")]
 
 
 def test_defaults_report_each_bug_once_and_set_the_status(fixtures, tmp_path):

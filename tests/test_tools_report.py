@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, HERE, INTERPRETERS, build_extension, modlife_command, run_modlife
+from modlife_testlib import FINDINGS_STATUS, HERE, INTERPRETERS, build_extension, modlife_command, read_log, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
 SRCDIR = os.path.dirname(HERE)
@@ -94,7 +94,7 @@ def test_text_report_groups_the_same_finding_of_two_processes(forked):
 
 
 def test_report_symbolizes_what_the_run_did_not(unsymbolized):
-    records = [json.loads(line) for line in open(unsymbolized.logs[0])]
+    records = read_log(unsymbolized.logs[0])
     lifetime_frames = [f for r in records if r["event"] == "module-create" for f in r["stack"]]
     assert lifetime_frames and not any("fn" in f for f in lifetime_frames)
     out = modlife("report", unsymbolized.log_dir).stdout
@@ -190,6 +190,17 @@ def test_truncated_log_is_read_up_to_the_last_whole_record(forked, tmp_path):
     assert "alive when the log ends" in out
 
 
+def test_a_stack_id_with_no_stack_record_is_a_clear_error(tmp_path):
+    path = tmp_path / "foreign.jsonl"
+    path.write_bytes(b'{"event":"process-start","t":0,"pid":1}\n{"event":"stack","t":1,"id":1,"stack":[]}\n'
+                     b'{"event":"module-create","t":2,"module":"m","stack_id":1}\n'
+                     b'{"event":"type-create","t":3,"type":"m.T","stack_id":2}\n')
+    proc = modlife("events", str(path), check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("modlife: %s:4: corrupt type-create record: its \"stack_id\" names no earlier stack "
+                           "record\n" % path), proc.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     (b"not json at all\n", r"foreign\.jsonl:1: not a modlife log record"),
     (b'{"event":"process-start","t":0,"pid":1}\n{"pid": 2}\n', r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
@@ -203,6 +214,8 @@ def test_truncated_log_is_read_up_to_the_last_whole_record(forked, tmp_path):
      r"foreign\.jsonl:1: corrupt process-start record: \"argv\" must hold strings"),
     (b'{"event":"process-start","t":0,"pid":1}\n{"event":"finding","t":2,"kind":"x","stack":[{"off":3}]}\n',
      r"foreign\.jsonl:2: corrupt finding record: in \"stack\": field \"off\" must be a hex string"),
+    (b'{"event":"process-start","t":0,"pid":1,"log_format":3}\n',
+     r"foreign\.jsonl:1: written by a newer modlife \(log format 3; this one reads formats 1 to 2\)"),
     (b'{"event":"process-start","t":0,"pid":1}\n{"event":["module-create"],"t":2}\n',
      r"foreign\.jsonl:2: not a modlife log record \(no \"event\"\)"),
 ])

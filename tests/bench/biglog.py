@@ -1,5 +1,5 @@
 """A long log made from a real one: its lifetime records repeated with fresh instance
-numbers and times (its stacks kept: they are most of a real log's bytes), then its
+numbers and times (each naming its stack, as the library writes them), then its
 findings and process-exit.  Used by the tools' tests and benchmarks."""
 import json
 import sys
@@ -10,7 +10,7 @@ LIFETIME = ("module-create", "module-exec", "module-clear", "module-free", "type
 def write(source, target, records):
     with open(source) as f:
         recs = [json.loads(line) for line in f]
-    head = [r for r in recs if r["event"] in ("process-start", "object-load", "interp-create")]
+    head = [r for r in recs if r["event"] in ("process-start", "object-load", "interp-create", "stack")]
     life = [r for r in recs if r["event"] in LIFETIME]
     tail = [r for r in recs if r["event"] in ("finding", "interp-finalize", "process-exit")]
     count, rounds, t = len(head) + len(tail), 0, 0

@@ -8,11 +8,20 @@ Logs of long runs hold millions of records, nearly all lifetime events whose
 stacks a summary does not need.  The library writes every record's scalar
 fields before "stack", so `iter_records(..., stacks=False)` parses only that
 head of each line: several times faster, and the result is the same record
-without its stacks."""
+without its stacks.
+
+Lifetime records name their stacks: each distinct stack is written once, in a
+"stack" record ({"id", "stack", "python_stack"}) before the first record that says
+"stack_id": id.  The reader puts the stacks back in place of the id and does not
+hand out the "stack" records themselves."""
 import json
 import os
 import sys
 import time
+
+
+# 1: stacks inline; 2: lifetime records may name theirs ("stack" records).
+LOG_FORMAT = 2
 
 
 class LogError(Exception):
@@ -67,7 +76,7 @@ _INT, _STR, _BOOL, _LIST, _HEX = "an integer", "a string", "true or false", "a l
 _FIELDS = {
     "t": _INT, "tid": _INT, "pid": _INT, "ppid": _INT, "interp": _INT, "instance": _INT, "type_id": _INT,
     "id": _INT, "state_lookups": _INT, "line": _INT, "alive_module_count": _INT, "alive_type_count": _INT,
-    "patched": _INT, "obj": _INT,
+    "patched": _INT, "obj": _INT, "stack_id": _INT, "log_format": _INT,
     "event": _STR, "module": _STR, "type": _STR, "kind": _STR, "severity": _STR, "message": _STR,
     "path": _STR, "fn": _STR, "file": _STR, "function": _STR, "build_id": _STR, "what": _STR, "of": _STR,
     "init": _STR, "phase": _STR, "note": _STR, "python": _STR, "libpython": _STR, "entry": _STR,
@@ -77,7 +86,7 @@ _FIELDS = {
     "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
 }
 _NESTED = ("stack", "python_stack", "context", "recent_events")
-_REQUIRED = {"object-load": ("id", "path"), "interp-create": ("interp",), "interp-finalize": ("interp",),
+_REQUIRED = {"object-load": ("id", "path"), "stack": ("id",), "interp-create": ("interp",), "interp-finalize": ("interp",),
              "finding": ("kind",)}
 
 
@@ -134,11 +143,32 @@ def _check(path, number, record):
     if number == 1 and record["event"] != "process-start":
         raise LogError("%s:1: not a modlife log (it must start with a process-start record)" % path)
     bad = _bad_field(record, record["event"] in _WHOLE)
+    if bad is None and record.get("log_format", 0) > LOG_FORMAT:
+        raise LogError("%s:%d: written by a newer modlife (log format %d; this one reads formats 1 to %d)"
+                       % (path, number, record["log_format"], LOG_FORMAT))
     for key in ("t",) + _REQUIRED.get(record["event"], ()):
         if bad is None and record.get(key) is None:
             bad = "no \"%s\"" % key
     if bad:
         raise LogError("%s:%d: corrupt %s record: %s" % (path, number, str(record["event"])[:40], bad))
+
+
+class _Stacks:
+    """The "stack" records of one log, by id."""
+
+    def __init__(self, path):
+        self.path, self.by_id = path, {}
+
+    def define(self, number, text):
+        record = _decode_batch(self.path, [(number, text)])[0]
+        self.by_id[record["id"]] = {k: record[k] for k in ("stack", "python_stack") if k in record}
+
+    def resolve(self, number, record):
+        stacks = self.by_id.get(record.pop("stack_id"))
+        if stacks is None:
+            raise LogError("%s:%d: corrupt %s record: its \"stack_id\" names no earlier stack record"
+                           % (self.path, number, record["event"]))
+        record.update(stacks)
 
 
 def _decode_batch(path, batch):
@@ -167,6 +197,7 @@ def iter_records(path, stacks=True, events=None, progress=True):
     meter = Progress(path, os.path.getsize(path)) if progress else None
     number = done = 0
     batch = []
+    table = _Stacks(path)
     with open(path, "rb", buffering=1 << 20) as f:
         for raw in f:
             number += 1
@@ -175,6 +206,10 @@ def iter_records(path, stacks=True, events=None, progress=True):
             # Inline, not calls: this loop runs once per record of logs of millions.
             end = raw.find(b'"', _EVENT_AT, 64) if raw.startswith(b'{"event":"') else -1
             event = raw[_EVENT_AT:end].decode("ascii", "replace") if end > 0 else None
+            if event == "stack":
+                if stacks:
+                    table.define(number, raw.decode("utf-8", "surrogateescape"))
+                continue
             if events is not None and event is not None and event not in events and number > 1:
                 continue
             cut = raw.find(_STACK_KEY, 0, 2048) if not stacks and event not in _WHOLE else -1
@@ -184,14 +219,25 @@ def iter_records(path, stacks=True, events=None, progress=True):
                 batch.append((number, raw.decode("utf-8", "surrogateescape")))
             if len(batch) >= 2048:
                 done = f.tell()
-                yield from _decode_batch(path, batch)
+                yield from _with_stacks(path, batch, table, stacks)
                 batch = []
                 if meter:
                     meter.update(done)
     if batch:
-        yield from _decode_batch(path, batch)
+        yield from _with_stacks(path, batch, table, stacks)
     if meter:
         meter.close()
+
+
+def _with_stacks(path, batch, table, stacks):
+    records = _decode_batch(path, batch)
+    for (number, _), record in zip(batch, records):
+        if "stack_id" in record:
+            if stacks:
+                table.resolve(number, record)
+            else:
+                del record["stack_id"]
+    return records
 
 
 def read_records(path, stacks=True):

@@ -1,0 +1,167 @@
+/* Stacks written once per log (see stack_table.h).  An open-addressing table of
+ * immutable entries under one lock; the lock is held while a new entry's record is
+ * written, so that no thread can refer to an id whose record is not yet in the log. */
+#include "stack_table.h"
+
+#include "engine.h"
+#include "log_writer.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Beyond this many distinct stacks (a few tens of MiB), new ones go inline. */
+#define MAX_ENTRIES (1u << 16)
+
+struct entry {
+    uint64_t hash;
+    long long id;
+    int depth;
+    const char *python; /* NULL, or the text after ips */
+    void *ips[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry **slots;
+static size_t capacity, count;
+static long long next_id = 1;
+/* Written under the lock: not a second 48 KiB record on the caller's stack. */
+static struct ml_record def_record;
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t hash_of(const struct ml_stack *native, const char *python, size_t python_len)
+{
+    uint64_t h = mix(0x243F6A8885A308D3ull, (uint64_t)native->depth);
+    for (int i = 0; i < native->depth; i++)
+        h = mix(h, (uint64_t)(uintptr_t)native->ips[i]);
+    h = mix(h, python ? python_len + 1 : 0);
+    size_t i = 0;
+    for (; i + 8 <= python_len; i += 8) {
+        uint64_t w;
+        memcpy(&w, python + i, 8);
+        h = mix(h, w);
+    }
+    uint64_t tail = 0;
+    if (python)
+        memcpy(&tail, python + i, python_len - i);
+    return mix(h, tail);
+}
+
+static int same(const struct entry *e, uint64_t hash, const struct ml_stack *native, const char *python)
+{
+    if (e->hash != hash || e->depth != native->depth || !e->python != !python)
+        return 0;
+    if (memcmp(e->ips, native->ips, (size_t)native->depth * sizeof native->ips[0]) != 0)
+        return 0;
+    return !python || strcmp(e->python, python) == 0;
+}
+
+static int grow(void)
+{
+    size_t cap = capacity ? capacity * 2 : 1024;
+    struct entry **fresh = calloc(cap, sizeof *fresh);
+    if (!fresh)
+        return -1;
+    for (size_t i = 0; i < capacity; i++) {
+        if (!slots[i])
+            continue;
+        size_t k = slots[i]->hash & (cap - 1);
+        while (fresh[k])
+            k = (k + 1) & (cap - 1);
+        fresh[k] = slots[i];
+    }
+    free(slots);
+    slots = fresh;
+    capacity = cap;
+    return 0;
+}
+
+static struct entry *make_entry(uint64_t hash, const struct ml_stack *native, const char *python, size_t python_len)
+{
+    size_t ips_size = (size_t)native->depth * sizeof native->ips[0];
+    struct entry *e = malloc(sizeof *e + ips_size + (python ? python_len + 1 : 0));
+    if (!e)
+        return NULL;
+    e->hash = hash;
+    e->id = next_id++;
+    e->depth = native->depth;
+    memcpy(e->ips, native->ips, ips_size);
+    e->python = NULL;
+    if (python) {
+        char *text = (char *)e->ips + ips_size;
+        memcpy(text, python, python_len + 1);
+        e->python = text;
+    }
+    return e;
+}
+
+static void write_definition(const struct entry *e, const struct ml_stack *native)
+{
+    ml_record_begin(&def_record, "stack");
+    json_kv_int(&def_record.j, "id", e->id);
+    ml_stack_write(&def_record.j, "stack", native, ml_opts.symbolize);
+    if (e->python)
+        ml_python_text_write(&def_record.j, "python_stack", e->python);
+    ml_record_end(&def_record);
+}
+
+long long ml_stack_table_id(const struct ml_stack *native, const char *python)
+{
+    size_t python_len = python ? strlen(python) : 0;
+    uint64_t hash = hash_of(native, python, python_len);
+    long long id = -1;
+    pthread_mutex_lock(&lock);
+    if ((count + 1) * 2 > capacity && count < MAX_ENTRIES && grow() != 0)
+        goto out;
+    size_t k = hash & (capacity - 1);
+    for (; slots[k]; k = (k + 1) & (capacity - 1)) {
+        if (same(slots[k], hash, native, python)) {
+            id = slots[k]->id;
+            goto out;
+        }
+    }
+    if (count >= MAX_ENTRIES)
+        goto out;
+    struct entry *e = make_entry(hash, native, python, python_len);
+    if (!e)
+        goto out;
+    slots[k] = e;
+    count++;
+    write_definition(e, native);
+    id = e->id;
+out:
+    pthread_mutex_unlock(&lock);
+    return id;
+}
+
+void ml_stack_table_write(struct json *j, const struct ml_stack *native, const char *python)
+{
+    long long id = ml_opts.stack_ids ? ml_stack_table_id(native, python) : -1;
+    if (id >= 0) {
+        json_kv_int(j, "stack_id", id);
+        return;
+    }
+    ml_stack_write(j, "stack", native, ml_opts.symbolize);
+    if (python)
+        ml_python_text_write(j, "python_stack", python);
+}
+
+void ml_stack_table_atfork_prepare(void) { pthread_mutex_lock(&lock); }
+void ml_stack_table_atfork_parent(void) { pthread_mutex_unlock(&lock); }
+
+void ml_stack_table_atfork_child(void)
+{
+    for (size_t i = 0; i < capacity; i++)
+        free(slots[i]);
+    free(slots);
+    slots = NULL;
+    capacity = count = 0;
+    next_id = 1;
+    pthread_mutex_unlock(&lock);
+}
