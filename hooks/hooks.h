@@ -68,5 +68,7 @@ void ml_check_orphan_use(const PyTypeObject *type, const char *api);
 /* type_slots.c: takes over a new heap type's tp_dealloc/tp_traverse and watches it.
  * spec: what it was made from (NULL if unknown). */
 void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec);
+/* The state lookups' fast path reads ht_module once it agrees with the C API. */
+void ml_check_type_layout(PyTypeObject *type, PyObject *module);
 
 #endif

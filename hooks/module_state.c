@@ -24,6 +24,39 @@ struct lookup_cache {
 
 static __thread struct lookup_cache cache __attribute__((tls_model("initial-exec")));
 
+/* A lookup of the module this thread looked up last is answered from the module
+ * object itself (and a type's module from its ht_module), which costs less than the
+ * call it replaces: the counting is then nearly free.  Each layout is used only once
+ * it has agreed with the C API on a real object: 0 unknown, 1 agreed, -1 not. */
+static int module_layout, type_layout;
+
+static void check_module_layout(const PyObject *module, const struct ml_module_rec *rec)
+{
+    if (module_layout || !rec->state || !rec->def)
+        return;
+    const ml_module_head *head = (const ml_module_head *)module;
+    int agreed = head->md_state == rec->state && head->md_def == rec->def->def;
+    __atomic_store_n(&module_layout, agreed ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+void ml_check_type_layout(PyTypeObject *type, PyObject *module)
+{
+    if (type_layout || !module || !(type->tp_flags & ML_TPFLAGS_HEAPTYPE))
+        return;
+    Py_ssize_t offset = ML_HT_MODULE_OFFSET(py.minor);
+    int agreed = offset + (Py_ssize_t)sizeof module <= ML_TYPE(type)->tp_basicsize &&
+                 *(PyObject **)((char *)type + offset) == module;
+    __atomic_store_n(&type_layout, agreed ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+/* The module a heap type was made for, or NULL where the C API would raise. */
+static PyObject *ht_module(PyTypeObject *type)
+{
+    if (!(type->tp_flags & ML_TPFLAGS_HEAPTYPE))
+        return NULL;
+    return *(PyObject **)((char *)type + ML_HT_MODULE_OFFSET(py.minor));
+}
+
 static int own_teardown(const PyObject *module)
 {
     return ml_slot_top && ml_slot_top->slot == ML_SLOT_MODULE_TEARDOWN && ml_slot_top->object == module;
@@ -65,10 +98,27 @@ static void count_slow(const PyObject *module, unsigned long generation, const c
     int cleared = rec && rec->phase >= ML_MOD_CLEARED;
     if (rec)
         rec->state_lookups++;
+    if (rec)
+        check_module_layout(module, rec);
     ml_registry_unlock();
     cache = (struct lookup_cache){module, rec, generation};
     if (cleared)
         report_after_clear(module, api);
+}
+
+/* Counts a lookup of the module this thread looked up last; 0 if it is not that one
+ * (or records went away since). */
+static inline int count_cached(const PyObject *module, const char *api)
+{
+    struct ml_module_rec *rec = cache.rec;
+    if (__builtin_expect(module != cache.module || !rec ||
+                             cache.generation != __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE),
+                         0))
+        return 0;
+    rec->state_lookups++;
+    if (__builtin_expect(rec->phase >= ML_MOD_CLEARED, 0))
+        report_after_clear(module, api);
+    return 1;
 }
 
 static inline void count_lookup(const PyObject *module, const char *api)
@@ -86,8 +136,14 @@ static inline void count_lookup(const PyObject *module, const char *api)
         count_slow(module, generation, api);
 }
 
+static inline int module_fast(void) { return __atomic_load_n(&module_layout, __ATOMIC_RELAXED) == 1; }
+static inline int type_fast(void) { return module_fast() && __atomic_load_n(&type_layout, __ATOMIC_RELAXED) == 1; }
+
 void *ml_hook_PyModule_GetState(PyObject *module)
 {
+    /* The cached module is one of ours, alive: a module object. */
+    if (__builtin_expect(module_fast() && count_cached(module, "PyModule_GetState()"), 1))
+        return ((ml_module_head *)module)->md_state;
     if (module && module != cache.module && !ml_py_is_module(module))
         report_non_module(module);
     else
@@ -97,6 +153,11 @@ void *ml_hook_PyModule_GetState(PyObject *module)
 
 PyObject *ml_hook_PyType_GetModule(PyTypeObject *type)
 {
+    if (type_fast()) {
+        PyObject *module = ht_module(type);
+        if (module && count_cached(module, "PyType_GetModule()"))
+            return module;
+    }
     PyObject *module = py.PyType_GetModule(type);
     count_lookup(module, "PyType_GetModule()");
     return module;
@@ -104,6 +165,11 @@ PyObject *ml_hook_PyType_GetModule(PyTypeObject *type)
 
 void *ml_hook_PyType_GetModuleState(PyTypeObject *type)
 {
+    if (type_fast()) {
+        PyObject *module = ht_module(type);
+        if (module && count_cached(module, "PyType_GetModuleState()"))
+            return ((ml_module_head *)module)->md_state;
+    }
     void *state = py.PyType_GetModuleState(type);
     /* A state means the type has a module: PyType_GetModule cannot fail then, and is
      * far cheaper than the registry (this is as hot as PyModule_GetState). */
@@ -114,6 +180,14 @@ void *ml_hook_PyType_GetModuleState(PyTypeObject *type)
 
 PyObject *ml_hook_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
 {
+    /* The type itself comes first in its MRO: when its own module is of def, that
+     * is the answer CPython's walk gives. */
+    if (type_fast()) {
+        PyObject *module = ht_module(type);
+        if (module && module == cache.module && ((ml_module_head *)module)->md_def == def &&
+            count_cached(module, "PyType_GetModuleByDef()"))
+            return module;
+    }
     PyObject *module = py.PyType_GetModuleByDef(type, def);
     count_lookup(module, "PyType_GetModuleByDef()");
     return module;

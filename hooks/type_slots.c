@@ -114,6 +114,30 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
     ml_finding_report(&f);
 }
 
+/* The wrapper's own reference to the type, taken and dropped for every instance
+ * freed: the count itself where that is all Py_INCREF would do (a heap type's small
+ * count, no Py_DEBUG total to keep), the C API where it could be more. */
+static inline int plain_count(const PyObject *o)
+{
+    return !py.debug_build && o->ob_refcnt > 0 && o->ob_refcnt < (1 << 30);
+}
+
+static inline void hold(PyObject *o)
+{
+    if (plain_count(o))
+        o->ob_refcnt++;
+    else
+        py.Py_IncRef(o);
+}
+
+static inline void let_go(PyObject *o)
+{
+    if (plain_count(o) && o->ob_refcnt > 1)
+        o->ob_refcnt--;
+    else
+        py.Py_DecRef(o); /* the last one: the type goes */
+}
+
 static void wrap_tp_dealloc(PyObject *self)
 {
     void *orig;
@@ -127,7 +151,7 @@ static void wrap_tp_dealloc(PyObject *self)
      * dealloc may drop the last other one): the check compares counts, never reads
      * freed memory.  The type then goes when we let go, a moment later. */
     PyTypeObject *type = ML_TYPE(self);
-    py.Py_IncRef((PyObject *)type);
+    hold((PyObject *)type);
     Py_ssize_t before = type->ob_base.ob_refcnt;
     struct ml_slot_frame frame;
     ml_slot_push(&frame, ML_SLOT_TP_DEALLOC, self, owner);
@@ -139,7 +163,7 @@ static void wrap_tp_dealloc(PyObject *self)
     if ((!outer || outer->object != self) && ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) &&
         type->ob_base.ob_refcnt >= before)
         report_missing_decref(type, owner, orig);
-    py.Py_DecRef((PyObject *)type);
+    let_go((PyObject *)type);
 }
 
 struct visit_check {
@@ -311,6 +335,7 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
     struct ml_type_rec copy = *rec;
     ml_registry_unlock();
+    ml_check_type_layout(type, module);
     watch(rec, type);
     ml_event_type("type-create", &copy, &c);
     ml_check_tp_free(&copy, spec);

@@ -1,7 +1,7 @@
 /* Lifetime log writer (see log_writer.h).
  *
- * Records are copied into a shared mapping of the file, a window of WINDOW bytes
- * that moves along it: a write(2) per record cost more than making the record.
+ * Records are copied into a shared mapping of the file, a window that moves along
+ * it: a write(2) per record cost more than making the record.
  * Pages of a shared file mapping belong to the page cache the moment they are
  * written, so SIGKILL and SIGSEGV lose nothing.  The file grows a window at a time
  * with fallocate (never a sparse hole that would SIGBUS on a full disk); until the
@@ -22,15 +22,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WINDOW (1L << 20)
+/* The window starts small (most processes write a few KiB: less to map, fault and
+ * cut at exit) and doubles with each move up to its largest. */
+#define FIRST_WINDOW (64L << 10)
+#define LARGEST_WINDOW (1L << 20)
+/* A window starts at the page of its first record, which must fit whole. */
+_Static_assert(FIRST_WINDOW >= ML_RECORD_MAX + 4096, "a record fits in any window");
 
 static int log_fd = -1;
 /* Bytes reserved so far: the offset of the next record. */
 static long long log_end;
-/* The window: [window_start, window_start + WINDOW) of the file, under window_lock. */
+/* The window: [window_start, window_start + window_size) of the file, under window_lock. */
 static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *window;
-static long long window_start;
+static long long window_start, window_size = FIRST_WINDOW;
 static int mapped = 1;
 /* Set while this thread copies under window_lock: a signal handler that interrupts
  * it must not take the lock again. */
@@ -73,6 +78,7 @@ static int create_log(char *err, size_t err_size)
             log_fd = fd;
             log_end = 0;
             window = NULL;
+            window_size = FIRST_WINDOW;
             mapped = 1;
             return 0;
         }
@@ -99,7 +105,7 @@ int ml_log_reopen_in_child(char *err, size_t err_size)
 {
     /* The parent's window maps the parent's file: let go of it, never cut it. */
     if (window)
-        munmap(window, WINDOW);
+        munmap(window, (size_t)window_size);
     window = NULL;
     pthread_mutex_unlock(&window_lock);
     if (log_fd >= 0)
@@ -183,13 +189,16 @@ static void write_at(const char *p, size_t n, long long off)
 /* Maps the window that starts at the page of off; 0, or -1 with the mapping off. */
 static int move_window(long long off)
 {
-    if (window)
-        munmap(window, WINDOW);
+    if (window) {
+        munmap(window, (size_t)window_size);
+        if (window_size < LARGEST_WINDOW)
+            window_size *= 2;
+    }
     window = NULL;
     long long start = off & ~(long long)(sysconf(_SC_PAGESIZE) - 1);
-    if (fallocate(log_fd, 0, start, WINDOW) != 0)
+    if (fallocate(log_fd, 0, start, window_size) != 0)
         return -1;
-    void *w = mmap(NULL, WINDOW, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, start);
+    void *w = mmap(NULL, (size_t)window_size, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, start);
     if (w == MAP_FAILED)
         return -1;
     window = w;
@@ -201,7 +210,7 @@ static int move_window(long long off)
 static int copy_mapped(const char *p, size_t n, long long *off)
 {
     *off = __atomic_fetch_add(&log_end, (long long)n, __ATOMIC_RELAXED);
-    if (!window || *off < window_start || *off + (long long)n > window_start + WINDOW) {
+    if (!window || *off < window_start || *off + (long long)n > window_start + window_size) {
         if (move_window(*off) != 0) {
             __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
             return -1;
@@ -240,7 +249,7 @@ void ml_log_finish(void)
     pthread_mutex_lock(&window_lock);
     __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
     if (window)
-        munmap(window, WINDOW);
+        munmap(window, (size_t)window_size);
     window = NULL;
     /* Records after this one (there may be: other atexit work) are written at
      * their offsets and grow the file again. */

@@ -116,6 +116,20 @@ typedef struct {
 #define ML_METH_NOARGS 0x0004
 #define ML_METH_O 0x0008
 
+/* The head of a module object, the same from 3.9 to 3.13 (not free-threaded).  It is
+ * internal (not in the headers to check it against), so the state lookups use it
+ * only after it has agreed with the C API on a real module (hooks/module_state.c). */
+typedef struct {
+    PyObject ob_base;
+    PyObject *md_dict;
+    PyModuleDef *md_def;
+    void *md_state;
+} ml_module_head;
+
+/* offsetof(PyHeapTypeObject, ht_module) by minor version: the layout before it grew
+ * in 3.10 and 3.12 (tests/abi_check.c checks each interpreter's headers). */
+#define ML_HT_MODULE_OFFSET(minor) ((minor) <= 9 ? 872 : (minor) <= 11 ? 880 : 888)
+
 /* Opaque to modlife. */
 typedef struct ml_interp PyInterpreterState;
 typedef struct ml_tstate PyThreadState;

@@ -71,4 +71,7 @@ _Static_assert(Py_TPFLAGS_TYPE_SUBCLASS == ML_TPFLAGS_TYPE_SUBCLASS, "TYPE_SUBCL
 _Static_assert(METH_O == ML_METH_O, "METH_O");
 _Static_assert(METH_NOARGS == ML_METH_NOARGS, "METH_NOARGS");
 
+_Static_assert(offsetof(PyHeapTypeObject, ht_module) == ML_HT_MODULE_OFFSET(PY_MINOR_VERSION),
+               "PyHeapTypeObject.ht_module");
+
 int main(void) { return 0; }

@@ -162,6 +162,33 @@ gc.collect()
     assert 80000 <= clear["state_lookups"] < 80100, clear["state_lookups"]
 
 
+def test_cached_lookups_give_the_c_api_answers(interp, fixtures_for, tmp_path):
+    """The lookups of the last module a thread looked up are answered from the module
+    object and the type's ht_module: same state, same module, each counted, as the
+    cache moves between two instances and a Python subclass takes the C API's way."""
+    path = fixtures_for("bench_state")
+    code = """
+import gc, importlib.util, sys, bench_state as a
+b = importlib.util.module_from_spec(a.__spec__); a.__spec__.loader.exec_module(b)
+for i in range(3):
+    for m in (a, b, a):
+        m.get_state_loop(100); m.type_state_loop(100); m.module_by_def_loop(100)
+assert (a.calls(), b.calls()) == (1200, 600), (a.calls(), b.calls())
+assert a.calls_of(a.Obj()) == 1200 and b.calls_of(b.Obj()) == 600
+if sys.version_info >= (3, 11):
+    class Sub(b.Obj): pass
+    assert a.calls_of(Sub()) == 600
+    del Sub
+del sys.modules["bench_state"], a, b
+gc.collect()
+"""
+    records = run_python(interp, code, tmp_path, pythonpath=path).records()
+    lookups = sorted(r["state_lookups"] for r in events(records, "module-free", module="bench_state"))
+    # Each round of the three loops: 402 lookups (100 + 101 + 201).
+    assert len(lookups) == 2
+    assert 1206 <= lookups[0] < 1230 and 2412 <= lookups[1] < 2440, lookups
+
+
 SUBCLASS_SCRIPT = """
 import gc, isolated
 class PyThing(isolated.Thing): pass

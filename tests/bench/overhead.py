@@ -341,7 +341,7 @@ class Bench:
         for label, fn in (("10^7 PyModule_GetState", "get_state_loop"),
                           ("10^7 PyType_GetModuleByDef", "module_by_def_loop"),
                           ("10^7 PyType_GetModuleState", "type_state_loop")):
-            if fn == "module_by_def_loop" and interp.version < (3, 10):
+            if fn == "module_by_def_loop" and interp.version < (3, 11):
                 continue
             self.measure(label, interp, {"args": lambda i, f=fn: ["-c", LOOP_CODE, f, str(LOOKUPS), str(inner)],
                                          "fixture": True, "internal": True, "target": 1.5, "per_call": LOOKUPS,
