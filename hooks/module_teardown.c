@@ -18,12 +18,6 @@
 
 #define REPORT_MAX 32
 
-static void copy_saved(struct ml_saved_stack *to, const struct ml_saved_stack *from)
-{
-    *to = *from;
-    to->python = from->python ? strdup(from->python) : NULL;
-}
-
 struct orphaning {
     const PyObject *module;
     const struct ml_saved_stack *freed;
@@ -36,7 +30,7 @@ static void orphan_type(struct ml_type_rec *t, void *arg)
         return;
     t->orphan = 1;
     ml_saved_stack_release(&t->module_freed);
-    copy_saved(&t->module_freed, o->freed);
+    ml_saved_stack_copy(&t->module_freed, o->freed);
     __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
 }
 

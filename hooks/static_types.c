@@ -208,7 +208,7 @@ void ml_static_type_readied(PyTypeObject *type)
         p->object = object;
         snprintf(p->init, sizeof p->init, "%s", init);
         p->readied = readied;
-        readied.python = NULL;
+        ml_saved_stack_moved(&readied);
     }
     ml_registry_unlock();
     ml_saved_stack_release(&readied);

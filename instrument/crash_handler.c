@@ -76,11 +76,10 @@ static const struct ml_crash_story *tell_story(int sig, const siginfo_t *info, c
     return &story;
 }
 
+/* A view of the block's frames, which no longer change once it is freed. */
 static void saved_native(struct ml_saved_stack *out, void *const *ips, int depth)
 {
-    out->depth = depth;
-    memcpy(out->ips, ips, (size_t)depth * sizeof ips[0]);
-    out->python = NULL;
+    *out = (struct ml_saved_stack){.depth = depth, .ips = ips};
 }
 
 /* The stack from the faulting instruction outwards: our frames and the signal

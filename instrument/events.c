@@ -18,7 +18,13 @@ void ml_capture_stacks(struct ml_capture *c)
 
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
-    ml_stack_table_write(&r->j, &c->native, c->saved.python);
+    if (c->saved.entry) {
+        ml_stack_entry_write_id(&r->j, c->saved.entry);
+        return;
+    }
+    ml_stack_write(&r->j, "stack", &c->native, ml_opts.symbolize);
+    if (c->saved.python)
+        ml_python_text_write(&r->j, "python_stack", c->saved.python);
 }
 
 void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,

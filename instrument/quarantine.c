@@ -169,7 +169,8 @@ void *ml_quarantine_adopt(PyObject *module, size_t size, const char *name, unsig
     b->instance = instance;
     b->interp = interp;
     b->created_depth = created->depth;
-    memcpy(b->created, created->ips, (size_t)created->depth * sizeof created->ips[0]);
+    if (created->depth)
+        memcpy(b->created, created->ips, (size_t)created->depth * sizeof created->ips[0]);
     __atomic_store_n(&block_count, block_count + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lock);
     *slot = (void *)start;

@@ -6,6 +6,7 @@
 #include "objects.h"
 #include "pyapi.h"
 #include "srcline.h"
+#include "stack_table.h"
 
 #include <libunwind.h>
 #include <stdint.h>
@@ -198,31 +199,67 @@ void ml_saved_stack_capture(struct ml_saved_stack *s)
     ml_saved_stack_from(s, &native);
 }
 
+/* A block of our own: the frames, then the text. */
+static void own_copy(struct ml_saved_stack *s, void *const *ips, int depth, const char *python)
+{
+    size_t ips_size = (size_t)depth * sizeof ips[0], text = python ? strlen(python) + 1 : 0;
+    char *block = depth || text ? malloc(ips_size + text) : NULL;
+    *s = (struct ml_saved_stack){0};
+    if (!block)
+        return;
+    if (depth)
+        memcpy(block, ips, ips_size);
+    if (text)
+        memcpy(block + ips_size, python, text);
+    s->owned = block;
+    s->depth = depth;
+    s->ips = (void *const *)block;
+    s->python = text ? block + ips_size : NULL;
+}
+
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native)
 {
     int keep = ml_opts.stack_depth < ML_SAVED_DEPTH ? ml_opts.stack_depth : ML_SAVED_DEPTH;
-    s->depth = native->depth < keep ? native->depth : keep;
-    memcpy(s->ips, native->ips, (size_t)s->depth * sizeof native->ips[0]);
-    s->python = NULL;
-    if (ml_opts.python_stack && ml_py_tstate()) {
-        struct text t = {.len = 0};
+    struct text t = {.len = 0};
+    if (ml_opts.python_stack && ml_py_tstate())
         ml_python_frames(append_python_frame, &t, ml_opts.stack_depth);
-        t.buf[t.len] = '\0';
-        s->python = t.len ? strdup(t.buf) : NULL;
+    t.buf[t.len] = '\0';
+    const char *python = t.len ? t.buf : NULL;
+    const struct ml_stack_entry *e = ml_opts.stack_ids ? ml_stack_intern(native, python) : NULL;
+    if (!e) {
+        own_copy(s, native->ips, native->depth < keep ? native->depth : keep, python);
+        return;
     }
+    *s = (struct ml_saved_stack){.entry = e};
+    ml_stack_entry_frames(e, &s->ips, &s->depth, &s->python);
+    if (s->depth > keep)
+        s->depth = keep;
 }
 
 void ml_saved_stack_release(struct ml_saved_stack *s)
 {
-    free(s->python);
-    s->python = NULL;
-    s->depth = 0;
+    free(s->owned);
+    *s = (struct ml_saved_stack){0};
+}
+
+void ml_saved_stack_moved(struct ml_saved_stack *s)
+{
+    *s = (struct ml_saved_stack){0};
+}
+
+void ml_saved_stack_copy(struct ml_saved_stack *to, const struct ml_saved_stack *from)
+{
+    if (from->owned)
+        own_copy(to, from->ips, from->depth, from->python);
+    else
+        *to = *from;
 }
 
 void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out)
 {
     out->depth = s->depth;
-    memcpy(out->ips, s->ips, (size_t)s->depth * sizeof s->ips[0]);
+    if (s->depth)
+        memcpy(out->ips, s->ips, (size_t)s->depth * sizeof s->ips[0]);
 }
 
 void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode)

@@ -28,14 +28,21 @@ void ml_python_stack_write(struct json *j, const char *key, int max_depth);
 void ml_python_frames(void (*fn)(const char *file, int line, const char *function, void *arg),
                       void *arg, int max_depth);
 
-/* A short stack kept with a registry record to explain a later finding: the native
- * frames and the Python frames as "file\tline\tfunction\n" lines. */
+/* A short stack kept with a registry record to explain a later finding: the top
+ * native frames and the Python frames as "file\tline\tfunction\n" lines.  Usually
+ * a view of an interned entry (stack_table.h), shared and never freed; a block of
+ * its own only when the table cannot take it (or stack_ids=0).  Moving one to
+ * another record: copy the struct, then ml_saved_stack_moved on the source. */
 #define ML_SAVED_DEPTH 16
+
+struct ml_stack_entry;
 
 struct ml_saved_stack {
     int depth;
-    void *ips[ML_SAVED_DEPTH];
-    char *python; /* malloc'd, NULL if none */
+    void *const *ips;
+    const char *python; /* NULL if none */
+    const struct ml_stack_entry *entry;
+    void *owned;
 };
 
 void ml_saved_stack_capture(struct ml_saved_stack *s);
@@ -46,6 +53,10 @@ void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
 /* Writes "key": [...] from Python frames as "file\tline\tfunction\n" lines. */
 void ml_python_text_write(struct json *j, const char *key, const char *text);
 void ml_saved_stack_release(struct ml_saved_stack *s);
+/* s was moved to another record: releasing it frees nothing. */
+void ml_saved_stack_moved(struct ml_saved_stack *s);
+/* A copy that to owns (shares an entry, or copies a block of its own). */
+void ml_saved_stack_copy(struct ml_saved_stack *to, const struct ml_saved_stack *from);
 /* Writes "stack" and "python_stack" members of the current object.
  * mode: 1 with file:line, 0 without, ML_SIGNAL_SAFE from the crash handler. */
 void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode);

@@ -1,6 +1,6 @@
-/* Stacks written once per log (see stack_table.h).  An open-addressing table of
- * immutable entries under one lock; the lock is held while a new entry's record is
- * written, so that no thread can refer to an id whose record is not yet in the log. */
+/* Interned stacks (see stack_table.h).  An open-addressing table of entries under
+ * one lock; the lock is held while an entry's record is written, so that no thread
+ * can name an id whose record is not yet in the log. */
 #include "stack_table.h"
 
 #include "engine.h"
@@ -11,20 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Beyond this many distinct stacks (a few tens of MiB), new ones go inline. */
+/* Beyond this many distinct stacks (a few tens of MiB), new ones are not interned. */
 #define MAX_ENTRIES (1u << 16)
 
-struct entry {
+struct ml_stack_entry {
     uint64_t hash;
-    long long id;
+    long long id;   /* in the log of `log`, under the lock */
+    unsigned log;   /* the log it was written to, 0 for none yet */
     int depth;
     const char *python; /* NULL, or the text after ips */
     void *ips[];
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct entry **slots;
+static struct ml_stack_entry **slots;
 static size_t capacity, count;
+/* The log of this process: a forked child's is another. */
+static unsigned current_log = 1;
 static long long next_id = 1;
 /* Written under the lock: not a second 48 KiB record on the caller's stack. */
 static struct ml_record def_record;
@@ -53,7 +56,7 @@ static uint64_t hash_of(const struct ml_stack *native, const char *python, size_
     return mix(h, tail);
 }
 
-static int same(const struct entry *e, uint64_t hash, const struct ml_stack *native, const char *python)
+static int same(const struct ml_stack_entry *e, uint64_t hash, const struct ml_stack *native, const char *python)
 {
     if (e->hash != hash || e->depth != native->depth || !e->python != !python)
         return 0;
@@ -65,7 +68,7 @@ static int same(const struct entry *e, uint64_t hash, const struct ml_stack *nat
 static int grow(void)
 {
     size_t cap = capacity ? capacity * 2 : 1024;
-    struct entry **fresh = calloc(cap, sizeof *fresh);
+    struct ml_stack_entry **fresh = calloc(cap, sizeof *fresh);
     if (!fresh)
         return -1;
     for (size_t i = 0; i < capacity; i++) {
@@ -82,14 +85,16 @@ static int grow(void)
     return 0;
 }
 
-static struct entry *make_entry(uint64_t hash, const struct ml_stack *native, const char *python, size_t python_len)
+static struct ml_stack_entry *make_entry(uint64_t hash, const struct ml_stack *native, const char *python,
+                                         size_t python_len)
 {
     size_t ips_size = (size_t)native->depth * sizeof native->ips[0];
-    struct entry *e = malloc(sizeof *e + ips_size + (python ? python_len + 1 : 0));
+    struct ml_stack_entry *e = malloc(sizeof *e + ips_size + (python ? python_len + 1 : 0));
     if (!e)
         return NULL;
     e->hash = hash;
-    e->id = next_id++;
+    e->id = 0;
+    e->log = 0;
     e->depth = native->depth;
     memcpy(e->ips, native->ips, ips_size);
     e->python = NULL;
@@ -101,67 +106,71 @@ static struct entry *make_entry(uint64_t hash, const struct ml_stack *native, co
     return e;
 }
 
-static void write_definition(const struct entry *e, const struct ml_stack *native)
+static void write_definition(const struct ml_stack_entry *e)
 {
+    struct ml_stack native;
+    native.depth = e->depth;
+    memcpy(native.ips, e->ips, (size_t)e->depth * sizeof e->ips[0]);
     ml_record_begin(&def_record, "stack");
     json_kv_int(&def_record.j, "id", e->id);
-    ml_stack_write(&def_record.j, "stack", native, ml_opts.symbolize);
+    ml_stack_write(&def_record.j, "stack", &native, ml_opts.symbolize);
     if (e->python)
         ml_python_text_write(&def_record.j, "python_stack", e->python);
     ml_record_end(&def_record);
 }
 
-long long ml_stack_table_id(const struct ml_stack *native, const char *python)
+const struct ml_stack_entry *ml_stack_intern(const struct ml_stack *native, const char *python)
 {
     size_t python_len = python ? strlen(python) : 0;
     uint64_t hash = hash_of(native, python, python_len);
-    long long id = -1;
+    struct ml_stack_entry *found = NULL;
     pthread_mutex_lock(&lock);
     if ((count + 1) * 2 > capacity && count < MAX_ENTRIES && grow() != 0)
         goto out;
     size_t k = hash & (capacity - 1);
     for (; slots[k]; k = (k + 1) & (capacity - 1)) {
         if (same(slots[k], hash, native, python)) {
-            id = slots[k]->id;
+            found = slots[k];
             goto out;
         }
     }
-    if (count >= MAX_ENTRIES)
-        goto out;
-    struct entry *e = make_entry(hash, native, python, python_len);
-    if (!e)
-        goto out;
-    slots[k] = e;
-    count++;
-    write_definition(e, native);
-    id = e->id;
+    if (count < MAX_ENTRIES && (found = make_entry(hash, native, python, python_len)) != NULL) {
+        slots[k] = found;
+        count++;
+    }
 out:
     pthread_mutex_unlock(&lock);
-    return id;
+    return found;
 }
 
-void ml_stack_table_write(struct json *j, const struct ml_stack *native, const char *python)
+void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, int *depth, const char **python)
 {
-    long long id = ml_opts.stack_ids ? ml_stack_table_id(native, python) : -1;
-    if (id >= 0) {
-        json_kv_int(j, "stack_id", id);
-        return;
+    *ips = e->ips;
+    *depth = e->depth;
+    *python = e->python;
+}
+
+void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e)
+{
+    struct ml_stack_entry *entry = (struct ml_stack_entry *)e; /* only id and log change */
+    pthread_mutex_lock(&lock);
+    if (entry->log != current_log) {
+        entry->id = next_id++;
+        entry->log = current_log;
+        write_definition(entry);
     }
-    ml_stack_write(j, "stack", native, ml_opts.symbolize);
-    if (python)
-        ml_python_text_write(j, "python_stack", python);
+    long long id = entry->id;
+    pthread_mutex_unlock(&lock);
+    json_kv_int(j, "stack_id", id);
 }
 
 void ml_stack_table_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void ml_stack_table_atfork_parent(void) { pthread_mutex_unlock(&lock); }
 
+/* Entries stay (the inherited records point at them); their ids were the parent's. */
 void ml_stack_table_atfork_child(void)
 {
-    for (size_t i = 0; i < capacity; i++)
-        free(slots[i]);
-    free(slots);
-    slots = NULL;
-    capacity = count = 0;
+    current_log++;
     next_id = 1;
     pthread_mutex_unlock(&lock);
 }

@@ -1,25 +1,34 @@
-/* Each distinct stack of lifetime events written once per log.  Extensions make
- * their types and modules from a handful of places: a loop that creates 10^5 types
- * would otherwise write (and symbolize) the same 20 native and Python frames 10^5
- * times.  The first event from a place writes a "stack" record:
+/* Stacks interned: each distinct stack kept once in the process and written once per
+ * log.  Extensions make their types and modules from a handful of places: a loop
+ * that creates 10^5 types would otherwise keep, write and symbolize the same 20
+ * native and Python frames 10^5 times.
+ *
+ * In memory, a registry record's saved stacks point at an entry (stack.h); entries
+ * are immutable and never freed, so the crash handler reads them without a lock.
+ * In the log, the first record that names an entry is preceded by its "stack"
+ * record:
  *     {"event":"stack","id":N,"stack":[...],"python_stack":[...]}
- * and every event from it, this one included, says "stack_id":N.  Findings keep
- * their stacks inline: they are few, and a report must stand alone. */
+ * and names it as "stack_id":N.  Findings keep their stacks inline: they are few,
+ * and a report must stand alone. */
 #ifndef MODLIFE_STACK_TABLE_H
 #define MODLIFE_STACK_TABLE_H
 
 #include "json_writer.h"
 #include "stack.h"
 
-/* The id of native frames plus Python frames (the "file\tline\tfunction\n" text of
- * a saved stack, or NULL), writing its record first if it is new.  -1 if the table
- * cannot take it (memory): the caller writes the stacks inline. */
-long long ml_stack_table_id(const struct ml_stack *native, const char *python);
+struct ml_stack_entry;
 
-/* Writes "stack_id", or the stacks inline when they have no id (or stack_ids=0). */
-void ml_stack_table_write(struct json *j, const struct ml_stack *native, const char *python);
+/* The entry of native frames plus Python frames ("file\tline\tfunction\n" lines, or
+ * NULL); NULL if the table cannot take it (full, or no memory). */
+const struct ml_stack_entry *ml_stack_intern(const struct ml_stack *native, const char *python);
 
-/* In a forked child: a new log, whose ids start again. */
+/* What an entry holds. */
+void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, int *depth, const char **python);
+
+/* Writes "stack_id", and first the entry's "stack" record if this log has not had it. */
+void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e);
+
+/* fork: in the child the log is new, and every entry is written to it again. */
 void ml_stack_table_atfork_prepare(void);
 void ml_stack_table_atfork_parent(void);
 void ml_stack_table_atfork_child(void);
