@@ -33,7 +33,7 @@ int ml_hook_PyModule_AddObject(PyObject *module, const char *name, PyObject *val
 int ml_hook_PyModule_AddObjectRef(PyObject *module, const char *name, PyObject *value);
 /* A static type readied by extension code: checked now, or when its object's
  * definitions are known. */
-void ml_static_type_readied(PyTypeObject *type);
+void ml_static_type_readied(PyTypeObject *type, const struct ml_saved_stack *readied);
 /* A multi-phase definition was just adopted: check static types readied before. */
 void ml_static_types_check_def(struct ml_def_rec *def);
 /* A new instance of def: its static types are now shared if it has two. */

@@ -91,6 +91,9 @@ static struct ml_def_rec *def_of_object(int object, const char *name)
 static const char *init_on_stack(const struct ml_saved_stack *s)
 {
     for (int i = 0; i < s->depth; i++) {
+        /* Only extensions' frames are named: libpython's table is large, and not needed. */
+        if (!ml_objects_is_extension(ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0).id))
+            continue;
         const char *fn = ml_objects_resolve((uintptr_t)s->ips[i] - 1, 1).function;
         if (fn && strncmp(fn, "PyInit_", 7) == 0)
             return fn + 7;
@@ -183,13 +186,13 @@ static void consider(const PyTypeObject *type, struct ml_def_rec *def, struct ml
  * PyModule_Create2), else the one whose exec slot runs, else the object's only
  * definition.  An object that defines several modules (CPython's _testcapi has
  * single- and multi-phase ones) is never guessed at. */
-void ml_static_type_readied(PyTypeObject *type)
+void ml_static_type_readied(PyTypeObject *type, const struct ml_saved_stack *stack)
 {
     int object = object_of(type);
     if (!ml_objects_is_extension(object) || !ml_finding_enabled(ML_STATIC_TYPE_IN_MULTIPHASE_MODULE))
         return;
     struct ml_saved_stack readied;
-    ml_saved_stack_capture(&readied);
+    ml_saved_stack_copy(&readied, stack);
     const char *init = init_on_stack(&readied);
     if (!init) {
         struct ml_def_rec *def = executing_def();

@@ -43,8 +43,11 @@ int ml_hook_PyType_Ready(PyTypeObject *type)
     int already = (type->tp_flags & ML_TPFLAGS_READY) != 0;
     int result = py.PyType_Ready(type);
     if (result == 0 && !already && !(type->tp_flags & ML_TPFLAGS_HEAPTYPE)) {
-        ml_event_static_type(type, ml_interp_current(ML_INTERP_ANY));
-        ml_static_type_readied(type);
+        struct ml_capture c;
+        ml_capture_stacks(&c);
+        ml_event_static_type(type, ml_interp_current(ML_INTERP_ANY), &c);
+        ml_static_type_readied(type, &c.saved);
+        ml_saved_stack_release(&c.saved);
     }
     return result;
 }

@@ -72,19 +72,16 @@ void ml_event_type(const char *event, const struct ml_type_rec *t, const struct 
     ml_record_end(&r);
 }
 
-void ml_event_static_type(const PyTypeObject *type, long long interp)
+void ml_event_static_type(const PyTypeObject *type, long long interp, const struct ml_capture *c)
 {
     struct ml_record r;
-    struct ml_capture c;
-    ml_capture_stacks(&c);
     ml_record_begin(&r, "type-ready");
     json_kv_string(&r.j, "type", type->tp_name);
     json_kv_hex(&r.j, "address", (uintptr_t)type);
     json_kv_int(&r.j, "interp", interp);
     json_kv_bool(&r.j, "static", 1);
-    write_capture(&r, &c);
+    write_capture(&r, c);
     ml_record_end(&r);
-    ml_saved_stack_release(&c.saved);
 }
 
 void ml_event_interp(const char *event, long long id, int is_main)

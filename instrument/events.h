@@ -21,7 +21,7 @@ void ml_capture_stacks(struct ml_capture *c);
 void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
                      const char *note);
 void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c);
-void ml_event_static_type(const PyTypeObject *type, long long interp);
+void ml_event_static_type(const PyTypeObject *type, long long interp, const struct ml_capture *c);
 void ml_event_interp(const char *event, long long id, int is_main);
 void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access);
 

@@ -27,6 +27,37 @@ static int by_addr(const void *a, const void *b)
     return (x->addr > y->addr) - (x->addr < y->addr);
 }
 
+/* A radix sort, a byte of the address per pass: loading libpython's table is on the
+ * path of the first lifetime record of every process, where qsort's comparisons
+ * through a function pointer were most of the cost. */
+static void sort_by_addr(struct ml_sym *syms, size_t n)
+{
+    struct ml_sym *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) {
+        qsort(syms, n, sizeof *syms, by_addr);
+        return;
+    }
+    uintptr_t bits = 0;
+    for (size_t i = 0; i < n; i++)
+        bits |= syms[i].addr;
+    struct ml_sym *from = syms, *to = tmp;
+    for (unsigned shift = 0; shift < 8 * sizeof bits && (bits >> shift); shift += 8) {
+        size_t start[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            start[((from[i].addr >> shift) & 255) + 1]++;
+        for (int k = 0; k < 256; k++)
+            start[k + 1] += start[k];
+        for (size_t i = 0; i < n; i++)
+            to[start[(from[i].addr >> shift) & 255]++] = from[i];
+        struct ml_sym *swap = from;
+        from = to;
+        to = swap;
+    }
+    if (from != syms)
+        memcpy(syms, from, n * sizeof *syms);
+    free(tmp);
+}
+
 static const Elf64_Shdr *find_section(const Elf64_Ehdr *eh, size_t file_size, Elf64_Word type)
 {
     if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > file_size)
@@ -66,7 +97,7 @@ static struct ml_symtab *index_symbols(const char *base, size_t size, const Elf6
         t->syms[t->count++] = (struct ml_sym){syms[i].st_value, syms[i].st_size,
                                               t->strings + syms[i].st_name};
     }
-    qsort(t->syms, t->count, sizeof *t->syms, by_addr);
+    sort_by_addr(t->syms, t->count);
     return t;
 }
 
