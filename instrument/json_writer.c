@@ -40,10 +40,15 @@ void json_end_object(struct json *j) { put(j, "}", 1); }
 void json_begin_array(struct json *j) { separate(j); put(j, "[", 1); }
 void json_end_array(struct json *j) { put(j, "]", 1); }
 
-static int needs_escape(unsigned char c)
-{
-    return c == '"' || c == '\\' || c < 0x20 || c == 0x7f;
-}
+/* 1 for the bytes JSON strings must escape (quote, backslash, control characters,
+ * and DEL, which some readers choke on). */
+static const unsigned char escaped[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+    ['"'] = 1,  ['\\'] = 1, [0x7f] = 1,
+};
 
 /* Names and paths rarely hold anything to escape: runs of plain bytes are copied
  * whole (every frame of every stack comes through here). */
@@ -54,7 +59,7 @@ static void put_escaped(struct json *j, const char *s, size_t n)
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!needs_escape(c))
+        if (!escaped[c])
             continue;
         put(j, s + run, i - run);
         run = i + 1;
@@ -94,15 +99,28 @@ void json_string(struct json *j, const char *s)
     json_string_n(j, s, strlen(s));
 }
 
+/* Two digits a step: times and ids are most of every record's numbers. */
+static const char digit_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
+
 void json_int(struct json *j, long long v)
 {
     char tmp[24];
     int i = (int)sizeof tmp;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned pair = (unsigned)(u % 100) * 2;
+        u /= 100;
+        tmp[--i] = digit_pairs[pair + 1];
+        tmp[--i] = digit_pairs[pair];
+    }
+    if (u >= 10) {
+        tmp[--i] = digit_pairs[u * 2 + 1];
+        tmp[--i] = digit_pairs[u * 2];
+    } else {
+        tmp[--i] = (char)('0' + u);
+    }
     if (v < 0)
         tmp[--i] = '-';
     separate(j);

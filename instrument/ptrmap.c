@@ -61,7 +61,7 @@ int ptrmap_put(struct ptrmap *m, const void *key, void *value)
         s->value = value;
         return 0;
     }
-    if ((m->used + 1) * 4 > m->capacity * 3 && grow(m) != 0)
+    if ((m->used + 1) * 2 > m->capacity && grow(m) != 0) /* at most half full: short probes */
         return -1;
     size_t mask = m->capacity - 1;
     size_t i = hash(key) & mask;

@@ -1,0 +1,70 @@
+/* Unit test of the JSON writer: numbers against the C library's printf, strings
+ * with every byte that must be escaped, separators, and a buffer that runs out. */
+#include "json_writer.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures;
+
+static void expect(const char *got, const char *want, int line)
+{
+    if (strcmp(got, want)) {
+        printf("FAIL line %d: '%s' != '%s'\n", line, got, want);
+        failures++;
+    }
+}
+
+static void check_int(long long v, int line)
+{
+    char buf[64], want[64];
+    struct json j;
+    json_init(&j, buf, sizeof buf - 1);
+    json_int(&j, v);
+    buf[j.len] = '\0';
+    snprintf(want, sizeof want, "%lld", v);
+    expect(buf, want, line);
+}
+
+int main(void)
+{
+    static const long long ints[] = {0,   1,    9,    10,    11,     99,      100,      101,         999,
+                                     1000, 12345, -1, -10,   -99,    -100,    1234567890123LL, LLONG_MAX,
+                                     LLONG_MIN, 100000000000000000LL};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        check_int(ints[i], __LINE__);
+    for (long long v = -1000; v <= 100000; v += 7)
+        check_int(v, __LINE__);
+
+    char buf[256];
+    struct json j;
+    json_init(&j, buf, sizeof buf - 1);
+    json_begin_object(&j);
+    json_kv_string(&j, "s", "a\"b\\c\n\x01\x7f" "d");
+    json_kv_int(&j, "n", 42);
+    json_kv_hex(&j, "h", 0xbeef);
+    json_kv_bool(&j, "b", 1);
+    json_kv_string(&j, "none", NULL);
+    json_key(&j, "list");
+    json_begin_array(&j);
+    json_int(&j, 1);
+    json_string(&j, "x");
+    json_end_array(&j);
+    json_end_object(&j);
+    buf[j.len] = '\0';
+    expect(buf, "{\"s\":\"a\\\"b\\\\c\\u000a\\u0001\\u007fd\",\"n\":42,\"h\":\"0xbeef\",\"b\":true,\"none\":null,"
+                "\"list\":[1,\"x\"]}", __LINE__);
+
+    char small[8];
+    json_init(&j, small, sizeof small);
+    json_string(&j, "longer than eight");
+    if (!j.overflow || j.len > sizeof small) {
+        printf("FAIL: a string that does not fit: overflow %d, len %zu\n", j.overflow, j.len);
+        failures++;
+    }
+    if (failures)
+        return 1;
+    printf("json writer: ok\n");
+    return 0;
+}
