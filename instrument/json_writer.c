@@ -16,29 +16,44 @@ size_t json_room(const struct json *j)
     return j->cap - j->len;
 }
 
-static void put(struct json *j, const char *s, size_t n)
+/* Every record of the log is built here, a few bytes at a time: the small steps are
+ * inline, and a key is one copy. */
+static inline int room(struct json *j, size_t n)
 {
     if (j->overflow || n > j->cap - j->len) {
         j->overflow = 1;
-        return;
+        return 0;
     }
+    return 1;
+}
+
+static inline void put(struct json *j, const char *s, size_t n)
+{
+    if (!room(j, n))
+        return;
     memcpy(j->buf + j->len, s, n);
     j->len += n;
 }
 
-static void separate(struct json *j)
+static inline void put_char(struct json *j, char c)
+{
+    if (room(j, 1))
+        j->buf[j->len++] = c;
+}
+
+static inline void separate(struct json *j)
 {
     if (j->len == 0)
         return;
     char last = j->buf[j->len - 1];
     if (last != '{' && last != '[' && last != ':')
-        put(j, ",", 1);
+        put_char(j, ',');
 }
 
-void json_begin_object(struct json *j) { separate(j); put(j, "{", 1); }
-void json_end_object(struct json *j) { put(j, "}", 1); }
-void json_begin_array(struct json *j) { separate(j); put(j, "[", 1); }
-void json_end_array(struct json *j) { put(j, "]", 1); }
+void json_begin_object(struct json *j) { separate(j); put_char(j, '{'); }
+void json_end_object(struct json *j) { put_char(j, '}'); }
+void json_begin_array(struct json *j) { separate(j); put_char(j, '['); }
+void json_end_array(struct json *j) { put_char(j, ']'); }
 
 /* 1 for the bytes JSON strings must escape (quote, backslash, control characters,
  * and DEL, which some readers choke on). */
@@ -55,7 +70,7 @@ static const unsigned char escaped[256] = {
 static void put_escaped(struct json *j, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    put(j, "\"", 1);
+    put_char(j, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -72,16 +87,22 @@ static void put_escaped(struct json *j, const char *s, size_t n)
         }
     }
     put(j, s + run, n - run);
-    put(j, "\"", 1);
+    put_char(j, '"');
 }
 
 /* Keys are the library's own literals: nothing in them to escape. */
 void json_key(struct json *j, const char *key)
 {
     separate(j);
-    put(j, "\"", 1);
-    put(j, key, strlen(key));
-    put(j, "\":", 2);
+    size_t n = strlen(key);
+    if (!room(j, n + 3))
+        return;
+    char *at = j->buf + j->len;
+    at[0] = '"';
+    memcpy(at + 1, key, n);
+    at[n + 1] = '"';
+    at[n + 2] = ':';
+    j->len += n + 3;
 }
 
 void json_string_n(struct json *j, const char *s, size_t n)

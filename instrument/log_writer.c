@@ -1,8 +1,10 @@
 /* Lifetime log writer (see log_writer.h).
  *
- * Records are copied into a shared mapping of the file, a window that moves along
- * it: a write(2) per record cost more than making the record.
- * Pages of a shared file mapping belong to the page cache the moment they are
+ * The first MAP_FROM bytes are written record by record with pwrite(2): most
+ * processes write a few KiB, for which mapping, growing and cutting the file would
+ * cost more than the writes.  After that, records are copied into a shared mapping
+ * of the file, a window that moves along it: a write(2) per record cost more than
+ * making the record.  Pages of a shared file mapping belong to the page cache the moment they are
  * written, so SIGKILL and SIGSEGV lose nothing.  The file grows a window at a time
  * with fallocate (never a sparse hole that would SIGBUS on a full disk); until the
  * process exits and the log is cut to its length, the records end in zeros, which
@@ -22,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The window starts small (most processes write a few KiB: less to map, fault and
- * cut at exit) and doubles with each move up to its largest. */
+#define MAP_FROM (64L << 10)
+/* The window starts small and doubles with each move up to its largest. */
 #define FIRST_WINDOW (64L << 10)
 #define LARGEST_WINDOW (1L << 20)
 /* A window starts at the page of its first record, which must fit whole. */
@@ -36,7 +38,11 @@ static long long log_end;
 static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *window;
 static long long window_start, window_size = FIRST_WINDOW;
-static int mapped = 1;
+/* How records go: WRITING until MAP_FROM, then MAPPED; WRITING_ONLY after a failure
+ * of the mapping or at exit.  grown: the file was made longer than its records. */
+enum { WRITING, MAPPED, WRITING_ONLY };
+static int mode = WRITING;
+static int grown;
 /* Set while this thread copies under window_lock: a signal handler that interrupts
  * it must not take the lock again. */
 static __thread int copying __attribute__((tls_model("initial-exec")));
@@ -79,7 +85,8 @@ static int create_log(char *err, size_t err_size)
             log_end = 0;
             window = NULL;
             window_size = FIRST_WINDOW;
-            mapped = 1;
+            mode = WRITING;
+            grown = 0;
             return 0;
         }
         if (errno != EEXIST) {
@@ -198,6 +205,7 @@ static int move_window(long long off)
     long long start = off & ~(long long)(sysconf(_SC_PAGESIZE) - 1);
     if (fallocate(log_fd, 0, start, window_size) != 0)
         return -1;
+    grown = 1;
     void *w = mmap(NULL, (size_t)window_size, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, start);
     if (w == MAP_FAILED)
         return -1;
@@ -212,7 +220,7 @@ static int copy_mapped(const char *p, size_t n, long long *off)
     *off = __atomic_fetch_add(&log_end, (long long)n, __ATOMIC_RELAXED);
     if (!window || *off < window_start || *off + (long long)n > window_start + window_size) {
         if (move_window(*off) != 0) {
-            __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
             return -1;
         }
     }
@@ -228,10 +236,15 @@ static void emit(const char *p, size_t n)
     if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE))
         return;
     long long off = -1;
-    if (!copying && __atomic_load_n(&mapped, __ATOMIC_ACQUIRE)) {
+    int how = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
+    if (how == WRITING && __atomic_load_n(&log_end, __ATOMIC_RELAXED) >= MAP_FROM) {
+        __atomic_compare_exchange_n(&mode, &how, MAPPED, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        how = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
+    }
+    if (!copying && how == MAPPED) {
         copying = 1;
         pthread_mutex_lock(&window_lock);
-        int done = mapped && copy_mapped(p, n, &off) == 0;
+        int done = mode == MAPPED && copy_mapped(p, n, &off) == 0;
         pthread_mutex_unlock(&window_lock);
         copying = 0;
         if (done)
@@ -247,13 +260,13 @@ void ml_log_finish(void)
     if (log_fd < 0)
         return;
     pthread_mutex_lock(&window_lock);
-    __atomic_store_n(&mapped, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
     if (window)
         munmap(window, (size_t)window_size);
     window = NULL;
     /* Records after this one (there may be: other atexit work) are written at
      * their offsets and grow the file again. */
-    if (ftruncate(log_fd, __atomic_load_n(&log_end, __ATOMIC_ACQUIRE)) != 0 && !log_broken) {
+    if (grown && ftruncate(log_fd, __atomic_load_n(&log_end, __ATOMIC_ACQUIRE)) != 0 && !log_broken) {
         __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
         report_write_failure(errno);
     }

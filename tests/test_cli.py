@@ -4,7 +4,9 @@ import os
 import signal
 import subprocess
 
-from modlife_testlib import modlife_command, read_log, run_modlife
+import pytest
+
+from modlife_testlib import events, modlife_command, read_log, run_modlife
 
 
 def modlife(*args, **kw):
@@ -29,15 +31,20 @@ def test_run_keeps_exit_status_and_output(tmp_path):
     assert run.proc.returncode == 7 and run.proc.stdout == "out\n"
 
 
-def test_run_dies_of_the_same_signal(tmp_path):
-    run = run_modlife(["--", "/usr/bin/python3.11", "-c",
-                       "import os, signal, xxlimited; os.kill(os.getpid(), signal.SIGKILL)"], tmp_path)
+@pytest.mark.parametrize("imports", [1, 300])
+def test_run_dies_of_the_same_signal(tmp_path, imports):
+    """A short log is written record by record; a long one (300 module instances, past
+    the first 64 KiB) through the file's mapping: both whole up to the kill."""
+    code = ("import os, signal, sys\nfor i in range(%d):\n    sys.modules.pop('xxlimited', None)\n"
+            "    import xxlimited\nos.kill(os.getpid(), signal.SIGKILL)\n" % imports)
+    run = run_modlife(["--", "/usr/bin/python3.11", "-c", code], tmp_path)
     assert run.proc.returncode == -signal.SIGKILL
     # What was recorded before SIGKILL is in the log, whole; the file the library grows
     # ahead of its records ends in the zeros of that room, which the tools pass over.
     data = open(run.logs[0], "rb").read()
-    assert data.rstrip(b"\0").endswith(b"}\n") and data.endswith(b"\0")
+    assert data.rstrip(b"\0").endswith(b"}\n") and data.endswith(b"\0") == (imports == 300)
     records = read_log(run.logs[0])
+    assert len(events(records, "module-exec", module="xxlimited")) == imports
     assert any(r["event"] == "module-exec" and r["module"] == "xxlimited" for r in records)
     assert records[-1]["event"] != "process-exit"
     proc = modlife("events", run.log_dir)
@@ -51,7 +58,8 @@ def test_run_reports_a_missing_program(tmp_path):
 
 
 def test_a_log_is_cut_to_its_records_at_exit(tmp_path):
-    run = run_modlife(["--", "/usr/bin/python3.11", "-c", "import xxlimited"], tmp_path)
+    code = "import sys\nfor i in range(300):\n    sys.modules.pop('xxlimited', None)\n    import xxlimited\n"
+    run = run_modlife(["--", "/usr/bin/python3.11", "-c", code], tmp_path)
     data = open(run.logs[0], "rb").read()
     assert data.endswith(b"}\n") and b"\0" not in data
     assert read_log(run.logs[0])[-1]["event"] == "process-exit"
