@@ -1,6 +1,9 @@
-/* DWARF line lookups (see srcline.h). */
+/* DWARF line lookups (see srcline.h).  libdw, with libelf, libz, liblzma and libbz2
+ * under it, is loaded the first time a finding asks for a line: every other process
+ * (nearly all of them) is spared loading and relocating five libraries. */
 #include "srcline.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -8,31 +11,62 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static Dwfl *dwfl;
 
+static struct {
+    __typeof__(dwfl_begin) *begin;
+    __typeof__(dwfl_report_begin) *report_begin;
+    __typeof__(dwfl_linux_proc_report) *linux_proc_report;
+    __typeof__(dwfl_report_end) *report_end;
+    __typeof__(dwfl_addrmodule) *addrmodule;
+    __typeof__(dwfl_module_getsrc) *module_getsrc;
+    __typeof__(dwfl_lineinfo) *lineinfo;
+} dw;
+
 static char *debuginfo_path;
-static const Dwfl_Callbacks callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .debuginfo_path = &debuginfo_path,
-};
+static Dwfl_Callbacks callbacks = {.debuginfo_path = &debuginfo_path};
+
+#define RESOLVE(field, name) (*(void **)&dw.field = dlsym(handle, name)) != NULL
+
+/* 0 once libdw is there; -1 if it cannot be (then lines are left out). */
+static int load_libdw(void)
+{
+    static int state; /* 0 not tried, 1 loaded, -1 missing */
+    if (state)
+        return state > 0 ? 0 : -1;
+    state = -1;
+    void *handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+        return -1;
+    if (!(RESOLVE(begin, "dwfl_begin") && RESOLVE(report_begin, "dwfl_report_begin") &&
+          RESOLVE(linux_proc_report, "dwfl_linux_proc_report") && RESOLVE(report_end, "dwfl_report_end") &&
+          RESOLVE(addrmodule, "dwfl_addrmodule") && RESOLVE(module_getsrc, "dwfl_module_getsrc") &&
+          RESOLVE(lineinfo, "dwfl_lineinfo")))
+        return -1;
+    *(void **)&callbacks.find_elf = dlsym(handle, "dwfl_linux_proc_find_elf");
+    *(void **)&callbacks.find_debuginfo = dlsym(handle, "dwfl_standard_find_debuginfo");
+    if (!callbacks.find_elf || !callbacks.find_debuginfo)
+        return -1;
+    state = 1;
+    return 0;
+}
 
 /* (Re)reads the process's mappings: objects may have been loaded since. */
 static int report_process(void)
 {
-    if (!dwfl && !(dwfl = dwfl_begin(&callbacks)))
+    if (!dwfl && !(dwfl = dw.begin(&callbacks)))
         return -1;
-    dwfl_report_begin(dwfl);
-    int rc = dwfl_linux_proc_report(dwfl, getpid());
-    dwfl_report_end(dwfl, NULL, NULL);
+    dw.report_begin(dwfl);
+    int rc = dw.linux_proc_report(dwfl, getpid());
+    dw.report_end(dwfl, NULL, NULL);
     return rc;
 }
 
 static struct ml_srcline lookup(uintptr_t addr)
 {
     struct ml_srcline result = {NULL, 0};
-    Dwfl_Module *module = dwfl_addrmodule(dwfl, addr);
-    Dwfl_Line *line = module ? dwfl_module_getsrc(module, addr) : NULL;
+    Dwfl_Module *module = dw.addrmodule(dwfl, addr);
+    Dwfl_Line *line = module ? dw.module_getsrc(module, addr) : NULL;
     if (line)
-        result.file = dwfl_lineinfo(line, NULL, &result.line, NULL, NULL, NULL);
+        result.file = dw.lineinfo(line, NULL, &result.line, NULL, NULL, NULL);
     return result;
 }
 
@@ -40,8 +74,8 @@ struct ml_srcline ml_srcline(uintptr_t addr)
 {
     struct ml_srcline result = {NULL, 0};
     pthread_mutex_lock(&lock);
-    if (dwfl || report_process() == 0) {
-        if (!dwfl_addrmodule(dwfl, addr))
+    if (load_libdw() == 0 && (dwfl || report_process() == 0)) {
+        if (!dw.addrmodule(dwfl, addr))
             report_process();
         result = lookup(addr);
     }
