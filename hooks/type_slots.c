@@ -32,7 +32,7 @@ static void *original_of(const struct ml_type_rec *rec, enum slot_kind kind)
 }
 
 /* The adopted type, at or above start, whose own original slot is to run. */
-static PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void **orig)
+static __attribute__((noinline)) PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void **orig)
 {
     *orig = NULL;
     ml_registry_lock();
@@ -61,7 +61,9 @@ struct owner_entry {
 
 static __thread struct owner_entry *owner_cache __attribute__((tls_model("initial-exec"))); /* [2][OWNER_CACHE] */
 
-static PyTypeObject *find_owner_cached(PyTypeObject *start, enum slot_kind kind, void **orig)
+/* Inline: it runs for every instance freed. */
+static inline __attribute__((always_inline)) PyTypeObject *find_owner_cached(PyTypeObject *start,
+                                                                             enum slot_kind kind, void **orig)
 {
     struct owner_entry *cache = owner_cache ? owner_cache
                                             : ml_thread_cache_alloc(2 * OWNER_CACHE * sizeof *cache,
@@ -158,11 +160,13 @@ static void wrap_tp_dealloc(PyObject *self)
     ((destructor)orig)(self);
     ml_slot_pop(&frame);
     /* Only the outermost original answers for the reference: an inner one (a base's
-     * dealloc called by a subclass's) may rely on the outer one to release it. */
-    const struct ml_slot_frame *outer = ml_slot_innermost(ML_SLOT_TP_DEALLOC);
-    if ((!outer || outer->object != self) && ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF) &&
-        type->ob_base.ob_refcnt >= before)
-        report_missing_decref(type, owner, orig);
+     * dealloc called by a subclass's) may rely on the outer one to release it.  The
+     * count first: it is what a correct dealloc makes false. */
+    if (type->ob_base.ob_refcnt >= before && ml_finding_enabled(ML_DEALLOC_MISSING_TYPE_DECREF)) {
+        const struct ml_slot_frame *outer = ml_slot_innermost(ML_SLOT_TP_DEALLOC);
+        if (!outer || outer->object != self)
+            report_missing_decref(type, owner, orig);
+    }
     let_go((PyObject *)type);
 }
 
