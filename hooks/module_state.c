@@ -96,10 +96,10 @@ static void count_slow(const PyObject *module, unsigned long generation, const c
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
     int cleared = rec && rec->phase >= ML_MOD_CLEARED;
-    if (rec)
+    if (rec) {
         rec->state_lookups++;
-    if (rec)
         check_module_layout(module, rec);
+    }
     ml_registry_unlock();
     cache = (struct lookup_cache){module, rec, generation};
     if (cleared)
@@ -123,17 +123,11 @@ static inline int count_cached(const PyObject *module, const char *api)
 
 static inline void count_lookup(const PyObject *module, const char *api)
 {
-    unsigned long generation = __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE);
-    if (module == cache.module && generation == cache.generation) {
-        if (cache.rec) {
-            cache.rec->state_lookups++;
-            if (cache.rec->phase >= ML_MOD_CLEARED)
-                report_after_clear(module, api);
-        }
+    if (count_cached(module, api))
         return;
-    }
-    if (module)
-        count_slow(module, generation, api);
+    unsigned long generation = __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE);
+    if (module && (module != cache.module || generation != cache.generation))
+        count_slow(module, generation, api); /* else: known, and not ours */
 }
 
 static inline int module_fast(void) { return __atomic_load_n(&module_layout, __ATOMIC_RELAXED) == 1; }

@@ -18,13 +18,10 @@ void ml_capture_stacks(struct ml_capture *c)
 
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
-    if (c->saved.entry) {
+    if (c->saved.entry)
         ml_stack_entry_write_id(&r->j, c->saved.entry);
-        return;
-    }
-    ml_stack_write(&r->j, "stack", &c->native, ml_opts.symbolize);
-    if (c->saved.python)
-        ml_python_text_write(&r->j, "python_stack", c->saved.python);
+    else
+        ml_stacks_write(&r->j, c->native.ips, c->native.depth, c->saved.python);
 }
 
 void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,

@@ -125,27 +125,33 @@ static const char digit_pairs[] = "000102030405060708091011121314151617181920212
                                   "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                   "8081828384858687888990919293949596979899";
 
-void json_int(struct json *j, long long v)
+size_t json_decimal(char buf[JSON_DECIMAL_MAX], long long v)
 {
-    char tmp[24];
-    int i = (int)sizeof tmp;
+    int i = JSON_DECIMAL_MAX;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
     while (u >= 100) {
         unsigned pair = (unsigned)(u % 100) * 2;
         u /= 100;
-        tmp[--i] = digit_pairs[pair + 1];
-        tmp[--i] = digit_pairs[pair];
+        buf[--i] = digit_pairs[pair + 1];
+        buf[--i] = digit_pairs[pair];
     }
     if (u >= 10) {
-        tmp[--i] = digit_pairs[u * 2 + 1];
-        tmp[--i] = digit_pairs[u * 2];
+        buf[--i] = digit_pairs[u * 2 + 1];
+        buf[--i] = digit_pairs[u * 2];
     } else {
-        tmp[--i] = (char)('0' + u);
+        buf[--i] = (char)('0' + u);
     }
     if (v < 0)
-        tmp[--i] = '-';
+        buf[--i] = '-';
+    return (size_t)(JSON_DECIMAL_MAX - i);
+}
+
+void json_int(struct json *j, long long v)
+{
+    char tmp[JSON_DECIMAL_MAX];
+    size_t n = json_decimal(tmp, v);
     separate(j);
-    put(j, tmp + i, sizeof tmp - (size_t)i);
+    put(j, tmp + sizeof tmp - n, n);
 }
 
 void json_hex(struct json *j, uintptr_t v)

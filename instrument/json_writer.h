@@ -23,6 +23,10 @@ void json_key(struct json *j, const char *key); /* a literal: written unescaped 
 void json_string(struct json *j, const char *s); /* NULL writes null */
 void json_string_n(struct json *j, const char *s, size_t n);
 void json_int(struct json *j, long long v);
+/* v in decimal at the end of buf (no separator, no JSON around it): returns how
+ * many characters, which end the buffer.  For other text built from numbers. */
+#define JSON_DECIMAL_MAX 24
+size_t json_decimal(char buf[JSON_DECIMAL_MAX], long long v);
 void json_hex(struct json *j, uintptr_t v); /* as a "0x..." string */
 void json_bool(struct json *j, int v);
 void json_null(struct json *j);

@@ -2,16 +2,16 @@
  *
  * The first MAP_FROM bytes are written record by record with pwrite(2): most
  * processes write a few KiB, for which mapping, growing and cutting the file would
- * cost more than the writes.  After that, records are copied into a shared mapping
- * of the file, a window that moves along it: a write(2) per record cost more than
- * making the record.  Pages of a shared file mapping belong to the page cache the moment they are
- * written, so SIGKILL and SIGSEGV lose nothing.  The file grows a window at a time
- * with fallocate (never a sparse hole that would SIGBUS on a full disk); until the
- * process exits and the log is cut to its length, the records end in zeros, which
- * the readers take for the cut last line they already expect.  Any failure of the
- * mapping (a file system without fallocate, a full disk) sends this and every later
- * record through pwrite(2) at its reserved offset, as does a record written from a
- * signal handler that interrupted a copy. */
+ * cost more than the writes.  Beyond, a write(2) per record cost more than making the
+ * record: records are copied into a shared mapping of the file, a window that moves
+ * along it.  Pages of a shared file mapping belong to the page cache the moment they
+ * are written, so SIGKILL and SIGSEGV lose nothing.  The file grows a window at a
+ * time with fallocate (never a sparse hole that would SIGBUS on a full disk); until
+ * the process exits and the log is cut to its length, the records end in zeros,
+ * which the readers take for the cut last line they already expect.  Any failure of
+ * the mapping (a file system without fallocate, a full disk) sends this and every
+ * later record through pwrite(2) at its reserved offset, as does a record written
+ * from a signal handler that interrupted a copy. */
 #include "log_writer.h"
 
 #include <errno.h>
@@ -108,12 +108,17 @@ int ml_log_open(const char *prefix, char *err, size_t err_size)
 void ml_log_atfork_prepare(void) { pthread_mutex_lock(&window_lock); }
 void ml_log_atfork_parent(void) { pthread_mutex_unlock(&window_lock); }
 
-int ml_log_reopen_in_child(char *err, size_t err_size)
+/* Unmaps the window, if any (under window_lock). */
+static void drop_window(void)
 {
-    /* The parent's window maps the parent's file: let go of it, never cut it. */
     if (window)
         munmap(window, (size_t)window_size);
     window = NULL;
+}
+
+int ml_log_reopen_in_child(char *err, size_t err_size)
+{
+    drop_window(); /* the parent's file, mapped: let go of it, never cut it */
     pthread_mutex_unlock(&window_lock);
     if (log_fd >= 0)
         close(log_fd);
@@ -196,12 +201,10 @@ static void write_at(const char *p, size_t n, long long off)
 /* Maps the window that starts at the page of off; 0, or -1 with the mapping off. */
 static int move_window(long long off)
 {
-    if (window) {
-        munmap(window, (size_t)window_size);
-        if (window_size < LARGEST_WINDOW)
-            window_size *= 2;
-    }
-    window = NULL;
+    int moving = window != NULL;
+    drop_window();
+    if (moving && window_size < LARGEST_WINDOW)
+        window_size *= 2;
     long long start = off & ~(long long)(sysconf(_SC_PAGESIZE) - 1);
     if (fallocate(log_fd, 0, start, window_size) != 0)
         return -1;
@@ -261,9 +264,7 @@ void ml_log_finish(void)
         return;
     pthread_mutex_lock(&window_lock);
     __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
-    if (window)
-        munmap(window, (size_t)window_size);
-    window = NULL;
+    drop_window();
     /* Records after this one (there may be: other atexit work) are written at
      * their offsets and grow the file again. */
     if (grown && ftruncate(log_fd, __atomic_load_n(&log_end, __ATOMIC_ACQUIRE)) != 0 && !log_broken) {

@@ -117,8 +117,9 @@ typedef struct {
 #define ML_METH_O 0x0008
 
 /* The head of a module object, the same from 3.9 to 3.13 (not free-threaded).  It is
- * internal (not in the headers to check it against), so the state lookups use it
- * only after it has agreed with the C API on a real module (hooks/module_state.c). */
+ * internal (not in the headers to check it against), so its users check it against
+ * the C API on a real module first: the state lookups (hooks/module_state.c) and
+ * the quarantine, which moves md_state (instrument/quarantine.c). */
 typedef struct {
     PyObject ob_base;
     PyObject *md_dict;

@@ -23,9 +23,6 @@ struct mem_allocator {
 };
 #define PYMEM_DOMAIN_MEM 1
 
-/* PyModuleObject: ob_refcnt, ob_type, md_dict, md_def, md_state (checked at run time). */
-#define MD_STATE_OFFSET (4 * sizeof(void *))
-
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* writers only */
 static struct mem_allocator original;
 static void *(*pymem_malloc)(size_t); /* the allocator in place, whoever's it is */
@@ -128,9 +125,15 @@ void ml_quarantine_install(void)
     set(PYMEM_DOMAIN_MEM, &ours);
 }
 
+/* Where the module object keeps its state (pyabi.h; checked at adoption). */
+static void **state_slot(PyObject *module)
+{
+    return &((ml_module_head *)module)->md_state;
+}
+
 void ml_quarantine_give_back(PyObject *module)
 {
-    void **slot = (void **)((char *)module + MD_STATE_OFFSET);
+    void **slot = state_slot(module);
     void *state = *slot;
     if (!in_region(state))
         return;
@@ -147,7 +150,7 @@ void ml_quarantine_give_back(PyObject *module)
 void *ml_quarantine_adopt(PyObject *module, size_t size, const char *name, unsigned long long instance,
                           long long interp, const struct ml_saved_stack *created)
 {
-    void **slot = (void **)((char *)module + MD_STATE_OFFSET);
+    void **slot = state_slot(module);
     void *state = py.PyModule_GetState(module);
     if (!region || !size || !state || *slot != state)
         return NULL; /* not installed, stateless, or a layout we do not know */

@@ -24,7 +24,8 @@ static struct {
 static char *debuginfo_path;
 static Dwfl_Callbacks callbacks = {.debuginfo_path = &debuginfo_path};
 
-#define RESOLVE(field, name) (*(void **)&dw.field = dlsym(handle, name)) != NULL
+/* A function of libdw into slot: 0 if it is not there. */
+#define RESOLVE(slot, name) ((*(void **)&(slot) = dlsym(handle, name)) != NULL)
 
 /* 0 once libdw is there; -1 if it cannot be (then lines are left out). */
 static int load_libdw(void)
@@ -36,14 +37,11 @@ static int load_libdw(void)
     void *handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!handle)
         return -1;
-    if (!(RESOLVE(begin, "dwfl_begin") && RESOLVE(report_begin, "dwfl_report_begin") &&
-          RESOLVE(linux_proc_report, "dwfl_linux_proc_report") && RESOLVE(report_end, "dwfl_report_end") &&
-          RESOLVE(addrmodule, "dwfl_addrmodule") && RESOLVE(module_getsrc, "dwfl_module_getsrc") &&
-          RESOLVE(lineinfo, "dwfl_lineinfo")))
-        return -1;
-    *(void **)&callbacks.find_elf = dlsym(handle, "dwfl_linux_proc_find_elf");
-    *(void **)&callbacks.find_debuginfo = dlsym(handle, "dwfl_standard_find_debuginfo");
-    if (!callbacks.find_elf || !callbacks.find_debuginfo)
+    if (!(RESOLVE(dw.begin, "dwfl_begin") && RESOLVE(dw.report_begin, "dwfl_report_begin") &&
+          RESOLVE(dw.linux_proc_report, "dwfl_linux_proc_report") && RESOLVE(dw.report_end, "dwfl_report_end") &&
+          RESOLVE(dw.addrmodule, "dwfl_addrmodule") && RESOLVE(dw.module_getsrc, "dwfl_module_getsrc") &&
+          RESOLVE(dw.lineinfo, "dwfl_lineinfo") && RESOLVE(callbacks.find_elf, "dwfl_linux_proc_find_elf") &&
+          RESOLVE(callbacks.find_debuginfo, "dwfl_standard_find_debuginfo")))
         return -1;
     state = 1;
     return 0;

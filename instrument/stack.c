@@ -28,12 +28,12 @@ void ml_stack_capture(struct ml_stack *s, int max_depth)
     }
 }
 
-void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize)
+static void write_frames(struct json *j, const char *key, void *const *ips, int depth, int symbolize)
 {
     json_key(j, key);
     json_begin_array(j);
-    for (int i = 0; i < s->depth && json_room(j) > FRAME_ROOM; i++) {
-        uintptr_t ip = (uintptr_t)s->ips[i];
+    for (int i = 0; i < depth && json_room(j) > FRAME_ROOM; i++) {
+        uintptr_t ip = (uintptr_t)ips[i];
         /* Every kept frame is a return address: look up the call instruction. */
         struct ml_object_ref ref = symbolize == ML_SIGNAL_SAFE ? ml_objects_resolve_unlocked(ip - 1)
                                                                : ml_objects_resolve(ip - 1, symbolize);
@@ -50,12 +50,25 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
     json_end_array(j);
 }
 
+void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize)
+{
+    write_frames(j, key, s->ips, s->depth, symbolize);
+}
+
+void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python)
+{
+    write_frames(j, "stack", ips, depth, ml_opts.symbolize);
+    if (python)
+        ml_python_text_write(j, "python_stack", python);
+}
+
 /* Where a code object keeps its file and function names, read off PyCode_Type's
  * member table once: the public route, an attribute lookup for each name of each
  * frame, was the larger part of recording a Python stack.  -1: not found (then the
  * lookup it is). */
 struct code_names {
     Py_ssize_t file, function;
+    const char *function_member; /* co_qualname from 3.11, co_name before */
 };
 
 static struct code_names code_names_of(PyObject *code)
@@ -73,14 +86,13 @@ static struct code_names code_names_of(PyObject *code)
         const char *doc;
     };
     enum { T_OBJECT = 6, T_OBJECT_EX = 16 };
-    const char *function = py.minor >= 11 ? "co_qualname" : "co_name";
-    struct code_names found = {-1, -1};
+    struct code_names found = {-1, -1, py.minor >= 11 ? "co_qualname" : "co_name"};
     for (const struct member *m = code->ob_type->tp_members; m && m->name; m++) {
         if (m->type != T_OBJECT && m->type != T_OBJECT_EX)
             continue;
         if (strcmp(m->name, "co_filename") == 0)
             found.file = m->offset;
-        else if (strcmp(m->name, function) == 0)
+        else if (strcmp(m->name, found.function_member) == 0)
             found.function = m->offset;
     }
     known = found;
@@ -114,7 +126,7 @@ void ml_python_frames(void (*fn)(const char *file, int line, const char *functio
         struct code_names at = code_names_of(code);
         PyObject *file_owned, *name_owned;
         const char *file = code_name(code, at.file, "co_filename", &file_owned);
-        const char *name = code_name(code, at.function, py.minor >= 11 ? "co_qualname" : "co_name", &name_owned);
+        const char *name = code_name(code, at.function, at.function_member, &name_owned);
         fn(file, py.PyFrame_GetLineNumber(f), name, arg);
         if (file_owned)
             py.Py_DecRef(file_owned);
@@ -171,18 +183,11 @@ static void append_python_frame(const char *file, int line, const char *function
     size_t mark = t->len;
     file = file ? file : "?";
     function = function ? function : "?";
-    char digits[16];
-    int i = (int)sizeof digits;
-    unsigned u = line < 0 ? 0u - (unsigned)line : (unsigned)line;
-    do {
-        digits[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (line < 0)
-        digits[--i] = '-';
+    char digits[JSON_DECIMAL_MAX];
+    size_t n = json_decimal(digits, line);
     append(t, file, strlen(file));
     append(t, "\t", 1);
-    append(t, digits + i, sizeof digits - (size_t)i);
+    append(t, digits + sizeof digits - n, n);
     append(t, "\t", 1);
     append(t, function, strlen(function));
     if (t->len + 1 >= sizeof t->buf) {

@@ -21,6 +21,11 @@ void ml_stack_capture(struct ml_stack *s, int max_depth);
 #define ML_SIGNAL_SAFE (-1)
 void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize);
 
+/* Writes "stack" (symbolized as the options say) and, if python is not NULL,
+ * "python_stack" from its "file\tline\tfunction\n" lines: the stacks of a lifetime
+ * event, inline or in its "stack" record. */
+void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python);
+
 /* Writes "key": [{"file","line","function"}...] if this thread runs Python. */
 void ml_python_stack_write(struct json *j, const char *key, int max_depth);
 

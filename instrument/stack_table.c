@@ -3,7 +3,6 @@
  * can name an id whose record is not yet in the log. */
 #include "stack_table.h"
 
-#include "engine.h"
 #include "log_writer.h"
 
 #include <pthread.h>
@@ -108,14 +107,9 @@ static struct ml_stack_entry *make_entry(uint64_t hash, const struct ml_stack *n
 
 static void write_definition(const struct ml_stack_entry *e)
 {
-    struct ml_stack native;
-    native.depth = e->depth;
-    memcpy(native.ips, e->ips, (size_t)e->depth * sizeof e->ips[0]);
     ml_record_begin(&def_record, "stack");
     json_kv_int(&def_record.j, "id", e->id);
-    ml_stack_write(&def_record.j, "stack", &native, ml_opts.symbolize);
-    if (e->python)
-        ml_python_text_write(&def_record.j, "python_stack", e->python);
+    ml_stacks_write(&def_record.j, e->ips, e->depth, e->python);
     ml_record_end(&def_record);
 }
 
