@@ -86,8 +86,8 @@ _FIELDS = {
     "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
 }
 _NESTED = ("stack", "python_stack", "context", "recent_events")
-_REQUIRED = {"object-load": ("id", "path"), "stack": ("id",), "interp-create": ("interp",), "interp-finalize": ("interp",),
-             "finding": ("kind",)}
+_REQUIRED = {"object-load": ("id", "path"), "stack": ("id",), "interp-create": ("interp",),
+             "interp-finalize": ("interp",), "finding": ("kind",)}
 
 
 def _type_ok(kind, v):
