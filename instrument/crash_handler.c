@@ -4,6 +4,7 @@
 #include "crash_story.h"
 #include "engine.h"
 #include "findings.h"
+#include "log_writer.h"
 #include "pyapi.h"
 #include "quarantine.h"
 #include "safe_format.h"
@@ -237,11 +238,16 @@ static void on_fatal_signal(int sig, siginfo_t *info, void *context)
     size_t index = 0;
     while (index < NSIGNALS && fatal_signals[index] != sig)
         index++;
+    siginfo_t rebuilt;
+    const ucontext_t *original = original_fault(sig, info, context, &rebuilt);
+    const siginfo_t *about = original ? &rebuilt : info;
+    const ucontext_t *where = original ? original : context;
+    /* The log file cut under a copy into its window: not the program's fault.  (Under
+     * faulthandler, which ran first, its traceback has been printed by now.) */
+    if (sig == SIGBUS && about->si_code > 0 && ml_log_fault_in_window(about->si_addr))
+        return;
     if (!__atomic_exchange_n(&handling, 1, __ATOMIC_ACQ_REL)) {
-        static siginfo_t rebuilt;
-        const ucontext_t *original = original_fault(sig, info, context, &rebuilt);
-        const siginfo_t *about = original ? &rebuilt : info;
-        const ucontext_t *where = original ? original : context;
+        ml_log_dying();
         if (!report_use_after_free(sig, about, where))
             report_finalize_crash(sig, about, where);
     }

@@ -60,7 +60,7 @@ static void write_argv(struct json *j)
     json_end_array(j);
 }
 
-static void log_process_start(int forked)
+static void log_process_start(int forked, int continued)
 {
     struct ml_record r;
     struct timespec now;
@@ -69,6 +69,8 @@ static void log_process_start(int forked)
     json_kv_int(&r.j, "pid", getpid());
     json_kv_int(&r.j, "ppid", getppid());
     json_kv_bool(&r.j, "forked", forked);
+    if (continued)
+        json_kv_bool(&r.j, "continued", 1);
     json_kv_int(&r.j, "wall_ns", (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
     write_argv(&r.j);
     json_kv_string(&r.j, "python_version", py.Py_GetVersion());
@@ -91,10 +93,10 @@ static void log_process_start(int forked)
     ml_record_end(&r);
 }
 
+/* arg: why the record is written again. */
 static void relog_module(struct ml_module_rec *m, void *arg)
 {
-    (void)arg;
-    ml_event_module("module-create", m, NULL, "inherited at fork");
+    ml_event_module("module-create", m, NULL, arg);
 }
 
 static void relog_type(struct ml_type_rec *t, void *arg)
@@ -102,6 +104,21 @@ static void relog_type(struct ml_type_rec *t, void *arg)
     (void)arg;
     if (t->alive)
         ml_event_type("type-create", t, NULL);
+}
+
+/* The log was cut under us (logrotate's copytruncate) and is appended to from now
+ * on: its start again, as far as can be done without taking a lock the writing
+ * thread may hold.  Records of what lived before name stacks that are written anew. */
+static void log_restarted(void)
+{
+    log_process_start(0, 1);
+    ml_stack_table_new_log();
+    ml_objects_try_relog_all();
+    if (ml_registry_trylock()) {
+        ml_each_module(relog_module, "alive when the log was cut");
+        ml_each_type(relog_type, NULL);
+        ml_registry_unlock();
+    }
 }
 
 static void atfork_prepare(void)
@@ -129,10 +146,10 @@ static void atfork_child(void)
     char err[512];
     if (ml_log_reopen_in_child(err, sizeof err) != 0)
         fatal("log", err);
-    log_process_start(1);
+    log_process_start(1, 0);
     ml_objects_relog_all();
     ml_registry_lock();
-    ml_each_module(relog_module, NULL);
+    ml_each_module(relog_module, "inherited at fork");
     ml_each_type(relog_type, NULL);
     ml_registry_unlock();
 }
@@ -224,7 +241,8 @@ static void start_locked(void)
     ml_log_reset_clock();
     if (ml_log_open(ml_opts.log_path, why, sizeof why) != 0)
         fatal("log", why);
-    log_process_start(0);
+    log_process_start(0, 0);
+    ml_log_set_restart_hook(log_restarted);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     on_exit(exit_status, NULL);
     atexit(log_process_exit);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,8 +33,22 @@
 _Static_assert(FIRST_WINDOW >= ML_RECORD_MAX + 4096, "a record fits in any window");
 
 static int log_fd = -1;
+/* What the log is: the descriptor is checked against it before each use, since the
+ * program may close it (closerange, daemons) and get the number back for a file of
+ * its own, which must never be written. */
+static dev_t log_dev;
+static ino_t log_ino;
 /* Bytes reserved so far: the offset of the next record. */
 static long long log_end;
+/* The file is at least this long unless someone else shortened it (log rotation by
+ * copytruncate): the bytes written with pwrite (disjoint ranges, so their sum), and
+ * the end of the window fallocate made. */
+static long long bytes_written, allocated_end;
+/* After the file was shortened under us it is appended to (O_APPEND: pwrite then
+ * ignores the offset), as other writers of a rotated log do. */
+static int appending;
+static void (*restart_hook)(void);
+static __thread int restarting __attribute__((tls_model("initial-exec")));
 /* The window: [window_start, window_start + window_size) of the file, under window_lock. */
 static pthread_mutex_t window_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *window;
@@ -53,6 +68,14 @@ static long long clock_origin;
  * would follow a cut one, and a reader takes only a cut last line. */
 static int log_broken;
 static int failure_said;
+/* Where the file ends once a failed write was marked with a log-incomplete record. */
+static long long incomplete_end = -1;
+/* Set when a fault on the window (the file shortened between our check and the copy)
+ * was answered by putting anonymous memory there. */
+static int window_lost;
+static int dying;
+
+void ml_log_dying(void) { __atomic_store_n(&dying, 1, __ATOMIC_RELEASE); }
 /* gettid() is a system call, and this is every record: kept per thread.  The
  * thread that forks is the only one in the child, and gets a new id there. */
 static __thread long long thread_id __attribute__((tls_model("initial-exec")));
@@ -68,7 +91,61 @@ static long long monotonic_ns(void)
 void ml_log_reset_clock(void) { clock_origin = monotonic_ns(); }
 long long ml_log_now(void) { return monotonic_ns() - clock_origin; }
 const char *ml_log_path(void) { return log_path; }
-int ml_log_is_open(void) { return log_fd >= 0; }
+
+/* The log's descriptor moves high, out of the numbers the program counts on (a
+ * program that opens a file right after start-up expects 3), below the usual 1024
+ * so that no larger descriptor table is made. */
+static int move_high(int fd)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return fd;
+    rlim_t limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur;
+    if (limit < 128)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, (int)(limit - 64));
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
+static void adopt(int fd)
+{
+    struct stat st;
+    log_fd = move_high(fd);
+    if (fstat(log_fd, &st) == 0) {
+        log_dev = st.st_dev;
+        log_ino = st.st_ino;
+    }
+    log_end = bytes_written = allocated_end = 0;
+    appending = 0;
+    incomplete_end = -1;
+    window = NULL;
+    window_size = FIRST_WINDOW;
+    mode = WRITING;
+    grown = 0;
+}
+
+static int is_our_file(int fd, struct stat *st)
+{
+    return fd >= 0 && fstat(fd, st) == 0 && st->st_dev == log_dev && st->st_ino == log_ino;
+}
+
+/* The program closed our descriptor (and may hold its number now): the log is opened
+ * again by its path if that is still our file.  0, or -1 with the log given up. */
+static int reopen_by_path(struct stat *st)
+{
+    int fd = open(log_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | (appending ? O_APPEND : 0));
+    if (fd < 0)
+        return -1;
+    if (!is_our_file(fd, st)) {
+        close(fd);
+        return -1;
+    }
+    log_fd = move_high(fd);
+    return 0;
+}
 
 static int create_log(char *err, size_t err_size)
 {
@@ -81,12 +158,7 @@ static int create_log(char *err, size_t err_size)
             snprintf(log_path, sizeof log_path, "%s.%d.%d.jsonl", log_prefix, pid, n);
         int fd = open(log_path, flags, 0600);
         if (fd >= 0) {
-            log_fd = fd;
-            log_end = 0;
-            window = NULL;
-            window_size = FIRST_WINDOW;
-            mode = WRITING;
-            grown = 0;
+            adopt(fd);
             return 0;
         }
         if (errno != EEXIST) {
@@ -120,7 +192,8 @@ int ml_log_reopen_in_child(char *err, size_t err_size)
 {
     drop_window(); /* the parent's file, mapped: let go of it, never cut it */
     pthread_mutex_unlock(&window_lock);
-    if (log_fd >= 0)
+    struct stat st;
+    if (is_our_file(log_fd, &st)) /* else the number is the program's now */
         close(log_fd);
     log_fd = -1;
     log_broken = failure_said = 0; /* a new file */
@@ -152,18 +225,52 @@ static void say(const char *text)
     (void)ignored;
 }
 
+static const char *write_error_name(int error)
+{
+    return error == ENOSPC ? "no space left on the device"
+           : error == EDQUOT ? "disk quota exceeded"
+           : error == EFBIG ? "file too large"
+           : error == EIO ? "input/output error"
+                          : "write error";
+}
+
+/* The log ends with a record that says why, where the failed record was to start:
+ * cutting the file there frees the part of it that was written, and a short record
+ * often fits in the block the one before it already took (when it does not, the
+ * log ends at that record).  Tools then say why the log is incomplete instead of
+ * guessing a crash.  Signal-safe: no stdio. */
+static void mark_incomplete(long long off, const char *why)
+{
+    char buf[128];
+    struct json j;
+    json_init(&j, buf, sizeof buf - 2);
+    json_begin_object(&j);
+    json_kv_string(&j, "event", "log-incomplete");
+    json_kv_int(&j, "t", ml_log_now());
+    json_kv_string(&j, "reason", why);
+    buf[j.len++] = '}';
+    buf[j.len++] = '\n';
+    if (appending || ftruncate(log_fd, off) != 0)
+        return;
+    long long end = off;
+    if (pwrite(log_fd, buf, j.len, off) == (ssize_t)j.len)
+        end += (long long)j.len;
+    else if (ftruncate(log_fd, off) != 0) /* no room even for that: the last whole record ends it */
+        return;
+    __atomic_store_n(&incomplete_end, end, __ATOMIC_RELEASE);
+}
+
 /* A log that cannot be written is said once on stderr; the program goes on and
  * the log ends at its last whole record.  Only write(2): this runs in the fatal-
  * signal handler too, where strerror and stdio are not safe. */
-static void report_write_failure(int error)
+static void report_write_failure(int error, long long off)
 {
+    __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
     if (__atomic_exchange_n(&failure_said, 1, __ATOMIC_ACQ_REL))
         return;
-    const char *why = error == ENOSPC ? "no space left on the device"
-                      : error == EDQUOT ? "disk quota exceeded"
-                      : error == EFBIG ? "file too large"
-                      : error == EIO ? "input/output error"
-                                     : "write error";
+    const char *why = write_error_name(error);
+    if (off >= 0)
+        mark_incomplete(off, why);
     say("modlife: cannot write the log ");
     say(log_path);
     say(": ");
@@ -171,27 +278,42 @@ static void report_write_failure(int error)
     say("; it ends at its last whole record, and the program goes on\n");
 }
 
+/* The log's descriptor no longer is the log and the file cannot be found again:
+ * nothing more is written, rather than into a file of the program's. */
+static void give_up_lost_log(void)
+{
+    __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&failure_said, 1, __ATOMIC_ACQ_REL))
+        return;
+    say("modlife: the program closed the descriptor of the log ");
+    say(log_path);
+    say(" and the file cannot be opened again; the log ends here, and the program goes on\n");
+}
+
 void ml_log_check_at_exit(void)
 {
     struct stat st;
-    if (log_fd >= 0 && fstat(log_fd, &st) == 0 && st.st_nlink == 0) {
+    if (is_our_file(log_fd, &st) && st.st_nlink == 0) {
         say("modlife: the log ");
         say(log_path);
         say(" was removed while the process ran; its records are lost\n");
     }
 }
 
+void ml_log_set_restart_hook(void (*hook)(void)) { restart_hook = hook; }
+
 static void write_at(const char *p, size_t n, long long off)
 {
+    const long long start = off;
     while (n > 0 && !__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE)) {
         ssize_t w = pwrite(log_fd, p, n, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
-            report_write_failure(errno);
+            report_write_failure(errno, start);
             return;
         }
+        __atomic_fetch_add(&bytes_written, (long long)w, __ATOMIC_RELEASE);
         p += w;
         off += w;
         n -= (size_t)w;
@@ -209,6 +331,7 @@ static int move_window(long long off)
     if (fallocate(log_fd, 0, start, window_size) != 0)
         return -1;
     grown = 1;
+    __atomic_store_n(&allocated_end, start + window_size, __ATOMIC_RELEASE);
     void *w = mmap(NULL, (size_t)window_size, PROT_READ | PROT_WRITE, MAP_SHARED, log_fd, start);
     if (w == MAP_FAILED)
         return -1;
@@ -231,12 +354,76 @@ static int copy_mapped(const char *p, size_t n, long long *off)
     /* The newline last: a reader of the running log that sees it sees the record. */
     memcpy(at, p, n - 1);
     __atomic_store_n(at + n - 1, p[n - 1], __ATOMIC_RELEASE);
+    if (__atomic_load_n(&window_lost, __ATOMIC_ACQUIRE)) {
+        /* The copy went into the stand-in memory: the file was cut meanwhile. */
+        drop_window();
+        window_lost = 0;
+        __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
+        return -1;
+    }
+    return 0;
+}
+
+/* How long the file is at least, unless someone else shortened it. */
+static long long size_floor(void)
+{
+    long long written = __atomic_load_n(&bytes_written, __ATOMIC_ACQUIRE);
+    long long allocated = __atomic_load_n(&allocated_end, __ATOMIC_ACQUIRE);
+    return written > allocated ? written : allocated;
+}
+
+/* The file was shortened under us (copytruncate rotation): from now on records are
+ * appended to what it is, starting with the records that make a log stand alone
+ * (the restart hook). */
+static void restart_after_truncation(void)
+{
+    pthread_mutex_lock(&window_lock);
+    struct stat st;
+    int still_short = is_our_file(log_fd, &st) && st.st_size < size_floor();
+    if (still_short) {
+        drop_window();
+        int flags = fcntl(log_fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(log_fd, F_SETFL, flags | O_APPEND);
+        appending = 1;
+        grown = 0;
+        __atomic_store_n(&allocated_end, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&bytes_written, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&log_end, (long long)st.st_size, __ATOMIC_RELEASE);
+        __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&window_lock);
+    if (still_short && restart_hook) {
+        restarting = 1;
+        restart_hook();
+        restarting = 0;
+    }
+}
+
+/* Before each record: the descriptor still is the log (found again by path if the
+ * program closed it), and the file is no shorter than what we put in it.  0 to
+ * write; -1 when the log is given up.  Signal handlers (a fatal signal, possibly
+ * inside a copy) check only the descriptor. */
+static int check_file(int from_signal)
+{
+    struct stat st;
+    /* Read before fstat: what it counts was in the file by then. */
+    long long floor = size_floor();
+    if (!is_our_file(log_fd, &st)) {
+        if (from_signal || reopen_by_path(&st) != 0) {
+            give_up_lost_log();
+            return -1;
+        }
+    }
+    if (st.st_size < floor && !from_signal && !restarting)
+        restart_after_truncation();
     return 0;
 }
 
 static void emit(const char *p, size_t n)
 {
-    if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE) ||
+        check_file(copying || __atomic_load_n(&dying, __ATOMIC_ACQUIRE)) != 0)
         return;
     long long off = -1;
     int how = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
@@ -258,6 +445,19 @@ static void emit(const char *p, size_t n)
     write_at(p, n, off);
 }
 
+int ml_log_fault_in_window(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr, w = (uintptr_t)window;
+    if (!copying || !window || a < w || a >= w + (uintptr_t)window_size)
+        return 0;
+    /* mmap is a plain system call: safe here.  The copy finishes into zeros. */
+    if (mmap(window, (size_t)window_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+        MAP_FAILED)
+        return 0;
+    __atomic_store_n(&window_lost, 1, __ATOMIC_RELEASE);
+    return 1;
+}
+
 void ml_log_finish(void)
 {
     if (log_fd < 0)
@@ -265,11 +465,18 @@ void ml_log_finish(void)
     pthread_mutex_lock(&window_lock);
     __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
     drop_window();
+    struct stat st;
+    long long end = __atomic_load_n(&incomplete_end, __ATOMIC_ACQUIRE);
+    if (end < 0 && grown)
+        end = __atomic_load_n(&log_end, __ATOMIC_ACQUIRE);
     /* Records after this one (there may be: other atexit work) are written at
-     * their offsets and grow the file again. */
-    if (grown && ftruncate(log_fd, __atomic_load_n(&log_end, __ATOMIC_ACQUIRE)) != 0 && !log_broken) {
-        __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
-        report_write_failure(errno);
+     * their offsets and grow the file again.  A file shortened under us since the
+     * last record is not made longer. */
+    if (end >= 0 && is_our_file(log_fd, &st) && st.st_size >= size_floor()) {
+        if (ftruncate(log_fd, end) != 0 && !log_broken)
+            report_write_failure(errno, -1);
+        __atomic_store_n(&allocated_end, 0, __ATOMIC_RELEASE);
+        grown = 0;
     }
     pthread_mutex_unlock(&window_lock);
 }

@@ -31,7 +31,6 @@ int ml_log_reopen_in_child(char *err, size_t err_size);
 void ml_log_finish(void);
 
 const char *ml_log_path(void);
-int ml_log_is_open(void);
 
 /* Nanoseconds since modlife started in this process (CLOCK_MONOTONIC). */
 long long ml_log_now(void);
@@ -43,5 +42,19 @@ void ml_record_end(struct ml_record *r);
 
 /* Says on stderr if the log file was removed while the process ran. */
 void ml_log_check_at_exit(void);
+
+/* Called after the file was found shortened under the process (a copytruncate
+ * rotation), once records are appended to it: writes what makes the rest of the log
+ * stand alone.  It may run while the writing thread holds other locks. */
+void ml_log_set_restart_hook(void (*hook)(void));
+
+/* From the SIGBUS handler: if addr lies in the log's window while this thread copies a
+ * record into it (the file was cut between our check and the copy), the copy is let
+ * finish into stand-in memory and the record goes by pwrite; 1 then. */
+int ml_log_fault_in_window(const void *addr);
+
+/* A fatal signal is being reported: records go out as they can, with no recovery
+ * work that could take locks. */
+void ml_log_dying(void);
 
 #endif

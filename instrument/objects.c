@@ -276,5 +276,15 @@ void ml_objects_relog_all(void)
     pthread_mutex_unlock(&lock);
 }
 
+int ml_objects_try_relog_all(void)
+{
+    if (pthread_mutex_trylock(&lock) != 0)
+        return 0;
+    for (int i = 0; i < object_count; i++)
+        log_object(&objects[i], objects[i].candidate);
+    pthread_mutex_unlock(&lock);
+    return 1;
+}
+
 void ml_objects_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void ml_objects_atfork_release(void) { pthread_mutex_unlock(&lock); }

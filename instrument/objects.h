@@ -36,6 +36,8 @@ int ml_objects_is_self(uintptr_t addr);
 
 /* Forget everything in a forked child's new log: objects are logged again there. */
 void ml_objects_relog_all(void);
+/* The same unless the lock is held (perhaps by the caller, writing a record): 0 then. */
+int ml_objects_try_relog_all(void);
 
 
 

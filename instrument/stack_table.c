@@ -161,6 +161,14 @@ void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e)
 void ml_stack_table_atfork_prepare(void) { pthread_mutex_lock(&lock); }
 void ml_stack_table_atfork_parent(void) { pthread_mutex_unlock(&lock); }
 
+/* The log was cut under us (rotation): every stack is written again when next named.
+ * Ids go on counting, so that a record already on its way names no other stack; no
+ * lock, since the caller may be writing a stack record under it. */
+void ml_stack_table_new_log(void)
+{
+    __atomic_add_fetch(&current_log, 1, __ATOMIC_RELEASE);
+}
+
 /* Entries stay (the inherited records point at them); their ids were the parent's. */
 void ml_stack_table_atfork_child(void)
 {

@@ -29,6 +29,7 @@ void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, in
 void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e);
 
 /* fork: in the child the log is new, and every entry is written to it again. */
+void ml_stack_table_new_log(void);
 void ml_stack_table_atfork_prepare(void);
 void ml_stack_table_atfork_parent(void);
 void ml_stack_table_atfork_child(void);

@@ -1,6 +1,7 @@
 """Bad environments: a full disk, a log directory removed while the process runs, an
 interpreter version modlife does not know.  Each gets one clear line on stderr and a
 documented degraded mode; the program itself runs on unchanged."""
+import json
 import os
 import re
 import shutil
@@ -25,14 +26,27 @@ def test_full_disk(tmp_path):
     """ENOSPC: said once; the log keeps its whole records, the program goes on."""
     mount = tmp_path / "tiny"
     mount.mkdir()
-    script = ('mount -t tmpfs -o size=16k tmpfs "$1" && exec "$2" run --quiet --log-dir "$1" -- "$3" -c "$4"')
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    # The log is copied out of the small file system before the mount goes with the namespace.
+    script = ('mount -t tmpfs -o size=16k tmpfs "$1" && "$2" run --quiet --log-dir "$1" -- "$3" -c "$4"; '
+              'rc=$?; cp "$1"/modlife.*.jsonl "$5"/; exit $rc')
     proc = subprocess.run(["unshare", "--mount", "sh", "-c", script, "sh", str(mount), modlife_command(),
-                           INTERP.path, WORK], capture_output=True, text=True, timeout=120)
+                           INTERP.path, WORK, str(kept)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "program output ok\n", proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and re.fullmatch(
         r"modlife: cannot write the log \S+\.jsonl: no space left on the device; it ends at its last whole "
         r"record, and the program goes on", lines[0]), proc.stderr
+    # The log ends at a whole record; where the block of the last one had room, a
+    # record saying why (the file system's pages decide).
+    (log,) = os.listdir(kept)
+    data = (kept / log).read_bytes()
+    assert data.endswith(b"}\n") and b"\0" not in data
+    records = [json.loads(line) for line in data.splitlines()]
+    assert all(r["event"] != "log-incomplete" for r in records[:-1])
+    if records[-1]["event"] == "log-incomplete":
+        assert records[-1]["reason"] == "no space left on the device"
 
 
 def test_log_directory_removed_while_running(tmp_path):
