@@ -145,3 +145,34 @@ def test_records_after_a_rotation_start_a_log_of_their_own(interp, tmp_path):
     execs = [r for r in records if r["event"] == "module-exec" and r["module"] == "xxlimited"]
     assert len(execs) == 3 and all("stack" in r for r in execs)
     assert records[-1]["event"] == "process-exit"
+
+
+# A cutter thread truncates the log every half millisecond while the program makes
+# module instances and types: cuts land before, between and inside records.
+CUT_WHILE_WRITING = textwrap.dedent("""\
+    import glob, os, sys, threading, time
+    {churn}
+    stop = False
+    def cutter():
+        while not stop:
+            for log in glob.glob(os.environ.get("ROTATE", "")):
+                os.truncate(log, 0)
+            time.sleep(0.0005)
+    thread = threading.Thread(target=cutter)
+    thread.start()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        churn(10)
+    stop = True
+    thread.join()
+    print("done")
+    """).format(churn=CHURN)
+
+
+@pytest.mark.parametrize("interp", TRANSPARENCY_INTERPRETERS, ids=lambda i: i.name)
+def test_a_log_cut_again_and_again_while_written(interp, tmp_path):
+    plain, traced, log_dir = run_both(interp, CUT_WHILE_WRITING, [], tmp_path)
+    assert plain[0] == 0, plain
+    assert_same(plain, traced)
+    tools = subprocess.run([modlife_command(), "report", str(log_dir)], capture_output=True, text=True)
+    assert tools.returncode == 0, tools.stderr

@@ -13,7 +13,9 @@ without its stacks.
 Lifetime records name their stacks: each distinct stack is written once, in a
 "stack" record ({"id", "stack", "python_stack"}) before the first record that says
 "stack_id": id.  The reader puts the stacks back in place of the id and does not
-hand out the "stack" records themselves."""
+hand out the "stack" records themselves.  A log that starts with a process-start
+marked "continued" was cut under its process (rotation): there a stack id may name a
+record that went with the cut, and the record is handed out without its stacks."""
 import json
 import os
 import sys
@@ -158,6 +160,9 @@ class _Stacks:
 
     def __init__(self, path):
         self.path, self.by_id = path, {}
+        # A log cut under its process (rotation) goes on from a process-start marked
+        # "continued": records on their way at the cut may name stacks written before it.
+        self.continued = False
 
     def define(self, number, text):
         record = _decode_batch(self.path, [(number, text)])[0]
@@ -165,6 +170,8 @@ class _Stacks:
 
     def resolve(self, number, record):
         stacks = self.by_id.get(record.pop("stack_id"))
+        if stacks is None and self.continued:
+            return
         if stacks is None:
             raise LogError("%s:%d: corrupt %s record: its \"stack_id\" names no earlier stack record"
                            % (self.path, number, record["event"]))
@@ -232,6 +239,8 @@ def iter_records(path, stacks=True, events=None, progress=True):
 def _with_stacks(path, batch, table, stacks):
     records = _decode_batch(path, batch)
     for (number, _), record in zip(batch, records):
+        if number == 1 and record.get("continued") is True:
+            table.continued = True
         if "stack_id" in record:
             if stacks:
                 table.resolve(number, record)
