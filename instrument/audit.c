@@ -5,7 +5,17 @@
  * program's namespace once the program is relocated (la_preinit), and from then on
  * only forwards: PLT bindings made from extension code to a hooked C-API function
  * are answered with the hook (la_symbind64), and after each dlopen the core patches
- * the remaining references (la_activity). */
+ * the remaining references.
+ *
+ * "After each dlopen" is not la_activity(LA_ACT_CONSISTENT): glibc's dlopen reports
+ * consistency once the new objects are mapped, *before* it relocates them.  Patching
+ * then is undone by the relocation that follows, and a RELRO page the patch leaves
+ * read-only makes the loader's own relocation fault (a Rust extension, whose C-API
+ * calls all go through GLOB_DAT, crashed that way).  So a consistent namespace only
+ * marks the objects pending, and they are handed to the core at the next point
+ * where the loader is known to be done with them: a dlsym (Python looks up
+ * PyInit_<name> right after dlopen returns, before any extension code runs) or the
+ * start of the next dlopen.  Both hold the loader's lock, as the dlopen does. */
 #include <dlfcn.h>
 #include <link.h>
 #include <stdio.h>
@@ -14,6 +24,7 @@
 static void *(*core_replacement)(const char *symbol);
 static void (*core_objects_changed)(void);
 static struct link_map *main_map;
+static int objects_pending;
 
 static void load_core(void)
 {
@@ -31,12 +42,21 @@ static void load_core(void)
         return;
     }
     void (*start)(void) = (void (*)(void))dlsym(core, "modlife_audit_start");
-    *(void **)&core_replacement = dlsym(core, "modlife_audit_replacement");
-    *(void **)&core_objects_changed = dlsym(core, "modlife_audit_objects_changed");
-    if (start && core_replacement && core_objects_changed)
-        start();
-    else
-        core_replacement = NULL;
+    void *(*replacement)(const char *) = (void *(*)(const char *))dlsym(core, "modlife_audit_replacement");
+    void (*objects_changed)(void) = (void (*)(void))dlsym(core, "modlife_audit_objects_changed");
+    if (!start || !replacement || !objects_changed)
+        return;
+    /* Published only once started: the core's own dlsym calls while it starts must
+     * not re-enter it. */
+    start();
+    core_replacement = replacement;
+    core_objects_changed = objects_changed;
+}
+
+static void hand_over_pending_objects(void)
+{
+    if (core_objects_changed && __atomic_exchange_n(&objects_pending, 0, __ATOMIC_ACQ_REL))
+        core_objects_changed();
 }
 
 unsigned int la_version(unsigned int version)
@@ -63,15 +83,18 @@ void la_preinit(uintptr_t *cookie)
 void la_activity(uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
-    if (flag == LA_ACT_CONSISTENT && core_objects_changed)
-        core_objects_changed();
+    if (flag == LA_ACT_ADD)
+        hand_over_pending_objects(); /* the previous dlopen has finished relocating */
+    else if (flag == LA_ACT_CONSISTENT && core_objects_changed)
+        __atomic_store_n(&objects_pending, 1, __ATOMIC_RELEASE);
 }
 
 uintptr_t la_symbind64(Elf64_Sym *sym, unsigned int ndx, uintptr_t *refcook, uintptr_t *defcook,
                        unsigned int *flags, const char *symname)
 {
     (void)ndx;
-    (void)flags;
+    if (*flags & LA_SYMB_DLSYM)
+        hand_over_pending_objects();
     /* Only calls from one object into another that is not the executable: the
      * interpreter's own calls (libpython to itself, or a static executable to
      * itself) stay direct. */

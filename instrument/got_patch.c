@@ -108,10 +108,17 @@ static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info
         *python_refs += is_python_name(info->strtab + sym->st_name);
         if (plt_only < 0)
             continue; /* counting only */
-        void *replacement = ml_hook_replacement(info->strtab + sym->st_name);
-        if (!replacement)
+        const struct ml_hook *hook = ml_hook_find(info->strtab + sym->st_name);
+        if (!hook)
             continue;
-        write_slot(info, (void **)(obj->dlpi_addr + rel[i].r_offset), replacement);
+        void **slot = (void **)(obj->dlpi_addr + rel[i].r_offset);
+        /* Only over what the loader bound there (a PLT slot may also still hold its
+         * lazy-binding stub): a slot holding anything else is not relocated yet, and
+         * writing it, or leaving its page read-only, would break the relocation to
+         * come. */
+        if (type != ML_R_JUMP_SLOT && *slot != *hook->original && *slot != hook->replacement)
+            continue;
+        write_slot(info, slot, hook->replacement);
         patched++;
     }
     return patched;

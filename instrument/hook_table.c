@@ -40,7 +40,7 @@ const struct ml_hook ml_hooks[] = {
 
 const size_t ml_hook_count = sizeof ml_hooks / sizeof ml_hooks[0];
 
-void *ml_hook_replacement(const char *symbol)
+const struct ml_hook *ml_hook_find(const char *symbol)
 {
     /* Every hooked name starts with "Py" or "_Py": most are rejected at once. */
     const char *name = symbol[0] == '_' ? symbol + 1 : symbol;
@@ -48,6 +48,12 @@ void *ml_hook_replacement(const char *symbol)
         return NULL;
     for (size_t i = 0; i < ml_hook_count; i++)
         if (*ml_hooks[i].original && !strcmp(ml_hooks[i].symbol, symbol))
-            return ml_hooks[i].replacement;
+            return &ml_hooks[i];
     return NULL;
+}
+
+void *ml_hook_replacement(const char *symbol)
+{
+    const struct ml_hook *hook = ml_hook_find(symbol);
+    return hook ? hook->replacement : NULL;
 }

@@ -15,7 +15,10 @@ struct ml_hook {
 extern const struct ml_hook ml_hooks[];
 extern const size_t ml_hook_count;
 
-/* The replacement for symbol, or NULL when it is not hooked (or not in this Python). */
+/* The hook for symbol, or NULL when it is not hooked (or not in this Python). */
+const struct ml_hook *ml_hook_find(const char *symbol);
+
+/* Its replacement, or NULL likewise. */
 void *ml_hook_replacement(const char *symbol);
 
 #endif
