@@ -68,7 +68,8 @@ int main(void)
                 "\"list\":[1,\"x\"]}", __LINE__);
 
     /* UTF-8 is kept; every byte that is not part of it becomes U+FFFD. */
-    check_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d\"", __LINE__);
+    check_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d",
+                 "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d\"", __LINE__);
     check_string("a\xff\xfe" "b", "\"a\\ufffd\\ufffdb\"", __LINE__);
     check_string("\x80\xbf", "\"\\ufffd\\ufffd\"", __LINE__);         /* stray continuation bytes */
     check_string("x\xc3", "\"x\\ufffd\"", __LINE__);                  /* cut at the end */

@@ -13,7 +13,10 @@ without its stacks.
 Lifetime records name their stacks: each distinct stack is written once, in a
 "stack" record ({"id", "stack", "python_stack"}) before the first record that says
 "stack_id": id.  The reader puts the stacks back in place of the id and does not
-hand out the "stack" records themselves."""
+hand out the "stack" records themselves.
+
+Bytes that are not UTF-8 (an older library wrote a module's C string name as it
+was) read as U+FFFD, as the library now writes them."""
 import json
 import os
 import sys
@@ -208,15 +211,15 @@ def iter_records(path, stacks=True, events=None, progress=True):
             event = raw[_EVENT_AT:end].decode("ascii", "replace") if end > 0 else None
             if event == "stack":
                 if stacks:
-                    table.define(number, raw.decode("utf-8", "surrogateescape"))
+                    table.define(number, raw.decode("utf-8", "replace"))
                 continue
             if events is not None and event is not None and event not in events and number > 1:
                 continue
             cut = raw.find(_STACK_KEY, 0, 2048) if not stacks and event not in _WHOLE else -1
             if cut > 0:
-                batch.append((number, raw[:cut].decode("utf-8", "surrogateescape") + "}"))
+                batch.append((number, raw[:cut].decode("utf-8", "replace") + "}"))
             else:
-                batch.append((number, raw.decode("utf-8", "surrogateescape")))
+                batch.append((number, raw.decode("utf-8", "replace")))
             if len(batch) >= 2048:
                 done = f.tell()
                 yield from _with_stacks(path, batch, table, stacks)
