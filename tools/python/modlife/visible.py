@@ -34,7 +34,11 @@ def _escape(match):
 
 def terminal(text):
     """text (or str() of it) for a terminal: see the module's doc."""
-    return _TERMINAL.sub(_escape, text if isinstance(text, str) else str(text))
+    text = text if isinstance(text, str) else str(text)
+    # Everything escaped is outside isprintable(): most lines of a long log pass here.
+    if text.isprintable() and "\\" not in text:
+        return text
+    return _TERMINAL.sub(_escape, text)
 
 
 def script_json(value):
