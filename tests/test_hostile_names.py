@@ -2,13 +2,15 @@
 type whose names hold <!--, <script>, quotes, %DATA%, clear-screen and OSC 8
 escape sequences, a byte next to NUL, C1 CSI, U+2028 and bytes that are not UTF-8),
 run for real: the library's stderr report, its JSON log, `modlife events`,
-`lifetimes`, `report` (text, json, sarif) and the timeline page, loaded in headless
-chromium, each show the names escaped for their medium and nothing else."""
+`lifetimes`, `report` (text, json, sarif), the timeline page, loaded in headless
+chromium, and the gdb helper each show the names escaped for their medium and
+nothing else."""
 import glob
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -31,6 +33,7 @@ MODULE_SHOWN = "hostile_names" + HOSTILE_SHOWN + "\ufffd\ufffd"
 # A Python file name of the same kind, on the finding's Python stack.
 PYFILE = "evil\x1b]0;title\x07\t<script>.py"
 PYFILE_SHOWN = r"evil\x1b]0;title\x07\x09<script>.py"
+GDB_HELPER = os.path.join(os.path.dirname(HERE), "tools", "gdb", "modlife-gdb.py")
 # The comment leads the process name (argv) in the page's data: a page that let
 # data out of its <script> element would run it.
 SCRIPT = """#<img src=x onerror=window.pwned=1>
@@ -47,19 +50,24 @@ pytestmark = pytest.mark.parametrize("interp", [i for i in INTERPRETERS if i.nam
                                      ids=str)
 
 
+def modlife_run(interp, ext_root, log_dir, code, **popen):
+    out = build_extension(interp, "hostile_names", str(ext_root / interp.name))
+    env = dict(os.environ, PYTHONPATH=out)
+    env.pop("MODLIFE_OPTIONS", None)
+    return subprocess.Popen([modlife_command(), "run", "--quiet", "--log-dir", str(log_dir), "--",
+                             interp.path, "-c", code], env=env, **popen)
+
+
 @pytest.fixture
 def hostile(interp, ext_root, tmp_path):
     """One run of the fixture under `modlife run`: (stderr bytes, log path)."""
-    out = build_extension(interp, "hostile_names", str(ext_root / interp.name))
     log_dir = tmp_path / "logs"
-    env = dict(os.environ, PYTHONPATH=out)
-    env.pop("MODLIFE_OPTIONS", None)
-    proc = subprocess.run([modlife_command(), "run", "--quiet", "--log-dir", str(log_dir), "--",
-                           interp.path, "-c", SCRIPT], env=env, capture_output=True, timeout=120)
-    assert proc.returncode == FINDINGS_STATUS, proc.stderr.decode("utf-8", "replace")
+    proc = modlife_run(interp, ext_root, log_dir, SCRIPT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == FINDINGS_STATUS, stderr.decode("utf-8", "replace")
     logs = glob.glob(str(log_dir / "*.jsonl"))
     assert len(logs) == 1, logs
-    return proc.stderr, logs[0]
+    return stderr, logs[0]
 
 
 def tool(*args):
@@ -179,3 +187,28 @@ def test_timeline_page(hostile, tmp_path):
         browser.js("document.querySelector('.finding-marker').click()")
         report = browser.js("document.getElementById('report').textContent")
         assert " in evil_dealloc (module %s) (type %s)\n" % (MODULE_SHOWN, TYPE_SHOWN) in report
+
+
+def test_gdb_helper(interp, ext_root, tmp_path):
+    """modlife-registries reads the names out of the process: shown as the library's
+    report shows them, where it died on the bytes that are not UTF-8."""
+    proc = modlife_run(interp, ext_root, tmp_path / "logs", "import hostile_names, time\n"
+                       "print('ready', flush=True)\ntime.sleep(120)", stdout=subprocess.PIPE)
+    child = None
+    try:
+        assert proc.stdout.readline() == b"ready\n"
+        child = int(subprocess.check_output(["pgrep", "-P", str(proc.pid)], text=True).split()[0])
+        gdb = subprocess.run(["gdb", "-batch", "-nx", "-p", str(child), "-x", GDB_HELPER, "-ex", "modlife-registries"],
+                             capture_output=True, timeout=120)
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+    # gdb's own chatter (thread lists, auto-load advice) is not ours: the helper's lines.
+    lines = [line for line in gdb.stdout.split(b"\n") if line.startswith((b"modlife: ", b"  module", b"  type"))]
+    assert_inert(b"".join(lines))
+    lines = [line.decode() for line in lines]
+    assert lines[0] == "modlife: 1 module instance(s)" and lines[2] == "modlife: 1 heap type(s)", lines
+    assert lines[1].startswith("  module %s #1  interp 0  phase executed  " % MODULE_SHOWN_BY_LIBRARY), lines
+    assert lines[3].startswith("  type %s  interp 0  of %s #1  no-gc  " % (TYPE_SHOWN, MODULE_SHOWN_BY_LIBRARY)), lines
