@@ -109,8 +109,8 @@ static void put_saved_python(struct out *o, const char *text)
         return;
     put(o, "  Python stack (innermost first):\n");
     for (const char *p = text; *p;) {
-        const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
-        const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
+        const char *tab1 = strchr(p, ML_PY_FIELD), *tab2 = tab1 ? strchr(tab1 + 1, ML_PY_FIELD) : NULL;
+        const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
         if (!nl)
             break;
         put(o, "      ");
