@@ -13,10 +13,7 @@ without its stacks.
 Lifetime records name their stacks: each distinct stack is written once, in a
 "stack" record ({"id", "stack", "python_stack"}) before the first record that says
 "stack_id": id.  The reader puts the stacks back in place of the id and does not
-hand out the "stack" records themselves.
-
-Bytes that are not UTF-8 (an older library wrote a module's C string name as it
-was) read as U+FFFD, as the library now writes them."""
+hand out the "stack" records themselves."""
 import json
 import os
 import sys
@@ -201,6 +198,8 @@ def iter_records(path, stacks=True, events=None, progress=True):
     number = done = 0
     batch = []
     table = _Stacks(path)
+    # Bytes that are not UTF-8 (an older library wrote a module's C string name as
+    # it was) read as U+FFFD, as the library now writes them.
     with open(path, "rb", buffering=1 << 20) as f:
         for raw in f:
             number += 1
