@@ -1,6 +1,8 @@
 /* JSON writer (see json_writer.h). */
 #include "json_writer.h"
 
+#include "utf8.h"
+
 #include <string.h>
 
 void json_init(struct json *j, char *buf, size_t cap)
@@ -65,26 +67,50 @@ static const unsigned char escaped[256] = {
     ['"'] = 1,  ['\\'] = 1, [0x7f] = 1,
 };
 
-/* Names and paths rarely hold anything to escape: runs of plain bytes are copied
- * whole (every frame of every stack comes through here). */
-static void put_escaped(struct json *j, const char *s, size_t n)
+static void put_u(struct json *j, uint32_t cp)
 {
     static const char hex[] = "0123456789abcdef";
+    char e[6] = {'\\', 'u', hex[cp >> 12 & 15], hex[cp >> 8 & 15], hex[cp >> 4 & 15], hex[cp & 15]};
+    put(j, e, 6);
+}
+
+/* Names and paths rarely hold anything to escape: runs of plain bytes are copied
+ * whole (every frame of every stack comes through here).  Names are C strings
+ * that CPython need not have decoded (PyModuleDef.m_name): a byte that is not
+ * UTF-8 is written as U+FFFD, so the log is UTF-8 for every reader, and invisible
+ * code points (C1 controls, U+2028...) are escaped, so that the log is safe to
+ * show on a terminal and to embed in a script. */
+static void put_escaped(struct json *j, const char *s, size_t n)
+{
     put_char(j, '"');
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        if (!escaped[c])
+        if (c >= 0x80) {
+            uint32_t cp;
+            size_t len = ml_utf8_next((const unsigned char *)s + i, n - i, &cp);
+            if (len && !ml_utf8_invisible(cp)) {
+                i += len;
+                continue;
+            }
+            put(j, s + run, i - run);
+            put_u(j, len ? cp : 0xfffd);
+            i += len ? len : 1;
+            run = i;
             continue;
+        }
+        if (!escaped[c]) {
+            i++;
+            continue;
+        }
         put(j, s + run, i - run);
-        run = i + 1;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             put(j, e, 2);
         } else {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            put(j, e, 6);
+            put_u(j, c);
         }
+        run = ++i;
     }
     put(j, s + run, n - run);
     put_char(j, '"');

@@ -7,6 +7,7 @@
 #include "pyapi.h"
 #include "safe_format.h"
 #include "srcline.h"
+#include "visible_text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,9 +30,23 @@ static void put(struct out *o, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Names come from the program (module and type names, file and function names)
+ * and may hold anything: escaped for the terminal, never written raw. */
+static void put_text(struct out *o, const char *s, size_t n)
+{
+    o->len += ml_terminal_text(o->buf + o->len, sizeof o->buf - o->len, s, n);
+}
+
+static void put_name(struct out *o, const char *s, const char *none)
+{
+    s = s ? s : none;
+    put_text(o, s, strlen(s));
+}
+
 static void put_line(void *arg, const char *line)
 {
-    put(arg, "%s\n", line);
+    put_name(arg, line, "");
+    put(arg, "\n");
 }
 
 static const char *basename_of(const char *path)
@@ -65,17 +80,27 @@ static void put_native(struct out *o, const struct ml_stack *s, int in_signal_ha
     for (int i = 0; i < s->depth; i++) {
         uintptr_t ip = (uintptr_t)s->ips[i];
         struct frame_text t = describe(ip, in_signal_handler);
-        put(o, "    #%d 0x%lx in %s", i, (unsigned long)ip, t.function ? t.function : "??");
-        if (t.src.file)
-            put(o, " %s:%d", t.src.file, t.src.line);
-        put(o, " (%s+0x%lx)\n", basename_of(t.object), (unsigned long)t.offset);
+        put(o, "    #%d 0x%lx in ", i, (unsigned long)ip);
+        put_name(o, t.function, "??");
+        if (t.src.file) {
+            put(o, " ");
+            put_name(o, t.src.file, "");
+            put(o, ":%d", t.src.line);
+        }
+        put(o, " (");
+        put_name(o, basename_of(t.object), "");
+        put(o, "+0x%lx)\n", (unsigned long)t.offset);
     }
 }
 
 static void put_python_frame(const char *file, int line, const char *function, void *arg)
 {
     struct out *o = arg;
-    put(o, "      %s:%d in %s\n", file ? file : "?", line, function ? function : "?");
+    put(o, "      ");
+    put_name(o, file, "?");
+    put(o, ":%d in ", line);
+    put_name(o, function, "?");
+    put(o, "\n");
 }
 
 static void put_saved_python(struct out *o, const char *text)
@@ -84,12 +109,15 @@ static void put_saved_python(struct out *o, const char *text)
         return;
     put(o, "  Python stack (innermost first):\n");
     for (const char *p = text; *p;) {
-        const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
-        const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
+        const char *tab1 = strchr(p, ML_PY_FIELD), *tab2 = tab1 ? strchr(tab1 + 1, ML_PY_FIELD) : NULL;
+        const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
         if (!nl)
             break;
-        put(o, "      %.*s:%.*s in %.*s\n", (int)(tab1 - p), p, (int)(tab2 - tab1 - 1), tab1 + 1,
-            (int)(nl - tab2 - 1), tab2 + 1);
+        put(o, "      ");
+        put_text(o, p, (size_t)(tab1 - p));
+        put(o, ":%.*s in ", (int)(tab2 - tab1 - 1), tab1 + 1);
+        put_text(o, tab2 + 1, (size_t)(nl - tab2 - 1));
+        put(o, "\n");
         p = nl + 1;
     }
 }
@@ -113,14 +141,24 @@ static void put_summary(struct out *o, const struct ml_finding *f, const struct 
     if (access->depth) {
         struct frame_text t = describe((uintptr_t)access->ips[guilty_frame(access, f->in_signal_handler)],
                                        f->in_signal_handler);
-        if (t.src.file)
-            put(o, " %s:%d", t.src.file, t.src.line);
-        put(o, " in %s", t.function ? t.function : "??");
+        if (t.src.file) {
+            put(o, " ");
+            put_name(o, t.src.file, "");
+            put(o, ":%d", t.src.line);
+        }
+        put(o, " in ");
+        put_name(o, t.function, "??");
     }
-    if (f->module)
-        put(o, " (module %s)", f->module);
-    if (f->type)
-        put(o, " (type %s)", f->type);
+    if (f->module) {
+        put(o, " (module ");
+        put_name(o, f->module, "");
+        put(o, ")");
+    }
+    if (f->type) {
+        put(o, " (type ");
+        put_name(o, f->type, "");
+        put(o, ")");
+    }
     put(o, "\n");
 }
 
@@ -130,7 +168,9 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     o.len = 0;
     const struct ml_kind_info *k = &ml_kinds[f->kind];
     put(&o, "=================================================================\n");
-    put(&o, "==%d==%s: modlife: %s: %s\n", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name, f->message);
+    put(&o, "==%d==%s: modlife: %s: ", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name);
+    put_name(&o, f->message, "");
+    put(&o, "\n");
     put_native(&o, access, f->in_signal_handler);
     if (f->access_saved) {
         put_saved_python(&o, f->access_saved->python);
@@ -145,7 +185,9 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     for (int i = 0; i < f->context_count; i++) {
         struct ml_stack native;
         ml_saved_stack_native(f->context[i].stack, &native);
-        put(&o, "\n%s was %s here:\n", f->subject, f->context[i].what);
+        put(&o, "\n");
+        put_name(&o, f->subject, "");
+        put(&o, " was %s here:\n", f->context[i].what);
         put_native(&o, &native, f->in_signal_handler);
         if (!f->in_signal_handler)
             put_saved_python(&o, f->context[i].stack->python);

@@ -176,7 +176,7 @@ static void append(struct text *t, const char *s, size_t n)
     t->len += n;
 }
 
-/* One "file\tline\tfunction\n" line; a frame that does not fit whole is left out. */
+/* One frame's text (stack.h); a frame that does not fit whole is left out. */
 static void append_python_frame(const char *file, int line, const char *function, void *arg)
 {
     struct text *t = arg;
@@ -185,16 +185,17 @@ static void append_python_frame(const char *file, int line, const char *function
     function = function ? function : "?";
     char digits[JSON_DECIMAL_MAX];
     size_t n = json_decimal(digits, line);
+    static const char field = ML_PY_FIELD, end = ML_PY_END;
     append(t, file, strlen(file));
-    append(t, "\t", 1);
+    append(t, &field, 1);
     append(t, digits + sizeof digits - n, n);
-    append(t, "\t", 1);
+    append(t, &field, 1);
     append(t, function, strlen(function));
     if (t->len + 1 >= sizeof t->buf) {
         t->len = mark;
         return;
     }
-    append(t, "\n", 1);
+    append(t, &end, 1);
 }
 
 void ml_saved_stack_capture(struct ml_saved_stack *s)
@@ -289,8 +290,8 @@ void ml_python_text_write(struct json *j, const char *key, const char *text)
     json_key(j, key);
     json_begin_array(j);
     for (const char *p = text; *p && json_room(j) > FRAME_ROOM;) {
-        const char *tab1 = strchr(p, '\t'), *tab2 = tab1 ? strchr(tab1 + 1, '\t') : NULL;
-        const char *nl = tab2 ? strchr(tab2 + 1, '\n') : NULL;
+        const char *tab1 = strchr(p, ML_PY_FIELD), *tab2 = tab1 ? strchr(tab1 + 1, ML_PY_FIELD) : NULL;
+        const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
         if (!nl)
             break;
         json_begin_object(j);

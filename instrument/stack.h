@@ -21,9 +21,16 @@ void ml_stack_capture(struct ml_stack *s, int max_depth);
 #define ML_SIGNAL_SAFE (-1)
 void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize);
 
+/* Kept Python frames are text: per frame, file ML_PY_FIELD line ML_PY_FIELD function
+ * ML_PY_END.  The separators are bytes UTF-8 never holds, and names are UTF-8
+ * (PyUnicode_AsUTF8), so that no file or function name, whatever it holds (a tab, a
+ * newline), can shift the fields. */
+#define ML_PY_FIELD '\xfe'
+#define ML_PY_END '\xff'
+
 /* Writes "stack" (symbolized as the options say) and, if python is not NULL,
- * "python_stack" from its "file\tline\tfunction\n" lines: the stacks of a lifetime
- * event, inline or in its "stack" record. */
+ * "python_stack" from its frames' text: the stacks of a lifetime event, inline or
+ * in its "stack" record. */
 void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python);
 
 /* Writes "key": [{"file","line","function"}...] if this thread runs Python. */
@@ -34,7 +41,7 @@ void ml_python_frames(void (*fn)(const char *file, int line, const char *functio
                       void *arg, int max_depth);
 
 /* A short stack kept with a registry record to explain a later finding: the top
- * native frames and the Python frames as "file\tline\tfunction\n" lines.  Usually
+ * native frames and the Python frames as text (ML_PY_FIELD above).  Usually
  * a view of an interned entry (stack_table.h), shared and never freed; a block of
  * its own only when the table cannot take it (or stack_ids=0).  Moving one to
  * another record: copy the struct, then ml_saved_stack_moved on the source. */
@@ -55,7 +62,7 @@ void ml_saved_stack_capture(struct ml_saved_stack *s);
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native);
 /* Writes the "python_stack" member from the kept Python frames. */
 void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
-/* Writes "key": [...] from Python frames as "file\tline\tfunction\n" lines. */
+/* Writes "key": [...] from Python frames' text. */
 void ml_python_text_write(struct json *j, const char *key, const char *text);
 void ml_saved_stack_release(struct ml_saved_stack *s);
 /* s was moved to another record: releasing it frees nothing. */

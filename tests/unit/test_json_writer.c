@@ -1,5 +1,6 @@
 /* Unit test of the JSON writer: numbers against the C library's printf, strings
- * with every byte that must be escaped, separators, and a buffer that runs out. */
+ * with every byte that must be escaped, bytes that are not UTF-8 and invisible
+ * code points, separators, and a buffer that runs out. */
 #include "json_writer.h"
 
 #include <limits.h>
@@ -14,6 +15,16 @@ static void expect(const char *got, const char *want, int line)
         printf("FAIL line %d: '%s' != '%s'\n", line, got, want);
         failures++;
     }
+}
+
+static void check_string(const char *s, const char *want, int line)
+{
+    char buf[256];
+    struct json j;
+    json_init(&j, buf, sizeof buf - 1);
+    json_string(&j, s);
+    buf[j.len] = '\0';
+    expect(buf, want, line);
 }
 
 static void check_int(long long v, int line)
@@ -55,6 +66,22 @@ int main(void)
     buf[j.len] = '\0';
     expect(buf, "{\"s\":\"a\\\"b\\\\c\\u000a\\u0001\\u007fd\",\"n\":42,\"h\":\"0xbeef\",\"b\":true,\"none\":null,"
                 "\"list\":[1,\"x\"]}", __LINE__);
+
+    /* UTF-8 is kept; every byte that is not part of it becomes U+FFFD. */
+    check_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d",
+                 "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d\"", __LINE__);
+    check_string("a\xff\xfe" "b", "\"a\\ufffd\\ufffdb\"", __LINE__);
+    check_string("\x80\xbf", "\"\\ufffd\\ufffd\"", __LINE__);         /* stray continuation bytes */
+    check_string("x\xc3", "\"x\\ufffd\"", __LINE__);                  /* cut at the end */
+    check_string("\xe2\x82" "a", "\"\\ufffd\\ufffda\"", __LINE__);      /* cut in the middle */
+    check_string("\xc0\xaf", "\"\\ufffd\\ufffd\"", __LINE__);         /* overlong '/' */
+    check_string("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"", __LINE__); /* overlong, 3 bytes */
+    check_string("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", __LINE__); /* a surrogate */
+    check_string("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", __LINE__); /* > U+10FFFF */
+    check_string("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"", __LINE__); /* U+10FFFF */
+    /* C1 controls, line separators, bidi formatting: escaped. */
+    check_string("\xc2\x9b" "2J\xe2\x80\xa8\xe2\x80\xae\xc2\xa0", "\"\\u009b2J\\u2028\\u202e\xc2\xa0\"", __LINE__);
+    check_string("\x1b]8;;x\x1b\\", "\"\\u001b]8;;x\\u001b\\\\\"", __LINE__);
 
     char small[8];
     json_init(&j, small, sizeof small);

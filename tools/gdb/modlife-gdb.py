@@ -7,7 +7,14 @@ prints the module instances modlife knows (name, instance number, interpreter,
 phase, state block, state lookups) and the heap types (qualified name, the module
 instance they were made for).  It reads the library's own tables through its debug
 information (libmodlife.so is built with -g and installed unstripped), so it works
-on a core file as well as on a live or stopped process."""
+on a core file as well as on a live or stopped process.
+
+Names are shown escaped, by modlife's rule for terminals (see the tools'
+modlife/visible.py; this file stands alone in gdb): C0 controls, DEL and bytes that
+are not UTF-8 as \\xNN, C1 controls, line separators and bidirectional formatting
+as \\uNNNN, a backslash as \\\\."""
+import re
+
 import gdb
 
 TOMBSTONE = 1
@@ -28,9 +35,24 @@ def _live_values(map_name, record_type):
             yield slots[i]["value"].cast(pointer).dereference()
 
 
+_TERMINAL = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\udc80-\udcff]")
+
+
+def _escape(match):
+    c = ord(match.group())
+    if c == 0x5c:
+        return "\\\\"
+    if c < 0x20 or c == 0x7f:
+        return "\\x%02x" % c
+    if c >= 0xdc80:
+        return "\\x%02x" % (c - 0xdc00)
+    return "\\u%04x" % c
+
+
 def _text(value):
+    """A C string of the process: a module or type name, which may hold anything."""
     try:
-        return value.string() if int(value) else "?"
+        return _TERMINAL.sub(_escape, value.string("utf-8", "surrogateescape")) if int(value) else "?"
     except gdb.MemoryError:
         return "<unreadable>"
 

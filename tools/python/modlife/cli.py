@@ -2,7 +2,7 @@
 import argparse
 import sys
 
-from modlife import events, lifetimes, locate, logfile, report, run, timeline
+from modlife import events, lifetimes, locate, logfile, report, run, timeline, visible
 
 DESCRIPTION = """\
 modlife records the lifetime of every module object, module state block and heap
@@ -83,7 +83,7 @@ def main(argv, version=None):
     try:
         return args.func(args, sys.stdout)
     except (logfile.LogError, locate.NotFound) as e:
-        sys.stderr.write("modlife: %s\n" % e)
+        sys.stderr.write("modlife: %s\n" % visible.terminal(e))
         return 2
     except BrokenPipeError:
         return 0

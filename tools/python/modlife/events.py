@@ -1,7 +1,7 @@
 """`modlife events LOG...`: the lifetime records of each process, one line each."""
 import os
 
-from modlife import logfile
+from modlife import logfile, visible
 
 LIFETIME = {
     "interp-create", "interp-finalize", "module-create", "module-exec", "module-clear",
@@ -44,7 +44,7 @@ def header(path, start):
 
 def print_log(path, records, out):
     objects = logfile.objects_by_id(records)
-    out.write(header(path, records[0]) + "\n")
+    out.write(visible.terminal(header(path, records[0])) + "\n")
     for r in records:
         if r["event"] not in LIFETIME:
             continue
@@ -52,7 +52,7 @@ def print_log(path, records, out):
         frame = top_frame(r, objects)
         if frame:
             line += "  at " + frame
-        out.write(line + "\n")
+        out.write(visible.terminal(line) + "\n")
     end = [r for r in records if r["event"] == "process-exit"]
     if end:
         out.write("  alive at exit: %d module instance(s), %d heap type(s)\n"

@@ -3,7 +3,7 @@ with its interpreter and when it was created, executed, cleared and freed (secon
 since the process started), and what was still alive at exit."""
 import fnmatch
 
-from modlife import model
+from modlife import model, visible
 
 
 def _seconds(t):
@@ -38,23 +38,24 @@ def _notes(life, process):
 
 
 def print_process(process, lives, out):
-    out.write("== %s (%s)\n" % (process.name, process.path))
+    out.write("== %s (%s)\n" % (visible.terminal(process.name), visible.terminal(process.path)))
     for i in sorted(process.interps.values(), key=lambda i: i.id):
         out.write("  interpreter %d%s: created %ss, finalized %ss\n" % (
             i.id, " (main)" if i.main else "", _seconds(i.created), _seconds(i.finalized)))
     if not lives:
         out.write("  (no module instances or heap types%s)\n" % (" match" if process.lives else ""))
         return
-    width = max(len("name"), max(len(life.label) for life in lives))
+    labels = [visible.terminal(life.label) for life in lives]
+    width = max(len("name"), max(len(label) for label in labels))
     out.write("  %-11s %-*s %6s %11s %11s %11s %11s  %s\n" % (
         "what", width, "name", "interp", "created", "executed", "cleared", "freed", "notes"))
-    for life in lives:
+    for life, label in zip(lives, labels):
         out.write("  %-11s %-*s %6d %11s %11s %11s %11s  %s\n" % (
-            life.what, width, life.label, life.interp, _seconds(life.created), _seconds(life.executed),
-            _seconds(life.cleared), _seconds(life.freed), _notes(life, process)))
+            life.what, width, label, life.interp, _seconds(life.created), _seconds(life.executed),
+            _seconds(life.cleared), _seconds(life.freed), visible.terminal(_notes(life, process))))
     alive = [life for life in lives if life.freed is None and life.what != "static type"]
     out.write("  %s: %d module instance(s), %d heap type(s)\n" % (
-        "alive when it exec'd %s" % process.replaced_by.name if process.replaced_by else
+        "alive when it exec'd %s" % visible.terminal(process.replaced_by.name) if process.replaced_by else
         "alive at exit" if not process.crashed else "alive when the log ends (the process crashed or was killed)",
         sum(1 for life in alive if life.what == "module"), sum(1 for life in alive if life.what == "type")))
 

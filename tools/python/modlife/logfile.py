@@ -205,6 +205,8 @@ def iter_records(path, stacks=True, events=None, progress=True):
     number = done = 0
     batch = []
     table = _Stacks(path)
+    # Bytes that are not UTF-8 (an older library wrote a module's C string name as
+    # it was) read as U+FFFD, as the library now writes them.
     with open(path, "rb", buffering=1 << 20) as f:
         for raw in f:
             number += 1
@@ -215,15 +217,15 @@ def iter_records(path, stacks=True, events=None, progress=True):
             event = raw[_EVENT_AT:end].decode("ascii", "replace") if end > 0 else None
             if event == "stack":
                 if stacks:
-                    table.define(number, raw.decode("utf-8", "surrogateescape"))
+                    table.define(number, raw.decode("utf-8", "replace"))
                 continue
             if events is not None and event is not None and event not in events and number > 1:
                 continue
             cut = raw.find(_STACK_KEY, 0, 2048) if not stacks and event not in _WHOLE else -1
             if cut > 0:
-                batch.append((number, raw[:cut].decode("utf-8", "surrogateescape") + "}"))
+                batch.append((number, raw[:cut].decode("utf-8", "replace") + "}"))
             else:
-                batch.append((number, raw.decode("utf-8", "surrogateescape")))
+                batch.append((number, raw.decode("utf-8", "replace")))
             if len(batch) >= 2048:
                 done = f.tell()
                 yield from _with_stacks(path, batch, table, stacks)

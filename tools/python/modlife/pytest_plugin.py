@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, model, report_text
+from modlife import findings, kinds, locate, model, report_text, visible
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
 _SESSION_START = "pytest-session-start.json"   # logs of earlier sessions in the directory, skipped
@@ -212,13 +212,19 @@ class LogTail:
             at, position = position, position + len(raw)
             if raw.startswith(b'{"event":"finding"'):
                 if at >= report_from:
-                    found.append((process, json.loads(raw)))
+                    found.append((process, _record(raw)))
             elif raw.startswith(b'{"event":"object-load"'):
-                record = json.loads(raw)
+                record = _record(raw)
                 process.objects[record["id"]] = record
             elif raw.startswith(b'{"event":"process-start"'):
-                process.start = json.loads(raw)
+                process.start = _record(raw)
         return found
+
+
+def _record(raw):
+    """A record of the log; bytes that are not UTF-8 (which an older library wrote
+    from names) read as U+FFFD, as logfile reads them."""
+    return json.loads(raw.decode("utf-8", "replace"))
 
 
 _RUNNER_FILES = ("/_pytest/", "/pluggy/")
@@ -298,8 +304,8 @@ class Session:
             return
         for nodeid, phase, process, record in self.by_test:
             failing = "FAILED" if record["kind"] in self.fail_on else "listed"
-            tr.write_line("%s %s [%s] %s: %s" % (failing, record["kind"], phase, nodeid,
-                                                 record.get("message", "")))
+            tr.write_line(visible.terminal("%s %s [%s] %s: %s" % (failing, record["kind"], phase, nodeid,
+                                                                  record.get("message", ""))))
         tests = {t for t, _, _, _ in self.by_test}
         tr.write_line("modlife: %d finding%s in %d test%s; logs in %s (modlife report %s)" % (
             len(self.by_test), "" if len(self.by_test) == 1 else "s", len(tests), "" if len(tests) == 1 else "s",

@@ -1,9 +1,10 @@
 """Findings as text, in the library's fixed report format (instrument/report_text.c):
 a headline, the access stack, the stacks that explain it, the rule, a SUMMARY
-line.  A crash report also tells the story around the fault."""
+line.  A crash report also tells the story around the fault.  Every line is
+escaped for the terminal (visible.terminal): names in it are the program's."""
 import os
 
-from modlife import kinds
+from modlife import kinds, visible
 
 RULER = "=" * 65
 
@@ -96,7 +97,7 @@ def render(group):
         lines.append("Seen %d times in %d process%s (pid %s)" % (
             group.count, len(group.pids), "" if len(group.pids) == 1 else "es", ", ".join(map(str, group.pids))))
     lines += [summary_line(group), RULER]
-    return "\n".join(lines) + "\n"
+    return "\n".join(visible.terminal(line) for line in lines) + "\n"
 
 
 def summary_table(rows, processes):
@@ -113,4 +114,4 @@ def summary_table(rows, processes):
     for p in processes:
         if p.crashed:
             lines.append("  note: %s ended without a process-exit record (it crashed or was killed)" % p.name)
-    return "\n".join(lines) + "\n"
+    return "\n".join(visible.terminal(line) for line in lines) + "\n"

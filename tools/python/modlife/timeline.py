@@ -6,15 +6,20 @@ markers that open their report, stacks included.
 The data goes into the page once, as JSON; the page's script draws it.  Rows past
 MAX_ROWS per interpreter are left out of the drawing, and the page says so (`modlife
 lifetimes` lists them all), so that a log of millions of records still gives a page
-a browser opens."""
-import html
-import json
-import os
+a browser opens.
 
-from modlife import findings, lifetimes, model, report_text
+Every name is the program's and may hold anything (see visible): the data goes in
+through visible.script_json, the title through html.escape, and both placeholders
+of the page are filled in one pass, so that nothing filled in is read again."""
+import html
+import os
+import re
+
+from modlife import findings, lifetimes, model, report_text, visible
 
 MAX_ROWS = 2000
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timeline_page.html")
+_PLACEHOLDER = re.compile("%(TITLE|DATA)%")
 
 
 def _row(life, process):
@@ -66,12 +71,12 @@ def process_data(process, args):
 
 def render(processes, args):
     data = {"processes": [process_data(p, args) for p in processes]}
-    # </script> inside the JSON must not end the script element.
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     with open(PAGE, encoding="utf-8") as f:
         page = f.read()
-    title = "modlife timeline: " + ", ".join(os.path.basename(p.path) for p in processes[:3])
-    return page.replace("%TITLE%", html.escape(title)).replace("%DATA%", payload)
+    # A file name may hold bytes that are not UTF-8 (surrogates here): shown escaped.
+    title = "modlife timeline: " + ", ".join(visible.terminal(os.path.basename(p.path)) for p in processes[:3])
+    fill = {"TITLE": html.escape(title, quote=True), "DATA": visible.script_json(data)}
+    return _PLACEHOLDER.sub(lambda m: fill[m.group(1)], page)
 
 
 def main(args, out):
