@@ -175,8 +175,8 @@ def _has_findings(path):
 def _log_line(log_dir, before, verbose, quiet):
     try:
         logs = sorted(set(os.listdir(log_dir)) - before)
-    except OSError as e:
-        return "modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror)
+    except OSError as e:  # each process said so already
+        return "modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror) if verbose else ""
     if not verbose and (quiet or not any(_has_findings(os.path.join(log_dir, n)) for n in logs)):
         return ""
     return "modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir)
