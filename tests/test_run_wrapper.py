@@ -257,3 +257,32 @@ def test_status_of_a_signal_death_is_kept(interp, tmp_path):
     code = "import os, signal; os.kill(os.getpid(), signal.SIGHUP)"
     got = wrapped(tmp_path / "logs", [interp.path, "-c", code])
     assert got.returncode == -signal.SIGHUP and (got.stdout, got.stderr) == (b"", b"")
+
+
+# -- the pytest plugin passes its options the same way, and names processes without a log
+
+PLUGIN_SUITE = '''
+import os, subprocess, sys
+
+def test_subprocess_without_a_log():
+    options = os.environ["MODLIFE_OPTIONS"] + ":log_path=/nonexistent/dir/m"
+    subprocess.run([sys.executable, "-c", "print('sub ran')"], env=dict(os.environ, MODLIFE_OPTIONS=options),
+                   check=True)
+'''
+
+
+def test_plugin_quotes_its_options_and_names_processes_without_a_log(tmp_path):
+    (tmp_path / "test_suite.py").write_text(PLUGIN_SUITE)
+    log_dir = tmp_path / 'col:on="q'
+    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "python")
+    env = dict(os.environ, PYTHONPATH=tools)
+    env.pop("MODLIFE_OPTIONS", None)
+    proc = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-p", "modlife.pytest_plugin", "--modlife", "-p",
+                           "no:cacheprovider", "-q", "-s", "--modlife-log-dir", str(log_dir), "test_suite.py"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout and "sub ran\n" in proc.stdout
+    assert re.search(r"\nmodlife: 1 process had no log: pid \d+: cannot create the log file '/nonexistent/dir/"
+                     r"m\.\d+\.jsonl': No such file or directory \(log_path must name a writable directory and "
+                     r"file prefix\)\n\Z", proc.stdout), proc.stdout
+    assert len(logs(log_dir)) == 1  # the session's own
