@@ -293,3 +293,65 @@ def test_plugin_quotes_its_options_and_names_processes_without_a_log(tmp_path):
                      r"m\.\d+\.jsonl': No such file or directory \(log_path must name a writable directory and "
                      r"file prefix\)\n\Z", proc.stdout), proc.stdout
     assert len(logs(log_dir)) == 1  # the session's own
+
+
+# A job-control shell in miniature: runs argv[2:] as a foreground job on its terminal
+# (stdin), waits for it to stop, continues it in the foreground, and writes to argv[1]
+# what it saw.
+MINI_SHELL = r"""
+import os, signal, sys
+for s in (signal.SIGTTOU, signal.SIGTSTP, signal.SIGINT):
+    signal.signal(s, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)
+    os.tcsetpgrp(0, os.getpid())
+    for s in (signal.SIGTTOU, signal.SIGTSTP, signal.SIGINT):
+        signal.signal(s, signal.SIG_DFL)
+    os.execv(sys.argv[2], sys.argv[2:])
+try:
+    os.setpgid(pid, pid)
+except OSError:
+    pass
+os.tcsetpgrp(0, pid)
+seen = []
+_, status = os.waitpid(pid, os.WUNTRACED)
+if os.WIFSTOPPED(status):
+    seen.append("stopped " + signal.Signals(os.WSTOPSIG(status)).name)
+    os.tcsetpgrp(0, os.getpgrp())
+    os.tcsetpgrp(0, pid)  # fg
+    os.killpg(pid, signal.SIGCONT)
+    _, status = os.waitpid(pid, 0)
+seen.append("status %d" % os.waitstatus_to_exitcode(status))
+with open(sys.argv[1], "w") as f:
+    f.write(", ".join(seen))
+"""
+
+
+def test_terminal_ctrl_z_stops_the_job_and_fg_continues_it(interp, tmp_path):
+    """^Z stops the command (in its own group, which has the terminal); modlife run
+    stops too, so that the shell sees the job stopped; fg continues both."""
+    shell, seen = tmp_path / "shell.py", tmp_path / "seen"
+    shell.write_text(MINI_SHELL)
+    script = tmp_path / "catcher.py"
+    script.write_text(CATCHER)
+    out = tmp_path / "got"
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(["/usr/bin/python3", str(shell), str(seen), modlife_command(), "run", "--log-dir",
+                                 str(tmp_path / "logs"), "--", interp.path, str(script), str(out), "SIGCONT"],
+                                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=_controlling_terminal)
+        ready = tmp_path / "got.ready"
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.write(master, b"\x1a")
+        stdout, stderr = finish(proc, int(ready.read_text()))
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0 and (stdout, stderr) == (b"", b"")
+    assert seen.read_text() == "stopped SIGTSTP, status %d" % (100 + signal.SIGCONT)
+    assert out.read_text() == "SIGCONT"
