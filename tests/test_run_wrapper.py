@@ -5,6 +5,7 @@ stderr and is named at the end by modlife run; signals sent to modlife run reach
 command once, and modlife run's status is the command's; a clean run's output is
 the command's, byte for byte."""
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -77,6 +78,23 @@ def test_privilege_drop_runs_on_without_a_log(interp, tmp_path):
     assert logs(log_dir) == []
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges with setpriv needs root")
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+def test_each_process_without_a_log_is_named(tmp_path):
+    interp = PAIR[0]
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    py = " ".join(drop_privileges(interp))
+    got = wrapped(log_dir, ["sh", "-c", "%s -c pass 2>/dev/null; %s -c pass 2>/dev/null; exit 3" % (py, py)],
+                  cwd="/")
+    assert got.returncode == 3 and got.stdout == b""
+    lines = got.stderr.decode().splitlines()
+    assert lines[0] == "modlife: 2 processes had no log:" and len(lines) == 3, lines
+    expected = (r"modlife:   pid \d+: cannot create the log file '%s/modlife\.\d+\.jsonl': Permission denied "
+                r"\(log_path must name a writable directory and file prefix\)" % re.escape(str(log_dir)))
+    assert all(re.fullmatch(expected, line) for line in lines[1:]), lines
+
+
 @pytest.mark.parametrize("name", ["col:on", 'q="x', "a='b:c", 'x="y:z'])
 def test_log_dir_names_reach_the_library(interp, tmp_path, name):
     """':' ended the value and '="' opened a quote that never closed: each stopped the
@@ -92,7 +110,6 @@ def test_log_dir_names_reach_the_library(interp, tmp_path, name):
 
 
 def _json_string(text):
-    import json
     return json.dumps(text, separators=(",", ":"))
 
 
@@ -258,6 +275,17 @@ def test_clean_run_adds_nothing(interp, tmp_path):
     assert len(logs(tmp_path / "logs")) == 1
     verbose = wrapped(tmp_path / "logs2", [interp.path, "-c", PROGRAM], "--verbose")
     assert verbose.stderr == ref.stderr + b"modlife: 1 log in %s\n" % str(tmp_path / "logs2").encode()
+
+
+def test_findings_bring_the_log_line(interp, tmp_path, fixtures_for):
+    """A process that reported findings: modlife run names the logs, unless --quiet."""
+    code = ("import gc, sys, state_after_clear as m\n"
+            "m.keep(m.Holder()); del sys.modules['state_after_clear'], m; gc.collect()\n")
+    env = dict(os.environ, PYTHONPATH=fixtures_for("state_after_clear"))
+    got = wrapped(tmp_path / "logs", [interp.path, "-c", code], env=env)
+    assert got.returncode == 23 and got.stderr.endswith(b"\nmodlife: 1 log in %s\n" % str(tmp_path / "logs").encode())
+    quiet = wrapped(tmp_path / "quiet", [interp.path, "-c", code], "--quiet", env=env)
+    assert quiet.returncode == 23 and b"log in" not in quiet.stderr and b"state-use-after-clear" in quiet.stderr
 
 
 def test_status_of_a_signal_death_is_kept(interp, tmp_path):
