@@ -7,9 +7,11 @@ and nothing of it is inherited by the command (the socket is close-on-exec)."""
 import os
 import secrets
 import socket
+import struct
 import threading
 
 _END = b"\0end"
+_UCRED = struct.Struct("3i")  # pid, uid, gid
 
 
 class Listener:
@@ -17,6 +19,8 @@ class Listener:
         self.name = "modlife-%d-%s" % (os.getpid(), secrets.token_hex(16))
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind("\0" + self.name)
+        # Abstract names are listed in /proc/net/unix: the pid is the kernel's, not the text's.
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self._received = []
         # The kernel queues few datagrams (net.unix.max_dgram_qlen): read as they come.
         self._thread = threading.Thread(target=self._receive, name="modlife-nolog", daemon=True)
@@ -26,10 +30,13 @@ class Listener:
 
     def _receive(self):
         while True:
-            data = self._sock.recv(8192)
-            if data == _END:
+            data, ancillary, _, _ = self._sock.recvmsg(8192, socket.CMSG_SPACE(_UCRED.size))
+            sender = next((_UCRED.unpack(value[:_UCRED.size])[0] for level, kind, value in ancillary
+                           if (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS)), None)
+            if data == _END and sender == os.getpid():
                 return
-            self._received.append(data)
+            if sender is not None:
+                self._received.append((sender, data))
 
     def stop(self):
         """The notices sent until now: (pid, path, reason) each."""
@@ -40,10 +47,11 @@ class Listener:
             self._thread.join()
         self._sock.close()
         notices = []
-        for data in self._received:
+        for sender, data in self._received:
             fields = data.decode("utf-8", "replace").split("\t", 2)
+            # The pid the kernel saw, as this process names it (another in a pid namespace).
             if len(fields) == 3 and fields[0].isdigit():
-                notices.append((int(fields[0]), fields[1], fields[2]))
+                notices.append((sender, fields[1], fields[2]))
         return notices
 
 
