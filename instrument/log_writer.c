@@ -17,9 +17,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
