@@ -6,6 +6,7 @@
 #include "events.h"
 #include "findings.h"
 #include "log_writer.h"
+#include "notify.h"
 #include "objects.h"
 #include "pyapi.h"
 #include "registry.h"
@@ -22,6 +23,9 @@
 
 struct ml_options ml_opts;
 static int active;
+/* The log could not be created: the process runs on without modlife, and start-up
+ * is not tried again at the next dlopen. */
+static int declined;
 static enum ml_entry entry_point;
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -41,6 +45,19 @@ static void fatal(const char *what, const char *why)
     if (write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
         _exit(1);
     _exit(1);
+}
+
+/* A process that cannot have a log is still the user's program: it goes on, with
+ * one line on stderr and a notice to modlife run.  Only snprintf and write: the
+ * child of a fork of a threaded process comes here too. */
+static void run_without_log(const char *why)
+{
+    char line[1200];
+    int n = snprintf(line, sizeof line, "modlife: %s; this process runs without modlife\n", why);
+    ssize_t ignored = write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    (void)ignored;
+    ml_notify_no_log(ml_opts.notify, ml_log_path(), why);
+    declined = 1;
 }
 
 static void write_argv(struct json *j)
@@ -144,8 +161,12 @@ static void atfork_child(void)
     ml_objects_atfork_release();
     ml_stack_table_atfork_child();
     char err[512];
-    if (ml_log_reopen_in_child(err, sizeof err) != 0)
-        fatal("log", err);
+    if (ml_log_reopen_in_child(err, sizeof err) != 0) {
+        /* The hooks inherited from the parent stay, with nowhere to write. */
+        __atomic_store_n(&active, 0, __ATOMIC_RELEASE);
+        run_without_log(err);
+        return;
+    }
     log_process_start(1, 0);
     ml_objects_relog_all();
     ml_registry_lock();
@@ -211,6 +232,8 @@ void ml_engine_halt(void)
 static void exit_status(int status, void *arg)
 {
     (void)arg;
+    if (declined)
+        return;
     if (status == 0 && ml_findings_reported() > 0) {
         fflush(NULL);
         _exit(ml_opts.exitcode);
@@ -229,7 +252,7 @@ static int read_options(void)
 static void start_locked(void)
 {
     char why[512];
-    if (active || getauxval(AT_SECURE) || !ml_pyapi_present())
+    if (active || declined || getauxval(AT_SECURE) || !ml_pyapi_present())
         return;
     read_options();
     if (ml_findings_configure(why, sizeof why) != 0)
@@ -239,8 +262,10 @@ static void start_locked(void)
         return;
     }
     ml_log_reset_clock();
-    if (ml_log_open(ml_opts.log_path, why, sizeof why) != 0)
-        fatal("log", why);
+    if (ml_log_open(ml_opts.log_path, why, sizeof why) != 0) {
+        run_without_log(why);
+        return;
+    }
     log_process_start(0, 0);
     ml_log_set_restart_hook(log_restarted);
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);

@@ -221,7 +221,9 @@ static __attribute__((noinline)) int suppressed(const struct ml_finding *f, cons
 
 int ml_finding_report(struct ml_finding *f)
 {
-    if (!enabled[f->kind])
+    /* The child of a fork that could not create its log keeps the parent's hooks,
+     * and is to run as without modlife. */
+    if (!enabled[f->kind] || !ml_engine_active())
         return 0;
     struct ml_stack own;
     const struct ml_stack *access = f->access;

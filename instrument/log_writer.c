@@ -17,9 +17,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -147,6 +149,14 @@ static int reopen_by_path(struct stat *st)
     return 0;
 }
 
+static unsigned long long unguessable(void)
+{
+    unsigned long long r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+        return r;
+    return (unsigned long long)monotonic_ns() * 0x9e3779b97f4a7c15ULL ^ (unsigned long long)(uintptr_t)&r;
+}
+
 static int create_log(char *err, size_t err_size)
 {
     const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
@@ -154,8 +164,10 @@ static int create_log(char *err, size_t err_size)
     for (int n = 0; n < 100; n++) {
         if (n == 0)
             snprintf(log_path, sizeof log_path, "%s.%d.jsonl", log_prefix, pid);
-        else
+        else if (n < 4)
             snprintf(log_path, sizeof log_path, "%s.%d.%d.jsonl", log_prefix, pid, n);
+        else /* names taken on purpose, in a shared directory: one nobody can guess */
+            snprintf(log_path, sizeof log_path, "%s.%d.%016llx.jsonl", log_prefix, pid, unguessable());
         int fd = open(log_path, flags, 0600);
         if (fd >= 0) {
             adopt(fd);

@@ -48,7 +48,23 @@ static const struct opt_spec specs[] = {
     {"verbosity", INT(verbosity, 0, 2)},
     {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
     {"stack_ids", BOOL(stack_ids)},
+    {"notify", STR(notify)},
 };
+
+/* The name is put in a sockaddr and printed in messages: a plain word. */
+static int check_notify(const char *value, size_t len, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-')) {
+            snprintf(err, err_size, "notify=%s: expected a socket name of letters, digits, '.', '_' and '-'",
+                     ml_visible(value, len).text);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static void known_list(char *buf, size_t size)
 {
@@ -67,6 +83,8 @@ static int set_value(struct ml_options *o, const struct opt_spec *s, const char 
             snprintf(err, err_size, "%s is too long (at most %zu characters)", s->name, s->size - 1);
             return -1;
         }
+        if (field == o->notify && check_notify(value, len, err, err_size) != 0)
+            return -1;
         memcpy(field, value, len);
         field[len] = '\0';
         return 0;

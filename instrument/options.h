@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 #define ML_PATH_MAX 4096
+/* An abstract socket name fits sun_path after its leading NUL. */
+#define ML_NOTIFY_MAX 100
 
 struct ml_options {
     char log_path[ML_PATH_MAX];     /* prefix; ".<pid>.jsonl" is appended */
@@ -20,6 +22,7 @@ struct ml_options {
     int verbosity;                  /* 0 quiet, 1 one line at start, 2 patching details */
     int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
     int stack_ids;                  /* lifetime records name their stacks, each written once */
+    char notify[ML_NOTIFY_MAX + 1]; /* abstract unix socket told of a process without a log */
 };
 
 void ml_options_defaults(struct ml_options *o);

@@ -32,6 +32,18 @@ int main(void)
     CHECK(!strcmp(o.log_path, "/tmp/x") && o.stack_depth == 8 && o.python_stack == 0);
     CHECK(parse(&o, "stack_depth=4:stack_depth=9", err) == 0 && o.stack_depth == 9);
     CHECK(parse(&o, "log_path='/tmp/a:b'", err) == 0 && !strcmp(o.log_path, "/tmp/a:b"));
+    /* What modlife run passes: every string quoted with a quote it does not hold. */
+    CHECK(parse(&o, "log_path='/tmp/a=\"b:c/m':stack_depth=5", err) == 0 && !strcmp(o.log_path, "/tmp/a=\"b:c/m"));
+    CHECK(o.stack_depth == 5);
+    CHECK(parse(&o, "log_path=\"/tmp/it's:x='y\"", err) == 0 && !strcmp(o.log_path, "/tmp/it's:x='y"));
+    CHECK(parse(&o, "notify=modlife-3f2a_9.x", err) == 0 && !strcmp(o.notify, "modlife-3f2a_9.x"));
+    CHECK(parse(&o, "notify=\"abc\"", err) == 0 && !strcmp(o.notify, "abc"));
+    CHECK(parse(&o, "notify=a/b", err) == -1 && strstr(err, "notify=a/b: expected a socket name"));
+    CHECK(parse(&o, "notify=a b", err) == -1 && strstr(err, "socket name"));
+    char long_name[120] = "notify=";
+    memset(long_name + 7, 'n', 101);
+    long_name[108] = '\0';
+    CHECK(parse(&o, long_name, err) == -1 && strstr(err, "notify is too long (at most 100 characters)"));
     CHECK(parse(&o, "halt_on_error=true:exitcode=7", err) == 0 && o.halt_on_error == 1 && o.exitcode == 7);
     CHECK(parse(&o, "::stack_depth=3::", err) == 0 && o.stack_depth == 3);
 

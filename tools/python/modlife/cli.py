@@ -32,7 +32,9 @@ def build_parser(version):
     p.add_argument("--report-kinds", metavar="LIST",
                    help="finding kinds to report: a comma list, or -kind entries to leave some out "
                         "(write --report-kinds=-kind)")
-    p.add_argument("--quiet", action="store_true", help="do not print where the logs are")
+    p.add_argument("--quiet", action="store_true",
+                   help="do not print where the logs are, even when a process reported findings")
+    p.add_argument("--verbose", action="store_true", help="print where the logs are, always")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func=run.main)
 

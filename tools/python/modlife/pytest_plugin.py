@@ -7,7 +7,8 @@
 
 The library must be in the process from its start, so a session started without it
 runs pytest again as a child under it, with the same argv and environment, and
-leaves with the child's exit status.  In the child, the logs are read after every
+leaves with the child's exit status, telling which processes had no log (see
+modlife.nolog).  In the child, the logs are read after every
 setup, call and teardown: a finding written meanwhile belongs to that test (also one
 from a subprocess or a subinterpreter it started), which fails with the report as
 its failure text; xfail, -x and -k work as usual.  Findings made after the session,
@@ -21,7 +22,8 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, model, report_text, visible
+from modlife import findings, kinds, locate, model, nolog, report_text, visible
+from modlife import options as modlife_options
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
 _SESSION_START = "pytest-session-start.json"   # logs of earlier sessions in the directory, skipped
@@ -74,13 +76,17 @@ def _child_argv():
     return [sys.executable] + sys.argv
 
 
-def _child_env(options, log_dir):
+def _child_env(options, log_dir, notify):
     env = dict(os.environ)
     # Every test sees its own findings: the same bug reached from two tests is two places.
-    opts = ["log_path=%s" % os.path.join(log_dir, "modlife"), "exitcode=0", "dedup_python_frames=256"]
+    opts = [("log_path", os.path.join(log_dir, "modlife")), ("exitcode", 0), ("dedup_python_frames", 256),
+            ("notify", notify)]
     if options.modlife_suppressions:
-        opts.append("suppressions=%s" % os.path.abspath(options.modlife_suppressions))
-    env["MODLIFE_OPTIONS"] = ":".join(filter(None, [env.get("MODLIFE_OPTIONS")] + opts))
+        opts.append(("suppressions", os.path.abspath(options.modlife_suppressions)))
+    try:
+        env["MODLIFE_OPTIONS"] = modlife_options.join(env.get("MODLIFE_OPTIONS"), opts)
+    except modlife_options.Unquotable as e:
+        raise pytest.UsageError("modlife: %s" % e)
     try:
         library = locate.preload_library()
     except locate.NotFound as e:
@@ -122,13 +128,16 @@ def _run_child(config):
     _write_json(os.path.join(log_dir, _SESSION_START), LogTail(log_dir).sizes())
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    proc = subprocess.Popen(_child_argv(), env=_child_env(options, log_dir))
+    listener = nolog.Listener()
+    proc = subprocess.Popen(_child_argv(), env=_child_env(options, log_dir, listener.name))
+    listener.start()  # after the fork: the child is started from one thread
     while True:
         try:
             status = proc.wait()
             break
         except KeyboardInterrupt:
             continue  # the child got it too
+    without_log = nolog.summary(listener.stop())
     late = _finalize_findings(log_dir)
     if late:
         sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings at session teardown "
@@ -136,6 +145,9 @@ def _run_child(config):
         sys.stdout.write(render(late))
         if status == 0 and any(r["kind"] in fail_on for _, r in late):
             status = 1
+    if without_log:
+        # Not a failure: what those processes did was not checked, and the user is told so.
+        sys.stdout.write("\n" + report_text.RULER + "\n" + without_log)
     sys.stdout.flush()
     if status < 0:
         signal.signal(-status, signal.SIG_DFL)

@@ -1,36 +1,49 @@
 """`modlife run [options] -- CMD...`: run CMD with modlife in every Python process
-it starts, one log per process in the log directory."""
+it starts, one log per process in the log directory.
+
+CMD runs in a process group of its own, which gets the terminal while modlife run
+has it: a Ctrl-C or Ctrl-Z at the terminal reaches CMD's processes once, as without
+modlife run.  Signals sent to modlife run itself (TERM, HUP, INT, QUIT, USR1, USR2,
+ALRM, WINCH, CONT, TSTP, TTIN, TTOU), to it alone or to its process group, are
+passed on to CMD's group; when CMD stops, modlife run stops too, and it leaves with
+CMD's status (dying of the same signal).  It prints nothing unless a process
+reported findings or had no log, or --verbose asks."""
+import mmap
 import os
 import resource
 import signal
 import subprocess
 import sys
 
-from modlife import locate
+from modlife import locate, nolog, options
+
+FORWARDED = frozenset({
+    signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+    signal.SIGALRM, signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU})
+_JOB_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 def options_from_args(args, log_dir):
-    opts = ["log_path=%s" % os.path.join(log_dir, "modlife")]
+    opts = [("log_path", os.path.join(log_dir, "modlife"))]
     if args.stack_depth is not None:
-        opts.append("stack_depth=%d" % args.stack_depth)
+        opts.append(("stack_depth", args.stack_depth))
     if args.no_python_stack:
-        opts.append("python_stack=0")
+        opts.append(("python_stack", 0))
     if args.halt_on_error:
-        opts.append("halt_on_error=1")
+        opts.append(("halt_on_error", 1))
     if args.exitcode is not None:
-        opts.append("exitcode=%d" % args.exitcode)
+        opts.append(("exitcode", args.exitcode))
     if args.suppressions:
-        opts.append("suppressions=%s" % os.path.abspath(args.suppressions))
+        opts.append(("suppressions", os.path.abspath(args.suppressions)))
     if args.report_kinds:
-        opts.append("report_kinds=%s" % args.report_kinds)
+        opts.append(("report_kinds", args.report_kinds))
     return opts
 
 
-def environment(args, log_dir):
+def environment(args, log_dir, notify=None):
     env = dict(os.environ)
-    existing = env.get("MODLIFE_OPTIONS")
-    # Ours come last: the library lets later keys win.
-    env["MODLIFE_OPTIONS"] = ":".join(([existing] if existing else []) + options_from_args(args, log_dir))
+    pairs = options_from_args(args, log_dir) + ([("notify", notify)] if notify else [])
+    env["MODLIFE_OPTIONS"] = options.join(env.get("MODLIFE_OPTIONS"), pairs)
     if args.audit:
         env["LD_AUDIT"] = ":".join(filter(None, [locate.audit_library(), env.get("LD_AUDIT")]))
         env = locate.preload_environment(env, None)  # a sanitizer runtime, if the library needs one
@@ -49,9 +62,124 @@ def exit_like(returncode):
         except (OSError, ValueError):
             pass  # SIGKILL and SIGSTOP cannot be caught anyway
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
         os.kill(os.getpid(), sig)
         return 128 + sig
     return returncode
+
+
+class Terminal:
+    """The controlling terminal, if any: the command's group has it while we would."""
+
+    def __init__(self):
+        try:
+            self.fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None
+
+    def ours(self):
+        try:
+            return self.fd is not None and os.tcgetpgrp(self.fd) == os.getpgrp()
+        except OSError:
+            return False
+
+    def give(self, pgrp):
+        """SIGTTOU is blocked here: a background group may set the foreground."""
+        try:
+            os.tcsetpgrp(self.fd, pgrp)
+        except OSError:
+            pass
+
+    def take_back(self, child):
+        try:
+            if self.fd is not None and os.tcgetpgrp(self.fd) == child:
+                os.tcsetpgrp(self.fd, os.getpgrp())
+        except OSError:
+            pass
+
+
+def spawn(command, env, terminal, mask):
+    handing = terminal.ours()
+
+    def in_child():
+        # As shells do, in both processes: whichever runs first.
+        os.setpgid(0, 0)
+        if handing:
+            terminal.give(os.getpid())
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    proc = subprocess.Popen(command, env=env, preexec_fn=in_child)
+    try:
+        os.setpgid(proc.pid, proc.pid)
+    except OSError:
+        pass  # it has run exec already
+    if handing:
+        terminal.give(proc.pid)
+    return proc
+
+
+def _forward(child, sig):
+    try:
+        os.killpg(child, sig)
+    except ProcessLookupError:
+        try:  # the command left its group
+            os.kill(child, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _stop_like(child, sig, terminal):
+    """The command stopped: so do we, for the shell to see the job stopped."""
+    terminal.take_back(child)
+    if sig not in _JOB_STOPS:
+        sig = signal.SIGSTOP
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+    os.kill(os.getpid(), sig)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
+
+
+def supervise(child, terminal):
+    """Until the command ends: its status, as Popen.returncode says it."""
+    waited = FORWARDED | {signal.SIGCHLD}
+    while True:
+        info = signal.sigwaitinfo(waited)
+        sig = info.si_signo
+        if sig == signal.SIGCHLD:
+            while True:
+                pid, status = os.waitpid(child, os.WNOHANG | os.WUNTRACED)
+                if pid == 0:
+                    break
+                if os.WIFSTOPPED(status):
+                    _stop_like(child, os.WSTOPSIG(status), terminal)
+                    continue
+                return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            continue
+        if info.si_pid == child and info.si_code <= 0:
+            continue  # the command signalled its parent: nothing of it goes back
+        if sig == signal.SIGCONT and terminal.ours():
+            terminal.give(child)
+        _forward(child, sig)
+
+
+def _has_findings(path):
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return False
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                return m.find(b'\n{"event":"finding"') >= 0
+    except (OSError, ValueError):
+        return False
+
+
+def _log_line(log_dir, before, verbose, quiet):
+    try:
+        logs = sorted(set(os.listdir(log_dir)) - before)
+    except OSError as e:  # each process said so already
+        return "modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror) if verbose else ""
+    if not verbose and (quiet or not any(_has_findings(os.path.join(log_dir, n)) for n in logs)):
+        return ""
+    return "modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir)
 
 
 def main(args, out):
@@ -66,22 +194,24 @@ def main(args, out):
         sys.stderr.write("modlife run: cannot create the log directory %s: %s\n" % (log_dir, e.strerror))
         return 2
     before = set(os.listdir(log_dir))
-    env = environment(args, log_dir)
+    listener = nolog.Listener()
     try:
-        proc = subprocess.Popen(command, env=env)
+        env = environment(args, log_dir, listener.name)
+    except options.Unquotable as e:
+        sys.stderr.write("modlife run: %s\n" % e)
+        return 2
+    terminal = Terminal()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
+    try:
+        proc = spawn(command, env, terminal, mask)
     except OSError as e:
         sys.stderr.write("modlife run: cannot run %s: %s\n" % (command[0], e.strerror))
         return 127 if isinstance(e, FileNotFoundError) else 126
-    while True:
-        try:
-            returncode = proc.wait()
-            break
-        except KeyboardInterrupt:
-            continue  # the child got the SIGINT too; its status is what counts
-    if not args.quiet:
-        try:
-            logs = sorted(set(os.listdir(log_dir)) - before)
-            sys.stderr.write("modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir))
-        except OSError as e:
-            sys.stderr.write("modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror))
+    listener.start()  # after the fork: the child is started from one thread
+    returncode = supervise(proc.pid, terminal)
+    proc.returncode = returncode
+    terminal.take_back(proc.pid)
+    sys.stderr.write(_log_line(log_dir, before, args.verbose, args.quiet))
+    sys.stderr.write(nolog.summary(listener.stop()))
+    sys.stderr.flush()
     return exit_like(returncode)
