@@ -15,6 +15,8 @@ static void check_gc(PyTypeObject *type, const char *api)
     struct ml_finding f = {.kind = ML_PYOBJECT_NEW_ON_GC_TYPE, .interp = -1};
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(type);
+    if (rec && rec->freed)
+        rec = NULL; /* a dead type's, at an address now another type's */
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
     ml_registry_unlock();
     if (rec)

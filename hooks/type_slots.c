@@ -7,6 +7,13 @@
  * original calls its base's slot on the same object, the walk resumes above the
  * type whose original is running (the slot context).
  *
+ * The registry is keyed by address, and a dead type's record stays there until an
+ * adopted type takes the address: a type that is not ours (a Python class, such as
+ * _decimal's SignalDict, made by type()) may take it first.  Interpreters of their
+ * own GIL destroyed and made side by side in threads free and reuse type addresses
+ * all the time.  So a record answers for the type at its address only while it can
+ * be the type it was made for (see answers()).
+ *
  * Detectors: tp_dealloc must drop the instance's reference to its type
  * (dealloc-missing-type-decref), tp_traverse must visit it
  * (traverse-missing-type-visit). */
@@ -26,9 +33,31 @@
 
 enum slot_kind { SLOT_DEALLOC, SLOT_TRAVERSE };
 
+static void wrap_tp_dealloc(PyObject *self);
+static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg);
+
 static void *original_of(const struct ml_type_rec *rec, enum slot_kind kind)
 {
     return kind == SLOT_DEALLOC ? (void *)rec->orig_dealloc : (void *)rec->orig_traverse;
+}
+
+/* The slot holds our wrapper: the type was adopted here, or inherited the slot from
+ * one that was.  A Python class never has it (type() gives it subtype_dealloc and
+ * subtype_traverse, which call the base's slot). */
+static inline int holds_wrapper(const PyTypeObject *t, enum slot_kind kind)
+{
+    return kind == SLOT_DEALLOC ? t->tp_dealloc == wrap_tp_dealloc : t->tp_traverse == wrap_tp_traverse;
+}
+
+/* Whether rec, found at t's address, is t's own record (t is alive: the walk goes
+ * from an instance's type up its bases).  Not if the type it was made for was freed
+ * (its memory went back and may now be t: the record stays only for an adopted type
+ * to replace it), nor if t's slot is not our wrapper (t is not the type we wrapped,
+ * whatever was freed unseen).  A type garbage collection found dead is not freed yet:
+ * its instances, collected with it, still need its original. */
+static inline int answers(const struct ml_type_rec *rec, const PyTypeObject *t, enum slot_kind kind)
+{
+    return !rec->freed && holds_wrapper(t, kind) && original_of(rec, kind) != NULL;
 }
 
 /* The adopted type, at or above start, whose own original slot is to run. */
@@ -38,7 +67,8 @@ static __attribute__((noinline)) PyTypeObject *find_owner(PyTypeObject *start, e
     ml_registry_lock();
     for (PyTypeObject *t = start; t; t = t->tp_base) {
         struct ml_type_rec *rec = ml_type_find(t);
-        if (rec && (*orig = original_of(rec, kind)) != NULL) {
+        if (rec && answers(rec, t, kind)) {
+            *orig = original_of(rec, kind);
             ml_registry_unlock();
             return t;
         }
@@ -49,7 +79,12 @@ static __attribute__((noinline)) PyTypeObject *find_owner(PyTypeObject *start, e
 
 /* find_owner takes the registry lock, and instance churn runs it for every
  * tp_dealloc: a per-thread cache of start type -> owner, valid while no type of
- * ours came, changed or died. */
+ * ours came, changed or died.  Threads of other interpreters free and reuse type
+ * addresses without this thread's GIL: the generation is read before the lookup
+ * whose answer is stored with it, and bumped (under the registry lock) before a
+ * freed type's memory can go back to the allocator, whose own locking orders that
+ * before any thread gets the address again; a hit then sees a bumped generation
+ * once the address can be another type's. */
 #define OWNER_CACHE 32
 
 struct owner_entry {
@@ -72,7 +107,7 @@ static inline __attribute__((always_inline)) PyTypeObject *find_owner_cached(PyT
         return find_owner(start, kind, orig);
     unsigned long generation = __atomic_load_n(&ml_type_generation, __ATOMIC_ACQUIRE);
     struct owner_entry *e = &cache[kind * OWNER_CACHE + ((uintptr_t)start >> 4) % OWNER_CACHE];
-    if (start && e->start == start && e->generation == generation) {
+    if (start && e->start == start && e->generation == generation && holds_wrapper(start, kind)) {
         *orig = e->orig;
         return e->owner;
     }
@@ -236,6 +271,16 @@ static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
     return result;
 }
 
+static void watch(struct ml_type_rec *rec, PyTypeObject *type);
+
+/* A weakref of ours to the type was cleared.  From the type's dealloc it has no
+ * reference left and its memory goes back on return: the record is freed (stops
+ * answering for the address), and the generation bumped, both under the lock and
+ * before any other thread can get the address.  From the garbage collector, which
+ * clears the weakrefs of a cycle found dead before breaking it, the type still has
+ * references: it is dead for the log, but its memory stays its own until its
+ * dealloc (after its instances in the cycle, which still need its slots); a new
+ * weakref tells us when. */
 static PyObject *type_died(PyObject *self, PyObject *weakref)
 {
     (void)self;
@@ -244,18 +289,25 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find_by_weakref(weakref);
     struct ml_type_rec copy = {0};
+    PyTypeObject *type = rec ? rec->type : NULL;
+    int first = 0, freed = 0;
     if (rec) {
+        first = rec->alive;
+        freed = rec->freed = type->ob_base.ob_refcnt == 0;
         rec->alive = 0;
         rec->weakref = NULL;
         __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE); /* its address may be reused */
-        if (rec->orphan)
+        if (first && rec->orphan)
             __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
         copy = *rec;
     }
     ml_registry_unlock();
-    if (rec) {
+    if (first)
         ml_event_type("type-dealloc", &copy, &c);
+    if (rec) {
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
+        if (!freed)
+            watch(rec, type); /* the type is alive until the collector is done: rec stays */
     }
     ml_saved_stack_release(&c.saved);
     py.Py_IncRef(py.none);

@@ -93,8 +93,11 @@ struct ml_type_rec *ml_type_add(PyTypeObject *type)
     rec->qualname = strdup(type->tp_name ? type->tp_name : "?");
     rec->seq = next_type++;
     rec->alive = 1;
-    /* A dead type's record stays until its address is reused: instances that
-     * outlive their type (a missing Py_DECREF(type)) still find the original slots. */
+    /* A dead type's record stays until an adopted type takes its address: the
+     * collector reports a type dead before its instances in the same cycle are
+     * freed through our wrappers, which still need its original slots.  Once its
+     * memory went back (rec->freed) it no longer answers for the address, which a
+     * type not ours may hold now (type_slots.c). */
     struct ml_type_rec *stale = ptrmap_get(&types, type);
     if (ptrmap_put(&types, type, rec) != 0) {
         free(rec->qualname);

@@ -63,6 +63,7 @@ struct ml_type_rec {
     int gc;                       /* Py_TPFLAGS_HAVE_GC */
     PyObject *weakref;            /* tells us when the type dies */
     int alive;
+    int freed;                    /* its memory went back: the address may be another type's */
     int traverse_checked;         /* traverse-missing-type-visit looked at it */
     PyObject *exec_module;        /* made while this module's exec slot ran */
     int orphan;                   /* exec_module was freed while this type lived */

@@ -1,6 +1,7 @@
 """Stress: the library must not crash, deadlock or lose records when threads look up
 module state while others import and drop modules, when a thread forks while
-another runs Python, with 100 subinterpreters, and when the process is killed.
+another runs Python, with 100 subinterpreters, with threads each running
+subinterpreters of their own GIL side by side, and when the process is killed.
 Every case has a time bound; every log must read back whole (`modlife lifetimes`)."""
 import os
 import signal
@@ -140,3 +141,71 @@ while True:
     assert "alive when the log ends (the process crashed or was killed)" in lifetimes.stdout
     modules = lifetimes.stdout.count("\n  module ")
     assert modules == whole.count(b'"event":"module-create"') and modules > 10
+
+
+# Three threads, each running ten isolated subinterpreters (their own GIL: 3.12+) one
+# after the other, side by side: each interpreter makes heap types and Python
+# subclasses of them, uses instances and collects; its types die when it is
+# destroyed, and the next interpreters' types are made at the addresses just freed.
+# A Python subclass made at the address of a dead heap type of ours must reach its own
+# base's slots, not the dead type's (it got _json's scanner_traverse for _decimal's
+# SignalDict, about one run in ten).
+SUBINTERPRETER_THREADS_SCRIPT = r'''
+import sys, threading
+try:
+    import _interpreters as interpreters
+    def create():
+        return interpreters.create(interpreters.new_config("isolated"))
+except ImportError:
+    import _xxsubinterpreters as interpreters
+    def create():
+        return interpreters.create(isolated=True)
+if sys.version_info >= (3, 13):  # _decimal makes SignalDict, a Python subclass of its heap type
+    MORE = """
+import _decimal
+ctx = _decimal.Context()
+ctx.traps[_decimal.Inexact] = True
+d = _decimal.Decimal("1.5") + _decimal.Decimal(3)
+"""
+else:  # 3.12 cannot load _decimal in an isolated interpreter: a subclass of our own
+    MORE = """
+import _csv
+class Dialect(_csv.Dialect): pass
+d = [Dialect(delimiter=";")]
+d.append(d)
+"""
+CODE = MORE + """
+import _json, gc
+class Opts:
+    strict = True; object_hook = None; object_pairs_hook = None
+    parse_float = float; parse_int = int; parse_constant = float; memo = {}
+assert _json.make_scanner(Opts())('[1, 2, {"a": 3}]', 0) == ([1, 2, {"a": 3}], 16)
+gc.collect()
+"""
+def work():
+    for _ in range(10):
+        iid = create()
+        interpreters.run_string(iid, CODE)
+        interpreters.destroy(iid)
+threads = [threading.Thread(target=work) for _ in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("ok")
+'''
+
+SUBINTERPRETER_THREADS = [i for i in INTERPRETERS if i.name in ("pyenv-3.12.1", "pyenv-3.13.0")]
+
+
+@pytest.mark.parametrize("interp", SUBINTERPRETER_THREADS, ids=[i.name for i in SUBINTERPRETER_THREADS])
+def test_threads_each_running_subinterpreters(interp, tmp_path):
+    script = tmp_path / "threads_subinterpreters.py"
+    script.write_text(SUBINTERPRETER_THREADS_SCRIPT)
+    failed = []
+    for run_number in range(50):
+        result = run_modlife(["--", interp.path, str(script)], tmp_path / ("logs%d" % run_number), timeout=BOUND)
+        findings = [r for log in result.logs for r in read_log(log) if r["event"] == "finding"]
+        if result.proc.returncode != 0 or result.proc.stdout != "ok\n" or findings:
+            failed.append((run_number, result.proc.returncode, result.proc.stderr[-2000:], findings[:3]))
+    assert failed == [], "%d of 50 runs failed, first: %r" % (len(failed), failed[0])
