@@ -27,6 +27,7 @@
 
 #include "../instrument/engine.h"
 #include "../instrument/thread_cache.h"
+#include "../instrument/visible_text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -181,7 +182,9 @@ static void wrap_tp_dealloc(PyObject *self)
     PyTypeObject *owner = find_owner_cached(start_type(self, ML_SLOT_TP_DEALLOC), SLOT_DEALLOC, &orig);
     if (!owner) {
         /* Cannot happen for an adopted type; leaking beats calling a wrong slot. */
-        dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n", ML_TYPE(self)->tp_name);
+        const char *name = ML_TYPE(self)->tp_name;
+        dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n",
+                ml_visible(name, strlen(name)).text);
         return;
     }
     /* Our own reference keeps the type readable after the instance is gone (its
