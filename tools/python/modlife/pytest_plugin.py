@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, model, report_text, visible
+from modlife import findings, kinds, locate, model, report_text, suppressions, visible
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
 _SESSION_START = "pytest-session-start.json"   # logs of earlier sessions in the directory, skipped
@@ -79,7 +79,12 @@ def _child_env(options, log_dir):
     # Every test sees its own findings: the same bug reached from two tests is two places.
     opts = ["log_path=%s" % os.path.join(log_dir, "modlife"), "exitcode=0", "dedup_python_frames=256"]
     if options.modlife_suppressions:
-        opts.append("suppressions=%s" % os.path.abspath(options.modlife_suppressions))
+        path = os.path.abspath(options.modlife_suppressions)
+        try:
+            suppressions.check(path)
+        except suppressions.BadFile as e:
+            raise pytest.UsageError("--modlife-suppressions: %s" % e)
+        opts.append("suppressions=%s" % path)
     env["MODLIFE_OPTIONS"] = ":".join(filter(None, [env.get("MODLIFE_OPTIONS")] + opts))
     try:
         library = locate.preload_library()

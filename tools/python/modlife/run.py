@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from modlife import locate
+from modlife import locate, suppressions
 
 
 def options_from_args(args, log_dir):
@@ -59,6 +59,13 @@ def main(args, out):
     if not command:
         sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
         return 2
+    if args.suppressions:
+        # The library would refuse it in the first Python process: say so before anything runs.
+        try:
+            suppressions.check(os.path.abspath(args.suppressions))
+        except suppressions.BadFile as e:
+            sys.stderr.write("modlife run: %s\n" % e)
+            return 2
     log_dir = os.path.abspath(args.log_dir)
     try:
         os.makedirs(log_dir, exist_ok=True)
