@@ -147,6 +147,9 @@ static int reopen_by_path(struct stat *st)
     return 0;
 }
 
+int ml_log_is_open(void) { return log_fd >= 0; }
+int ml_log_copying(void) { return copying; }
+
 static int create_log(char *err, size_t err_size)
 {
     const int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;

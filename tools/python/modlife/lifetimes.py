@@ -60,7 +60,7 @@ def print_process(process, lives, out):
         "alive at exit" if not process.ending else
         "alive when it %s" % process.ending if process.exited_early else
         "alive when the log ends (%s)" % (process.ending if process.incomplete is not None else
-                                          "the process crashed or was killed"),
+                                          "the process " + process.crash_reason),
         sum(1 for life in alive if life.what == "module"), sum(1 for life in alive if life.what == "type")))
 
 

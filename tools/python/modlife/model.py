@@ -84,8 +84,15 @@ class Process:
         if self.exited_early:
             return "ended by os._exit/_exit without finalizing"
         if self.crashed:
-            return "ended without a process-exit record (it crashed or was killed)"
+            return "ended without a process-exit record (it %s)" % self.crash_reason
         return None
+
+    @property
+    def crash_reason(self):
+        # Under LD_AUDIT the library comes after libc, so _exit is not interposed.
+        if self.start.get("entry") == "audit":
+            return "crashed, was killed, or left by _exit, which --audit does not record"
+        return "crashed or was killed"
 
 
 class _Builder:

@@ -223,7 +223,7 @@ class LogTail:
         process = self._process(path)
         report_from = self.report_from.get(name, 0)
         found = []
-        position = start
+        at = position = start
         try:
             for line in data[:end].split(b"\n")[:-1]:
                 at, position = position, position + len(line) + 1
@@ -238,7 +238,8 @@ class LogTail:
                 elif line.startswith(b'{"event":"process-start"'):
                     process.start = self._parse(path, number, at, line)
         except logfile.LogError as e:
-            self.errors.append(str(e))   # the rest of what was read is skipped: no traceback
+            if at >= report_from:        # else the session already said it
+                self.errors.append(str(e))   # the rest of what was read is skipped: no traceback
         return found
 
     @staticmethod
