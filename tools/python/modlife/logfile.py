@@ -199,15 +199,19 @@ class _Stacks:
         record.update(stacks)
 
 
-def parse_line(path, number, text):
-    """One record from its line, checked; LogError naming the line otherwise (also
-    for JSON nested deeper than the decoder can follow)."""
+def _decode_line(path, number, text):
     try:
-        record = _decode(text)
+        return _decode(text)
     except ValueError as e:
         raise LogError("%s:%d: not a modlife log record (%s)" % (path, number, e)) from None
     except RecursionError:
         raise LogError("%s:%d: not a modlife log record (nested too deeply)" % (path, number)) from None
+
+
+def parse_line(path, number, text):
+    """One record from its line, checked; LogError naming the line otherwise (also
+    for JSON nested deeper than the decoder can follow)."""
+    record = _decode_line(path, number, text)
     _check_shallow(path, number, record)
     return record
 
@@ -227,7 +231,7 @@ def _decode_batch(path, batch):
     except (ValueError, RecursionError):
         records = None
     if records is None or len(records) != len(batch):
-        return [parse_line(path, number, text) for number, text in batch]
+        records = [_decode_line(path, number, text) for number, text in batch]
     for (number, _), record in zip(batch, records):
         _check_shallow(path, number, record)
     return records
