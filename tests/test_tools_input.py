@@ -220,6 +220,10 @@ def test_log_incomplete_is_not_a_crash(tmp_path):
     assert "  (the log is incomplete: no space left on the device)\n" in events
     assert tool(["timeline", path, "-o", str(tmp_path / "t.html")])[0] == 0
     assert "the log is incomplete: no space left on the device" in (tmp_path / "t.html").read_text()
+    path = write(tmp_path, "esc.jsonl", START + MODULE + line({"event": "log-incomplete", "t": 50, "reason": "\x1b[2Jx"}))
+    for args in (["report", path], ["lifetimes", path], ["events", path]):
+        rc, out, err = tool(args)
+        assert rc == 0 and "\x1b" not in out and "the log is incomplete: \\x1b[2Jx" in out, args
     for text in (report, lifetimes, events, (tmp_path / "t.html").read_text()):
         assert "crashed or was killed" not in text and "crashed or killed" not in text.replace(
             'proc.crashed ? " — the process ended without a process-exit " +\n    "record (crashed or killed)', "")

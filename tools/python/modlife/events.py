@@ -56,8 +56,8 @@ def print_log(path, records, out):
     end = [r for r in records if r["event"] == "process-exit"]
     incomplete = [r for r in records if r["event"] == "log-incomplete"]
     if incomplete:
-        out.write("  (the log is incomplete: %s)\n" % (incomplete[-1].get("reason") or "the library could not "
-                                                                                     "write the rest"))
+        out.write("  (the log is incomplete: %s)\n" % visible.terminal(
+            incomplete[-1].get("reason") or "the library could not write the rest"))
     elif end and end[-1].get("how") == "_exit":
         out.write("  (ended by os._exit/_exit without finalizing, status %s)\n" % end[-1].get("status", "?"))
     elif end:

@@ -59,7 +59,7 @@ def print_process(process, lives, out):
         "alive when it exec'd %s" % visible.terminal(process.replaced_by.name) if process.replaced_by else
         "alive at exit" if not process.ending else
         "alive when it %s" % process.ending if process.exited_early else
-        "alive when the log ends (%s)" % (process.ending if process.incomplete is not None else
+        "alive when the log ends (%s)" % (visible.terminal(process.ending) if process.incomplete is not None else
                                           "the process " + process.crash_reason),
         sum(1 for life in alive if life.what == "module"), sum(1 for life in alive if life.what == "type")))
 
