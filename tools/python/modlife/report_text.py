@@ -113,5 +113,12 @@ def summary_table(rows, processes):
             lines.append("  %-*s  %-8s %6d  %s" % (width, kind, severity, count, ", ".join(modules)))
     for p in processes:
         if p.crashed:
-            lines.append("  note: %s ended without a process-exit record (it crashed or was killed)" % p.name)
+            lines.append("  note: %s %s" % (p.name, p.ending))
+        elif p.incomplete is not None:
+            lines.append("  note: %s: %s" % (p.name, p.ending))
+    early = [p for p in processes if p.exited_early]
+    if early:
+        # Every multiprocessing fork child ends so: one line for them all.
+        lines.append("  note: %d process%s ended by os._exit/_exit without finalizing (pid %s)" % (
+            len(early), "" if len(early) == 1 else "es", ", ".join(str(p.pid) for p in early)))
     return "\n".join(visible.terminal(line) for line in lines) + "\n"

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 
-from modlife import locate, nolog, options
+from modlife import locate, nolog, options, suppressions
 
 FORWARDED = frozenset({
     signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -187,6 +187,13 @@ def main(args, out):
     if not command:
         sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
         return 2
+    if args.suppressions:
+        # The library would refuse it in the first Python process: say so before anything runs.
+        try:
+            suppressions.check(os.path.abspath(args.suppressions))
+        except suppressions.BadFile as e:
+            sys.stderr.write("modlife run: %s\n" % e)
+            return 2
     log_dir = os.path.abspath(args.log_dir)
     try:
         os.makedirs(log_dir, exist_ok=True)
