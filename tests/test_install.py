@@ -201,6 +201,10 @@ def test_make_install_prefix_leaves_pytest_working(tmp_path, planted):
     builddir = os.environ.get("MODLIFE_BUILDDIR")
     if not builddir:
         pytest.fail("MODLIFE_BUILDDIR must name the build tree (run the tests with `make check`)")
+    with open(os.path.join(builddir, "Makefile")) as f:
+        sitedir = re.search(r"^modlife_sitedir = (.*)$", f.read(), re.M).group(1)
+    # Else make install would write into a site directory outside the prefix (a system one).
+    assert sitedir.startswith(("${prefix}/", "$(prefix)/")), "site directory not under the prefix: " + sitedir
     prefix = tmp_path / "prefix"
     ok(["make", "-C", builddir, "install", "prefix=%s" % prefix])
     [distinfo] = glob.glob(str(prefix / "lib" / "python3*" / "*-packages" / "modlife_pytest-*.dist-info"))
