@@ -8,8 +8,8 @@ pytest), pyenv 3.9 and pyenv 3.13 also `modlife run` and `pytest --modlife` on a
 that hits a planted bug (the others only install and print the version, to keep the
 run short).  pytest for the pyenv venvs is a pinned release fetched from the index
 once; without the index those pytest runs are skipped, saying so.  `pip install .` is
-run once (pyenv 3.13, build isolation, --no-index) on a copy of the source without
-build products and without ./configure.  Last, `make install prefix=DIR` with DIR's
+run once (pyenv 3.13, build isolation, --no-index, configure-args=--enable-sanitizers)
+on a copy of the source without build products and without ./configure.  Last, `make install prefix=DIR` with DIR's
 site directory on PYTHONPATH must leave every pytest run working."""
 import glob
 import os
@@ -186,15 +186,25 @@ def source_copy(dest):
     return dest
 
 
-def test_pip_install_dot_offline(tmp_path):
+def test_pip_install_dot_offline_with_sanitizers(tmp_path):
+    """Built with --enable-sanitizers through config settings: the installed package
+    preloads the ASan runtime the library needs (else the library cannot load)."""
     interp = next(i for i in INTERPRETERS if i.name == "pyenv-3.13.0")
     src = source_copy(str(tmp_path / "src"))
     d = tmp_path / "venv"
     ok([interp.path, "-m", "venv", d])
-    ok([d / "bin" / "python", "-m", "pip", "install", "-q", "--no-index", "--no-cache-dir", src], timeout=600)
+    ok([d / "bin" / "python", "-m", "pip", "install", "-q", "--no-index", "--no-cache-dir",
+        "--config-settings", "configure-args=--enable-sanitizers", src], timeout=600)
     check_version(d / "bin")
-    ok([d / "bin" / "python", "-c", "from modlife import locate; import os; "
-        "assert os.path.exists(locate.audit_library()), locate.audit_library()"])
+    preload = ok([d / "bin" / "python", "-c", "from modlife import locate; print(locate._sanitizer_preload())"])
+    assert os.path.basename(preload.stdout.strip()).startswith("libasan.so"), preload.stdout
+    for entry in ([], ["--audit"]):
+        logs = tmp_path / ("logs" + "".join(entry))
+        proc = ok([d / "bin" / "modlife", "run", "--quiet", "--log-dir", logs] + entry +
+                  ["--", d / "bin" / "python", "-c", "import xxlimited; print('imported')"])
+        assert proc.stdout == "imported\n", proc.stderr
+        [log] = glob.glob(str(logs / "*.jsonl"))
+        assert any(r["event"] == "module-exec" and r.get("module") == "xxlimited" for r in read_log(log))
 
 
 def test_make_install_prefix_leaves_pytest_working(tmp_path, planted):

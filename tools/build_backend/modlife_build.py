@@ -15,7 +15,7 @@ DESTDIR=...) and repacks the staged tree as a wheel (PEP 427):
 One libmodlife serves every interpreter (it finds the C-API at run time) and the
 package is pure Python, so the wheel is tagged py3-none-<platform>.
 
-config_settings (pip install -C KEY=VALUE .):
+config_settings (pip install --config-settings KEY=VALUE .):
     configure-args   more ./configure arguments, e.g. --enable-sanitizers (the
                      wheel then preloads the sanitizer runtime of the build
                      machine: SANITIZER_PRELOAD of install_paths.py)
