@@ -127,11 +127,14 @@ def _wheel_file(tag):
     return ("Wheel-Version: 1.0\nGenerator: modlife_build\nRoot-Is-Purelib: false\nTag: %s\n" % tag)
 
 
-def _write_dist_info(directory, version, tag=None):
+def _wheel_tag():
+    return "py3-none-" + _platform_tag()
+
+
+def _write_dist_info(directory, version):
+    """What the wheel's .dist-info will hold, but RECORD (pip may compare the two)."""
     os.makedirs(directory, exist_ok=True)
-    files = {"METADATA": _metadata(version), "entry_points.txt": ENTRY_POINTS}
-    if tag:
-        files["WHEEL"] = _wheel_file(tag)
+    files = {"METADATA": _metadata(version), "entry_points.txt": ENTRY_POINTS, "WHEEL": _wheel_file(_wheel_tag())}
     for name, text in files.items():
         with open(os.path.join(directory, name), "w") as f:
             f.write(text)
@@ -192,7 +195,7 @@ def _install_paths(package_dir):
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     source = _source()
     version = _version(source)
-    tag = "py3-none-" + _platform_tag()
+    tag = _wheel_tag()
     dist_info = "%s-%s.dist-info" % (NAME, version)
     name = "%s-%s-%s.whl" % (NAME, version, tag)
     work = tempfile.mkdtemp(prefix="modlife-wheel-")
