@@ -124,6 +124,20 @@ void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, cons
     add_context(f, "created", &t->created);
 }
 
+void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function)
+{
+    f->slot = slot;
+    f->slot_function = function;
+    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
+    if (ref.function) {
+        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s", ref.function);
+    } else {
+        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
+        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s+0x%lx",
+                 slash ? slash + 1 : ref.path ? ref.path : "?", (unsigned long)((uintptr_t)function - ref.base));
+    }
+}
+
 int ml_findings_configure(char *err, size_t err_size)
 {
     if (configure_kinds(ml_opts.report_kinds, err, err_size) != 0)
@@ -183,13 +197,10 @@ static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct
     return key;
 }
 
-/* The same kind at the same place, for the same module and type, once. */
-static int first_time(const struct ml_finding *f, const struct ml_stack *access)
+/* 1 the first time the key is offered. */
+static int first_time(uint64_t key)
 {
-    uint64_t key = mix(0, (uint64_t)f->kind + 1);
-    key = hash_text(key, f->type);
-    key = hash_text(key, f->module);
-    key = place_key(key, f, access) | 1;
+    key |= 1;
     for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
         uint64_t expected = 0;
         if (__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE) == key)
@@ -200,6 +211,39 @@ static int first_time(const struct ml_finding *f, const struct ml_stack *access)
             return 0;
     }
     return 1; /* table full: report rather than lose */
+}
+
+static uint64_t what_key(const struct ml_finding *f)
+{
+    uint64_t key = mix(0, (uint64_t)f->kind + 1);
+    key = hash_text(key, f->type);
+    return hash_text(key, f->module);
+}
+
+/* A bug of a slot is the slot function's: one report whichever instance, module
+ * instance, interpreter or subclass met it, from wherever it was called. */
+static uint64_t slot_key(const struct ml_finding *f)
+{
+    return mix(what_key(f), (uint64_t)(uintptr_t)f->slot_function);
+}
+
+/* Whether to log the finding and whether to print it: the same kind at the same
+ * place, for the same module and type, once.  A slot's bug is logged again for
+ * other Python places only when more than one Python frame was asked for (the
+ * pytest plugin, which gives each test its findings), and printed once all the same. */
+static int first_time_at(const struct ml_finding *f, const struct ml_stack *access, int *print)
+{
+    if (!f->slot_function) {
+        *print = first_time(place_key(what_key(f), f, access));
+        return *print;
+    }
+    uint64_t key = slot_key(f);
+    *print = first_time(key);
+    if (ml_opts.dedup_python_frames <= 1)
+        return *print;
+    key = mix(key, 0x1065);
+    ml_python_frames(hash_python_place, &key, ml_opts.dedup_python_frames);
+    return first_time(key) || *print;
 }
 
 /* Apart: its 4 KiB of names must not weigh on the fatal-signal path. */
@@ -232,11 +276,13 @@ int ml_finding_report(struct ml_finding *f)
         ml_stack_capture(&own, ml_opts.stack_depth);
         access = &own;
     }
-    if (suppressed(f, access) || !first_time(f, access))
+    int print;
+    if (suppressed(f, access) || !first_time_at(f, access, &print))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
-    ml_report_text(f, access);
+    if (print)
+        ml_report_text(f, access);
     if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
         ml_engine_halt();
     return 1;

@@ -1,0 +1,142 @@
+"""One report per bug and place: a bug of a type's slot (dealloc-missing-type-decref,
+traverse-missing-type-visit) is the slot function's, reported once whatever instance,
+module instance, interpreter, subclass or Python line met it, and `modlife report`
+groups it across processes."""
+import json
+import os
+import re
+
+import pytest
+
+from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, events, read_log, run_modlife, run_python
+
+# Debian's static 3.11 and pyenv's shared 3.13.
+pytestmark = pytest.mark.parametrize("interp", [i for i in INTERPRETERS if i.name in ("debian-3.11", "pyenv-3.13.0")],
+                                     ids=str)
+
+# Leaky's tp_dealloc (dealloc_leaky) and Blind's tp_traverse (traverse_without_type)
+# met from many places: lines, a function, a subclass, a second type object, a second
+# module instance and a subinterpreter.
+MANY_PLACES = """
+import gc, sys, _testcapi, heap_type_slots as h
+T = h.make_types(["Leaky"])["Leaky"]
+def free_one():
+    x = T(); del x
+x = T(); del x
+free_one()
+class Sub(T): pass
+s = Sub(); del s
+y = h.make_types(["Leaky"])["Leaky"](); del y
+B = h.make_types(["Blind"])["Blind"]
+b = B(); gc.collect()
+b2 = h.make_types(["Blind"])["Blind"](); gc.collect()
+del sys.modules["heap_type_slots"]
+import heap_type_slots as h2
+z = h2.make_types(["Leaky"])["Leaky"](); del z
+b3 = h2.make_types(["Blind"])["Blind"](); gc.collect()
+assert _testcapi.run_in_subinterp(
+    "import gc, heap_type_slots as h\\n"
+    "x = h.make_types(['Leaky'])['Leaky'](); del x\\n"
+    "b = h.make_types(['Blind'])['Blind'](); gc.collect()") == 0
+"""
+
+SLOT_KINDS = ("dealloc-missing-type-decref", "traverse-missing-type-visit")
+LEAKY_MESSAGE = "tp_dealloc dealloc_leaky of type 'heap_type_slots.Leaky' does not Py_DECREF its type"
+BLIND_MESSAGE = "tp_traverse traverse_without_type of heap type 'heap_type_slots.Blind' does not visit Py_TYPE(self)"
+
+
+def slot_findings(records):
+    return [(r["kind"], r.get("type"), r.get("slot"), r.get("slot_function"), r["message"])
+            for r in events(records, "finding") if r["kind"] in SLOT_KINDS]
+
+
+def stderr_headlines(stderr):
+    return re.findall(r"==\d+==(?:ERROR|WARNING): modlife: ((?:%s): .*)" % "|".join(SLOT_KINDS), stderr)
+
+
+EXPECTED = [
+    ("dealloc-missing-type-decref", "heap_type_slots.Leaky", "tp_dealloc", "dealloc_leaky", LEAKY_MESSAGE),
+    ("traverse-missing-type-visit", "heap_type_slots.Blind", "tp_traverse", "traverse_without_type", BLIND_MESSAGE),
+]
+
+
+def test_slot_bug_reported_once_per_slot_function(interp, fixtures_for, tmp_path):
+    path = fixtures_for("heap_type_slots")
+    run = run_python(interp, MANY_PLACES, tmp_path, pythonpath=path, status=FINDINGS_STATUS)
+    assert slot_findings(run.records()) == EXPECTED, run.proc.stderr
+    assert stderr_headlines(run.proc.stderr) == [
+        "dealloc-missing-type-decref: " + LEAKY_MESSAGE, "traverse-missing-type-visit: " + BLIND_MESSAGE]
+
+
+def test_plugin_places_logged_but_printed_once(interp, fixtures_for, tmp_path):
+    """With dedup_python_frames above 1 (the pytest plugin's 256) each Python place is
+    logged, so each test sees its finding, and still printed once."""
+    path = fixtures_for("heap_type_slots")
+    run = run_python(interp, MANY_PLACES, tmp_path, pythonpath=path, status=FINDINGS_STATUS,
+                     env={"MODLIFE_OPTIONS": "dedup_python_frames=256"})
+    records = run.records()
+    leaky = [r for r in events(records, "finding") if r["kind"] == SLOT_KINDS[0]]
+    assert set(slot_findings(records)) == set(EXPECTED)
+    # Python places of Leaky's dealloc: module line, free_one, subclass line, second
+    # module instance, subinterpreter (and more).
+    places = {(r["python_stack"][0]["line"], r["python_stack"][0]["function"]) for r in leaky}
+    assert places >= {(6, "<module>"), (5, "free_one"), (9, "<module>"), (16, "<module>"), (2, "<module>")}
+    assert stderr_headlines(run.proc.stderr) == [
+        "dealloc-missing-type-decref: " + LEAKY_MESSAGE, "traverse-missing-type-visit: " + BLIND_MESSAGE]
+
+
+def test_report_groups_slot_bug_across_processes(interp, fixtures_for, tmp_path):
+    path = fixtures_for("heap_type_slots")
+    code = ("import subprocess, sys\n"
+            "assert subprocess.run([sys.executable, '-c', %r]).returncode == 23\n" % MANY_PLACES + MANY_PLACES)
+    run = run_python(interp, code, tmp_path / "logs", pythonpath=path, status=FINDINGS_STATUS)
+    assert len(run.logs) == 2
+    assert len(stderr_headlines(run.proc.stderr)) == 4  # two per process
+    report = run_modlife_report(["--format", "json", str(tmp_path / "logs")])
+    groups = [(g["kind"], g["type"], g["slot_function"], g["count"], len(g["pids"]))
+              for g in json.loads(report)["findings"] if g["kind"] in SLOT_KINDS]
+    assert groups == [(k, t, fn, 2, 2) for k, t, _, fn, _ in EXPECTED]
+    text = run_modlife_report([str(tmp_path / "logs")])
+    assert text.count("Seen 2 times in 2 processes") >= 2
+    assert text.count("SUMMARY: modlife: dealloc-missing-type-decref") == 1
+
+
+def run_modlife_report(args):
+    from modlife_testlib import modlife_command
+    import subprocess
+    proc = subprocess.run([modlife_command(), "report"] + args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+# kiwisolver 1.4.4 (Debian's python3-kiwisolver, for /usr/bin/python3.11): six heap
+# types whose tp_dealloc forgets Py_DECREF(type), each met many times by its workload.
+KIWI_WORKLOAD = """
+import kiwisolver as kiwi
+x = kiwi.Variable("x"); y = kiwi.Variable("y")
+s = kiwi.Solver()
+s.addConstraint((x + y == 10) | "required")
+s.addConstraint(x >= 2 * y)
+s.addConstraint((x <= 100) | "weak")
+s.addEditVariable(x, "strong")
+for v in range(3, 8):
+    s.suggestValue(x, v)
+    s.updateVariables()
+assert (x.value(), y.value()) == (7.0, 3.0), (x.value(), y.value())
+"""
+KIWI_TYPES = ["kiwisolver." + t for t in ("Constraint", "Expression", "Solver", "Strength", "Term", "Variable")]
+
+
+def test_kiwisolver_one_report_per_dealloc(interp, tmp_path):
+    if interp.name != "debian-3.11":
+        pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    run = run_python(interp, KIWI_WORKLOAD, tmp_path, status=FINDINGS_STATUS)
+    found = [r for r in events(run.records(), "finding") if r["kind"] == "dealloc-missing-type-decref"]
+    assert sorted(r["type"] for r in found) == KIWI_TYPES, [r["message"] for r in found]
+    for r in found:
+        assert r["slot"] == "tp_dealloc"
+        assert re.fullmatch(r"tp_dealloc %s of type '%s' does not Py_DECREF its type"
+                            % (re.escape(r["slot_function"]), re.escape(r["type"])), r["message"])
+    assert len({r["slot_function"] for r in found}) == 6
+    headlines = [h for h in stderr_headlines(run.proc.stderr) if h.startswith("dealloc-")]
+    assert len(headlines) == 6
