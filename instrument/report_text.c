@@ -147,7 +147,12 @@ static void put_summary(struct out *o, const struct ml_finding *f, const struct 
             put(o, ":%d", t.src.line);
         }
         put(o, " in ");
-        put_name(o, t.function, "??");
+        if (t.function) {
+            put_name(o, t.function, "");
+        } else { /* no symbol holds it: the object and offset still tell the place */
+            put_name(o, basename_of(t.object), "");
+            put(o, "+0x%lx", (unsigned long)t.offset);
+        }
     }
     if (f->module) {
         put(o, " (module ");

@@ -140,3 +140,79 @@ def test_kiwisolver_one_report_per_dealloc(interp, tmp_path):
     assert len({r["slot_function"] for r in found}) == 6
     headlines = [h for h in stderr_headlines(run.proc.stderr) if h.startswith("dealloc-")]
     assert len(headlines) == 6
+
+
+# -- names in stripped objects ---------------------------------------------------------
+
+def stripped_extension(interp, ext_root):
+    """fixtures/stripped_slots.c built, then stripped as Debian strips its packages."""
+    from modlife_testlib import build_extension
+    import subprocess
+    out = build_extension(interp, "stripped_slots", str(ext_root / interp.name / "stripped"))
+    path = os.path.join(out, "stripped_slots" + interp.query()["suffix"])
+    subprocess.run(["strip", "--strip-unneeded", path], check=True)
+    symbols = {}
+    for line in subprocess.run(["nm", "-D", "--defined-only", "-S", path], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 4:
+            symbols[fields[3]] = (int(fields[0], 16), int(fields[1], 16))
+    return out, path, symbols
+
+
+def test_stripped_object_frames_named_inside_symbols_only(interp, ext_root, tmp_path):
+    out, path, symbols = stripped_extension(interp, ext_root)
+    name = os.path.basename(path)
+    run = run_python(interp, "import stripped_slots as s\nx = s.Leaky(); del x", tmp_path / "logs",
+                     pythonpath=out, status=FINDINGS_STATUS)
+    finding = events(run.records(), "finding", kind="dealloc-missing-type-decref")
+    assert len(finding) == 1
+    finding = finding[0]
+    # The dealloc is the static function right after the small exported one.
+    tiny_addr, tiny_size = symbols["stripped_slots_tiny"]
+    dealloc = int(finding["stack"][0]["off"], 16) - 1
+    assert dealloc == tiny_addr + tiny_size, (symbols, finding["stack"][0])
+    # The library (instrument/symbolize.c): no name for it, the exported exec is named.
+    assert "fn" not in finding["stack"][0]
+    assert finding["slot_function"] == "%s+0x%x" % (name, dealloc)
+    assert finding["message"] == ("tp_dealloc %s+0x%x of type 'stripped_slots.Leaky' does not Py_DECREF its type"
+                                  % (name, dealloc))
+    assert finding["context"][0]["stack"][0]["fn"] == "stripped_slots_exec"
+    summary = "SUMMARY: modlife: dealloc-missing-type-decref in %s+0x%x (module stripped_slots) " \
+              "(type stripped_slots.Leaky)" % (name, dealloc + 1)
+    assert re.search(r"\n    #0 0x[0-9a-f]+ in \?\? \(%s\+0x%x\)\n" % (re.escape(name), dealloc + 1), run.proc.stderr)
+    assert summary in run.proc.stderr.splitlines()
+    # The tools (symbolize.py), through addr2line that would say stripped_slots_tiny.
+    doc = json.loads(run_modlife_report(["--format", "json", str(tmp_path / "logs")]))
+    group, = [g for g in doc["findings"] if g["kind"] == "dealloc-missing-type-decref"]
+    assert group["stack"][0] == {"object": path, "offset": "0x%x" % (dealloc + 1)}
+    assert group["location"] == group["stack"][0]
+    assert group["context"][0]["stack"][0]["fn"] == "stripped_slots_exec"
+    assert group["summary"] == summary
+    assert "stripped_slots_tiny" not in run_modlife_report([str(tmp_path / "logs")])
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "python"))
+    from modlife import symbolize
+    table = symbolize.FunctionSymbols(path)
+    assert table.lookup(dealloc) is None
+    assert table.lookup(tiny_addr) == table.lookup(tiny_addr + tiny_size - 1) == "stripped_slots_tiny"
+    exec_addr, exec_size = symbols["stripped_slots_exec"]
+    assert table.lookup(exec_addr + exec_size // 2) == "stripped_slots_exec"
+
+
+def test_kiwisolver_deallocs_not_named_after_neighbours(interp, tmp_path):
+    """kiwisolver's _cext is stripped: its deallocs are static functions with no symbol
+    left, which addr2line named after the exported function below them (Solver's
+    after PyInit__cext, 12 bytes long)."""
+    if interp.name != "debian-3.11":
+        pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    run = run_python(interp, KIWI_WORKLOAD, tmp_path / "logs", status=FINDINGS_STATUS)
+    doc = json.loads(run_modlife_report(["--format", "json", str(tmp_path / "logs")]))
+    groups = [g for g in doc["findings"] if g["kind"] == "dealloc-missing-type-decref"]
+    assert sorted(g["type"] for g in groups) == KIWI_TYPES
+    for g in groups:
+        offset = int(g["location"]["offset"], 16)
+        assert g["location"] == {"object": g["location"]["object"], "offset": "0x%x" % offset}
+        assert g["slot_function"] == "_cext.cpython-311-x86_64-linux-gnu.so+0x%x" % (offset - 1)
+        assert g["summary"].startswith("SUMMARY: modlife: dealloc-missing-type-decref in %s (module _cext)"
+                                       % g["slot_function"].replace("+0x%x" % (offset - 1), "+0x%x" % offset))

@@ -70,7 +70,10 @@ def summary_line(group):
     if g:
         if g.get("file") and g.get("line"):
             text += " %s:%d" % (g["file"], g["line"])
-        text += " in %s" % (g.get("fn") or "??")
+        if g.get("fn") or not g.get("object"):
+            text += " in %s" % (g.get("fn") or "??")
+        else:  # no symbol holds it: the object and offset still tell the place
+            text += " in %s+0x%x" % (os.path.basename(g["object"]), g.get("off") or 0)
     if r.get("module"):
         text += " (module %s)" % r["module"]
     if r.get("type"):
