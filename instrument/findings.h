@@ -28,6 +28,7 @@ struct ml_kind_info {
     const char *name;
     int error;        /* 1: error (memory-unsafe or leaks), 0: warning */
     const char *rule; /* the HOWTO rule it breaks */
+    const char *fix;  /* how to fix it (the tools' kinds.py says the same) */
 };
 
 extern const struct ml_kind_info ml_kinds[ML_KIND_COUNT];

@@ -66,6 +66,12 @@ def test_slot_bug_reported_once_per_slot_function(interp, fixtures_for, tmp_path
     assert slot_findings(run.records()) == EXPECTED, run.proc.stderr
     assert stderr_headlines(run.proc.stderr) == [
         "dealloc-missing-type-decref: " + LEAKY_MESSAGE, "traverse-missing-type-visit: " + BLIND_MESSAGE]
+    # The stderr report tells how to fix it, as `modlife report` does.
+    fixes = re.findall(r"\nRule: .*\n(Fix: .*)\nSUMMARY: modlife: (\S+)", run.proc.stderr)
+    assert fixes == [("Fix: In tp_dealloc: PyTypeObject *tp = Py_TYPE(self); ... tp->tp_free(self); Py_DECREF(tp);",
+                      "dealloc-missing-type-decref"),
+                     ("Fix: Start tp_traverse with Py_VISIT(Py_TYPE(self)); when it delegates to a base type's "
+                      "tp_traverse, make sure the type is visited exactly once.", "traverse-missing-type-visit")]
 
 
 def test_plugin_places_logged_but_printed_once(interp, fixtures_for, tmp_path):
