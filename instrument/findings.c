@@ -1,6 +1,7 @@
 /* The findings pipeline (see findings.h). */
 #include "findings.h"
 
+#include "demangle.h"
 #include "engine.h"
 #include "events.h"
 #include "log_writer.h"
@@ -151,7 +152,9 @@ void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *fun
     f->slot_function = function;
     struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
     if (ref.function) {
-        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s", ref.function);
+        char demangled[sizeof f->slot_function_name];
+        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s",
+                 ml_demangle(ref.function, demangled, sizeof demangled));
     } else {
         const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
         snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s+0x%lx",

@@ -3,6 +3,7 @@
 
 #include "engine.h"
 #include "crash_story.h"
+#include "demangle.h"
 #include "objects.h"
 #include "pyapi.h"
 #include "safe_format.h"
@@ -64,14 +65,17 @@ struct frame_text {
 
 static struct frame_text describe(uintptr_t ip, int in_signal_handler)
 {
+    static char demangled[1024]; /* one report at a time, one frame at a time */
     struct frame_text t = {NULL, NULL, 0, {NULL, 0}};
     struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked(ip - 1)
                                                  : ml_objects_resolve(ip - 1, ml_opts.symbolize);
     t.function = ref.function;
     t.object = ref.path;
     t.offset = ip - ref.base;
-    if (!in_signal_handler)
+    if (!in_signal_handler) {
         t.src = ml_srcline(ip - 1);
+        t.function = ml_demangle(t.function, demangled, sizeof demangled);
+    }
     return t;
 }
 

@@ -222,3 +222,18 @@ def test_kiwisolver_deallocs_not_named_after_neighbours(interp, tmp_path):
         assert g["slot_function"] == "_cext.cpython-311-x86_64-linux-gnu.so+0x%x" % (offset - 1)
         assert g["summary"].startswith("SUMMARY: modlife: dealloc-missing-type-decref in %s (module _cext)"
                                        % g["slot_function"].replace("+0x%x" % (offset - 1), "+0x%x" % offset))
+
+
+def test_kiwisolver_cxx_names_demangled(interp, tmp_path):
+    """C++ frames by their C++ names, on stderr (libstdc++'s demangler, which the C++
+    extension brought) and in `modlife report` (c++filt)."""
+    if interp.name != "debian-3.11":
+        pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    run = run_python(interp, KIWI_WORKLOAD, tmp_path / "logs", status=FINDINGS_STATUS)
+    text = run_modlife_report([str(tmp_path / "logs")])
+    for out in (run.proc.stderr, text):
+        assert "_ZN" not in out
+        summaries = [line for line in out.splitlines() if line.startswith("SUMMARY: modlife: type-outlives-module")]
+        assert sorted(summaries) == sorted(
+            "SUMMARY: modlife: type-outlives-module in kiwisolver::%s::Ready() (module _cext) (type kiwisolver.%s)"
+            % ("strength" if t == "Strength" else t, t) for t in (name.split(".")[1] for name in KIWI_TYPES))

@@ -119,11 +119,15 @@ class Symbolizer:
         self.warn = warn or (lambda text: sys.stderr.write("modlife: %s\n" % text))
         self.addr2line = shutil.which("addr2line")
         self.symbols = {}                 # path -> FunctionSymbols
+        self.mangled = set()              # C++ names to demangle
+        self.demangled = {}               # mangled -> demangled
 
     def want(self, stack):
         for f in stack or ():
             if "file" not in f and "obj" in f and "off" in f:
                 self.pending.setdefault(f["obj"], set()).add(int(f["off"], 16))
+            if (f.get("fn") or "").startswith("_Z"):
+                self.mangled.add(f["fn"])
 
     def resolve(self):
         global _warned_missing
@@ -135,6 +139,23 @@ class Symbolizer:
         for obj, offsets in self.pending.items():
             self._resolve_object(obj, sorted(offsets))
         self.pending.clear()
+        self._demangle()
+
+    def _demangle(self):
+        """C++ names as people read them, through binutils' c++filt (addr2line -C does
+        its own); mangled where it is missing."""
+        names = sorted(n for n in self.mangled if n not in self.demangled)
+        self.mangled.clear()
+        cxxfilt = shutil.which("c++filt")
+        if not names or not cxxfilt:
+            return
+        try:
+            out = subprocess.run([cxxfilt], input="\n".join(names) + "\n", capture_output=True, text=True,
+                                 timeout=120).stdout.splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if len(out) == len(names):
+            self.demangled.update(zip(names, out))
 
     def _resolve_object(self, obj, offsets):
         load = self.objects.get(obj)
@@ -162,6 +183,8 @@ class Symbolizer:
                 # far (a 12-byte PyInit for the static function after it); the
                 # library's rule instead.
                 function = self._symbols(path).lookup(max(offset - 1, 0))
+                if (function or "").startswith("_Z"):
+                    self.mangled.add(function)
             self.lines[(obj, offset)] = (None if function == "??" else function, file,
                                          int(line) if line.isdigit() and line != "0" else None)
 
@@ -182,4 +205,5 @@ class Symbolizer:
             out["fn"] = out["fn"] or function
             if file and line:
                 out["file"], out["line"] = file, line
+        out["fn"] = self.demangled.get(out["fn"], out["fn"])
         return out
