@@ -79,21 +79,54 @@ static struct frame_text describe(uintptr_t ip, int in_signal_handler)
     return t;
 }
 
+static int object_of(uintptr_t addr, int in_signal_handler)
+{
+    return (in_signal_handler ? ml_objects_resolve_unlocked(addr) : ml_objects_resolve(addr, 0)).id;
+}
+
+static void put_frame(struct out *o, int i, uintptr_t ip, int in_signal_handler)
+{
+    struct frame_text t = describe(ip, in_signal_handler);
+    put(o, "    #%d 0x%lx in ", i, (unsigned long)ip);
+    put_name(o, t.function, "??");
+    if (t.src.file) {
+        put(o, " ");
+        put_name(o, t.src.file, "");
+        put(o, ":%d", t.src.line);
+    }
+    put(o, " (");
+    put_name(o, basename_of(t.object), "");
+    put(o, "+0x%lx)\n", (unsigned long)t.offset);
+}
+
+/* Frames of the interpreter's own machinery (the eval loop, calls, imports) say
+ * little about an extension's bug: of each run of them, the first few (the
+ * interpreter code that called into the extension, or that the access was made in)
+ * are shown and the rest counted.  The log keeps every frame. */
+#define INTERP_FRAMES_SHOWN 2
+#define INTERP_RUN_FOLDED 4
+
 static void put_native(struct out *o, const struct ml_stack *s, int in_signal_handler)
 {
-    for (int i = 0; i < s->depth; i++) {
-        uintptr_t ip = (uintptr_t)s->ips[i];
-        struct frame_text t = describe(ip, in_signal_handler);
-        put(o, "    #%d 0x%lx in ", i, (unsigned long)ip);
-        put_name(o, t.function, "??");
-        if (t.src.file) {
-            put(o, " ");
-            put_name(o, t.src.file, "");
-            put(o, ":%d", t.src.line);
+    int interp = object_of((uintptr_t)py.PyModule_GetState, in_signal_handler);
+    for (int i = 0; i < s->depth;) {
+        int run = 0;
+        while (interp >= 0 && i + run < s->depth &&
+               object_of((uintptr_t)s->ips[i + run] - 1, in_signal_handler) == interp)
+            run++;
+        if (run < INTERP_RUN_FOLDED) {
+            put_frame(o, i, (uintptr_t)s->ips[i], in_signal_handler);
+            i++;
+            continue;
         }
-        put(o, " (");
-        put_name(o, basename_of(t.object), "");
-        put(o, "+0x%lx)\n", (unsigned long)t.offset);
+        for (int k = 0; k < INTERP_FRAMES_SHOWN; k++)
+            put_frame(o, i + k, (uintptr_t)s->ips[i + k], in_signal_handler);
+        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1)
+                                                     : ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0);
+        put(o, "    ... %d frames in ", run - INTERP_FRAMES_SHOWN);
+        put_name(o, basename_of(ref.path), "");
+        put(o, "\n");
+        i += run;
     }
 }
 

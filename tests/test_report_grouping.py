@@ -237,3 +237,36 @@ def test_kiwisolver_cxx_names_demangled(interp, tmp_path):
         assert sorted(summaries) == sorted(
             "SUMMARY: modlife: type-outlives-module in kiwisolver::%s::Ready() (module _cext) (type kiwisolver.%s)"
             % ("strength" if t == "Strength" else t, t) for t in (name.split(".")[1] for name in KIWI_TYPES))
+
+
+# -- interpreter frames folded -----------------------------------------------------------
+
+def access_block(text):
+    """The access stack lines of the first report in text."""
+    lines = text.split("ERROR: modlife: ", 1)[1].splitlines()[1:]
+    return lines[:next(i for i, line in enumerate(lines) if not line.startswith("    "))]
+
+
+def test_interpreter_frames_folded(interp, fixtures_for, tmp_path):
+    path = fixtures_for("heap_type_slots")
+    run = run_python(interp, "import heap_type_slots as h\nT = h.make_types(['Leaky'])['Leaky']\n"
+                     "def f():\n    x = T(); del x\nf()\n", tmp_path / "logs", pythonpath=path,
+                     status=FINDINGS_STATUS)
+    records = run.records()
+    start = records[0]
+    interp_path = start["libpython"] if start["libpython"] != "static" else interp.path
+    interp_ids = {r["id"] for r in events(records, "object-load") if r["path"] == interp_path}
+    finding, = [r for r in events(records, "finding") if r["kind"] == SLOT_KINDS[0]]
+    in_interp = [f.get("obj") in interp_ids for f in finding["stack"]]
+    # dealloc_leaky, then the interpreter's frames that freed the object, a run long
+    # enough to fold.
+    assert not in_interp[0] and all(in_interp[1:5]), finding["stack"]
+    run_length = next((i for i, inside in enumerate(in_interp[1:]) if not inside), len(in_interp) - 1)
+    fold = "    ... %d frames in %s" % (run_length - 2, os.path.basename(interp_path))
+    report = run_modlife_report([str(tmp_path / "logs")])
+    for block in (access_block(run.proc.stderr), access_block(report)):
+        assert re.match(r"    #0 0x[0-9a-f]+ in dealloc_leaky ", block[0]), block
+        assert [line.split(" in ")[0].split()[0] for line in block[1:3]] == ["#1", "#2"], block
+        assert block[3] == fold, block
+        assert all(line.startswith("    #%d " % (run_length + 1 + k)) for k, line in enumerate(block[4:])), block
+    assert len(access_block(run.proc.stderr)) == len(access_block(report))
