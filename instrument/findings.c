@@ -224,7 +224,12 @@ static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct
 /* 1 the first time the key is offered. */
 static int first_time(uint64_t key)
 {
-    key |= 1;
+    /* Scrambled first (splitmix64's finaliser): the last thing mixed in, a line
+     * number, moves only the low bits, and the 1 that marks a used slot would make
+     * lines 4 and 5 one place. */
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebULL;
+    key = (key ^ (key >> 31)) | 1;
     for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
         uint64_t expected = 0;
         if (__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE) == key)
