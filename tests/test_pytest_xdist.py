@@ -18,6 +18,7 @@ needs_xdist = pytest.mark.skipif(not XDIST, reason="pytest-xdist is not installe
 # state) and dealloc-missing-type-decref (Leaky's tp_dealloc keeps its type).
 SUITE = '''
 import gc, sys, time
+import pytest
 
 def drop():
     import state_after_clear as m
@@ -38,6 +39,16 @@ def test_after_clear(): drop()
 def test_leak_a(): leak()
 def test_leak_b(): leak()
 def test_clean_5(): time.sleep(0.3)
+
+@pytest.fixture
+def leaked():
+    leak()
+
+def test_fixture_a(leaked): pass
+def test_fixture_b(leaked): pass
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_param(n): drop()
 def test_clean_6(): time.sleep(0.3)
 '''
 
@@ -57,7 +68,9 @@ def test_crash():
 '''
 
 FAILING = {"test_after_clear": "state-use-after-clear", "test_leak_a": "dealloc-missing-type-decref",
-           "test_leak_b": "dealloc-missing-type-decref"}
+           "test_leak_b": "dealloc-missing-type-decref", "test_fixture_a": "dealloc-missing-type-decref",
+           "test_fixture_b": "dealloc-missing-type-decref", "test_param[1]": "state-use-after-clear",
+           "test_param[2]": "state-use-after-clear"}
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +107,13 @@ def test_each_finding_fails_its_own_test_in_its_worker(project):
     proc, result = run_pytest(project, "-n", "2", "test_suite.py")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
-    assert len(result) == 9, out
+    assert len(result) == 13, out
     assert failed(result) == set(FAILING), out
     for name, kind in FAILING.items():
         text = result[name][1]
         assert "SUMMARY: modlife: %s" % kind in text, (name, text)
-        assert "in %s" % name in text, (name, text)   # its own Python stack
+        if "fixture" not in name:
+            assert "in %s" % name.split("[")[0] in text, (name, text)   # its own Python stack
     # Every finding of the run in the summary, by test, and none given to session teardown
     # but the types Leaky kept alive at exit.
     assert "FAILED state-use-after-clear [call] test_suite.py::test_after_clear:" in proc.stdout
@@ -114,7 +128,7 @@ def test_each_report_is_shown_once(project):
     """The library's stderr report is the failure text: not shown again as captured stderr."""
     proc, _ = run_pytest(project, "-n", "2", "test_suite.py")
     headline = re.compile(r"^==[0-9]+==ERROR: modlife: state-use-after-clear", re.M)
-    assert len(headline.findall(proc.stdout)) == 1, proc.stdout
+    assert len(headline.findall(proc.stdout)) == 3, proc.stdout   # test_after_clear, test_param[1], [2]
     proc, _ = run_pytest(project, "test_suite.py", "-k", "after_clear")
     assert len(headline.findall(proc.stdout)) == 1, proc.stdout
     assert "Captured stderr" not in proc.stdout, proc.stdout
@@ -125,6 +139,10 @@ def test_each_report_is_shown_once(project):
     ["test_leak_b", "test_leak_a"],
     ["test_leak_b"],
     ["test_clean_1", "test_leak_a", "test_after_clear", "test_leak_b"],
+    # The same Python stack in both: a fixture's, a parametrized test's.
+    ["test_fixture_a", "test_fixture_b"],
+    ["test_fixture_b", "test_fixture_a"],
+    ["test_param[2]", "test_param[1]"],
 ])
 def test_results_do_not_depend_on_order(project, order):
     proc, result = run_pytest(project, *["test_suite.py::%s" % name for name in order])

@@ -13,7 +13,9 @@ setup, call and teardown: a finding written meanwhile belongs to that test (also
 from a subprocess or a subinterpreter it started), which fails with the report as
 its failure text; xfail, -x and -k work as usual.  Findings made after the session,
 while the interpreter finalizes, are read by the parent once the child has exited
-and reported as "session teardown"; they fail the run too."""
+and reported as "session teardown"; they fail the run too; those of a process that
+died are reported with the test it ran then.  With pytest-xdist every worker reads
+the logs of its own process tree, the controller what no worker read."""
 import json
 import os
 import re
@@ -404,6 +406,18 @@ def _without_reports(text):
     return "".join(kept)
 
 
+def _new_scope_function():
+    """The library's modlife_new_scope(): a bug met again in another test is logged again."""
+    try:
+        import ctypes
+        function = ctypes.CDLL(None).modlife_new_scope
+    except (ImportError, OSError, AttributeError):
+        return lambda: None   # a library of before: the first test to meet a place gets it
+    function.restype = None
+    function.argtypes = []
+    return function
+
+
 class Session:
     """Reads the logs of this pytest process.  With pytest-xdist each worker reads the
     logs of its own process tree (its own and those of the processes it started: by
@@ -428,6 +442,7 @@ class Session:
         self.by_test = []      # (nodeid, phase, process, record)
         self.errors = []       # log lines that are no records
         self.reported = set()  # (nodeid, phase) failed with the findings' reports
+        self.new_scope = _new_scope_function()
         # Start-up (conftest imports) belongs to no test: listed, fails the session.
         for process, record in self._read_new():
             self.by_test.append(("session start", "setup", process, record))
@@ -458,6 +473,7 @@ class Session:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item):
+        self.new_scope()
         self._save(item.nodeid, "setup")
         yield
         self._check(item, "setup")
