@@ -17,7 +17,7 @@ needs_xdist = pytest.mark.skipif(not XDIST, reason="pytest-xdist is not installe
 # Two planted bugs: state-use-after-clear (a Holder dying in m_clear asks for the
 # state) and dealloc-missing-type-decref (Leaky's tp_dealloc keeps its type).
 SUITE = '''
-import gc, sys, time
+import gc, os, subprocess, sys, time
 import pytest
 
 def drop():
@@ -49,6 +49,18 @@ def test_fixture_b(leaked): pass
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_param(n): drop()
+
+DROP = "import gc, sys, state_after_clear as m; m.keep(m.Holder()); del sys.modules['state_after_clear'], m; gc.collect()"
+
+def test_in_shell_subprocess():   # sh has no log: found by the log name it passes on
+    subprocess.run('%s -c "%s"' % (sys.executable, DROP), shell=True, check=True)
+
+def test_in_forked_child():       # keeps the worker's log name: found by its ppid
+    pid = os.fork()
+    if pid == 0:
+        drop()
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
 def test_clean_6(): time.sleep(0.3)
 '''
 
@@ -70,7 +82,8 @@ def test_crash():
 FAILING = {"test_after_clear": "state-use-after-clear", "test_leak_a": "dealloc-missing-type-decref",
            "test_leak_b": "dealloc-missing-type-decref", "test_fixture_a": "dealloc-missing-type-decref",
            "test_fixture_b": "dealloc-missing-type-decref", "test_param[1]": "state-use-after-clear",
-           "test_param[2]": "state-use-after-clear"}
+           "test_param[2]": "state-use-after-clear", "test_in_shell_subprocess": "state-use-after-clear",
+           "test_in_forked_child": "state-use-after-clear"}
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +120,12 @@ def test_each_finding_fails_its_own_test_in_its_worker(project):
     proc, result = run_pytest(project, "-n", "2", "test_suite.py")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
-    assert len(result) == 13, out
+    assert len(result) == 15, out
     assert failed(result) == set(FAILING), out
     for name, kind in FAILING.items():
         text = result[name][1]
         assert "SUMMARY: modlife: %s" % kind in text, (name, text)
-        if "fixture" not in name:
+        if "fixture" not in name and "_in_" not in name:
             assert "in %s" % name.split("[")[0] in text, (name, text)   # its own Python stack
     # Every finding of the run in the summary, by test, and none given to session teardown
     # but the types Leaky kept alive at exit.
@@ -128,7 +141,7 @@ def test_each_report_is_shown_once(project):
     """The library's stderr report is the failure text: not shown again as captured stderr."""
     proc, _ = run_pytest(project, "-n", "2", "test_suite.py")
     headline = re.compile(r"^==[0-9]+==ERROR: modlife: state-use-after-clear", re.M)
-    assert len(headline.findall(proc.stdout)) == 3, proc.stdout   # test_after_clear, test_param[1], [2]
+    assert len(headline.findall(proc.stdout)) == 5, proc.stdout   # test_after_clear, test_param[1], [2], _in_
     proc, _ = run_pytest(project, "test_suite.py", "-k", "after_clear")
     assert len(headline.findall(proc.stdout)) == 1, proc.stdout
     assert "Captured stderr" not in proc.stdout, proc.stdout
