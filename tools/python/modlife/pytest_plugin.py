@@ -133,10 +133,12 @@ def _session_files(log_dir):
     return [os.path.join(log_dir, n) for n in sorted(names)]
 
 
-def _claims(log_dir, but=None):
+def _claims(log_dir, but):
     """log name -> pid of the session process that reads it, of every session file but one."""
     owner = {}
     for path in _session_files(log_dir):
+        if os.path.basename(path) == _SESSION_FILE % but:
+            continue
         session = _read_json(path)
         if session.get("pid") != but:
             owner.update((name, session.get("pid")) for name in session.get("positions", {}))
@@ -241,6 +243,7 @@ class LogTail:
         self.owns = owns                         # owns(log name, starts) -> read it?  None: all
         self.starts = {}                         # log name -> (pid, ppid) of its process-start
         self.owned = set()
+        self.foreign = set()
         self.offsets = dict(skip or {})          # log name -> offset: read from there on
         self.report_from = dict(report_from or {})  # log name -> offset: earlier findings are not new
         self.processes = {}
@@ -271,10 +274,14 @@ class LogTail:
         return found
 
     def _owned(self, name):
+        if name in self.foreign:
+            return False
         self._start(name)
         if self.owns(name, self.starts):
             self.owned.add(name)   # once read, read to its end
             return True
+        if name in self.starts:    # its process and parents are known: for good
+            self.foreign.add(name)
         return False
 
     def _start(self, name):
@@ -449,7 +456,8 @@ class Session:
         self._save()
 
     def _read_new(self):
-        self.claims = _claims(self.log_dir, but=self.pid)
+        if not hasattr(self.config, "workerinput"):
+            self.claims = _claims(self.log_dir, but=self.pid)
         return self.tail.read_new()
 
     def _save(self, running=None, phase=None, finished=False):
