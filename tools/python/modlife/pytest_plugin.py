@@ -461,9 +461,13 @@ class Session:
         return self.tail.read_new()
 
     def _save(self, running=None, phase=None, finished=False):
-        _write_json(os.path.join(self.log_dir, _SESSION_FILE % self.pid),
-                    {"pid": self.pid, "positions": self.tail.positions(), "running": running, "phase": phase,
-                     "finished": finished})
+        try:
+            _write_json(os.path.join(self.log_dir, _SESSION_FILE % self.pid),
+                        {"pid": self.pid, "positions": self.tail.positions(), "running": running, "phase": phase,
+                         "finished": finished})
+        except pytest.UsageError as e:   # not the test's fault: the run fails at its end
+            if str(e) not in self.errors:
+                self.errors.append(str(e))
 
     def _check(self, item, phase):
         found = self._read_new()
