@@ -120,3 +120,27 @@ def test_exit_status_is_the_uninstrumented_one(case, interp, fixtures_for, tmp_p
 def test_twins_do_not_crash(fixture, interp, fixtures_for, tmp_path):
     run = run_python(interp, TWINS[fixture], tmp_path, pythonpath=fixtures_for(fixture), status=0)
     assert events(run.records(), "finding") == []
+
+
+def test_still_alive_lists_only_the_living(interp, fixtures_for, tmp_path):
+    """A first instance of the module and its type died before the crash: the story's
+    "Still alive" leaves them out (their records stay in the registry, dead)."""
+    script = """
+import gc, sys, finalize_crash as first
+del sys.modules["finalize_crash"]
+import finalize_crash as m
+del first
+gc.collect()
+m.arm("buffer_after_free"); t = m.Tracker()
+del sys.modules["finalize_crash"], m
+gc.collect()
+del t
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=SIGSEGV)
+    records, crash = crash_record(run)
+    deaths = [r for r in events(records, "type-dealloc") if r["type"] == "finalize_crash.Tracker"]
+    assert len(deaths) == 1
+    assert len(crash["alive"]) == 1, crash["alive"]
+    assert re.fullmatch(r"type 'finalize_crash\.Tracker' of instance #\d+", crash["alive"][0])
+    assert crash["alive"][0] != "type 'finalize_crash.Tracker' of instance #%s" % deaths[0]["instance"]
+    assert ("type-dealloc", "finalize_crash") in [(e["event"], e["module"]) for e in crash["recent_events"]]
