@@ -41,7 +41,7 @@ struct ml_def_rec {
 struct ml_module_rec {
     PyObject *module;
     struct ml_def_rec *def;
-    unsigned long long instance; /* process-wide sequence number, never reused */
+    unsigned long long instance; /* numbered per module name from 1, never reused */
     long long interp;
     enum ml_module_phase phase;
     void *state;
