@@ -344,6 +344,8 @@ static void describe_module(struct ml_type_rec *rec, PyObject *module)
     else
         rec->module = module;
     struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    if (!m && !exec)
+        m = ml_module_initialising(); /* named for it, not made with it: no exec_module */
     if (m) {
         rec->module_instance = m->instance;
         rec->module_name = m->def ? m->def->name : NULL;

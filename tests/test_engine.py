@@ -489,3 +489,27 @@ import finalize_state
                                check=True).stdout
     shown = re.findall(r"^  module +(isolated|finalize_state) #(\d+) ", lifetimes, re.M)
     assert shown == [("isolated", "1"), ("finalize_state", "1"), ("finalize_state", "2")], lifetimes
+
+
+def test_types_made_in_a_single_phase_init_are_the_modules(interp, fixtures_for, tmp_path):
+    """PyO3's way: PyType_FromSpec in PyInit, no module given, a "builtins." spec name.
+    The type is the module's being initialised on that thread; one made later is none's."""
+    code = "import pyo3_like; pyo3_like.make_type()"
+    records = run_python(interp, code, tmp_path, pythonpath=fixtures_for("pyo3_like")).records()
+    types = {r["type"]: (r.get("module"), r.get("instance"), r.get("bound")) for r in events(records, "type-create")
+             if r["type"] in ("builtins.Thing", "builtins.Later")}
+    assert types == {"builtins.Thing": ("pyo3_like", 1, False), "builtins.Later": (None, None, None)}
+
+
+def test_pyo3_types_are_cryptographys(tmp_path):
+    """python3-cryptography's _rust (PyO3 0.17): its types belong to its module."""
+    interp = INTERPRETERS[0]
+    if subprocess.run([interp.path, "-c", "import cryptography.hazmat.bindings._rust"]).returncode:
+        pytest.skip("python3-cryptography is not installed")
+    code = "from cryptography import x509; x509.ObjectIdentifier('1.2.3')"
+    records = run_modlife(["--", interp.path, "-c", code], tmp_path).records()  # its own findings: any status
+    types = {r["type"]: r for r in events(records, "type-create")}
+    oid = types["builtins.ObjectIdentifier"]
+    assert (oid["module"], oid["instance"], oid["bound"]) == ("_rust", 1, False)
+    rust = [r for r in types.values() if r["type"].startswith("builtins.")]
+    assert len(rust) > 1 and all(r.get("module") == "_rust" for r in rust)
