@@ -144,3 +144,16 @@ del t
     assert re.fullmatch(r"type 'finalize_crash\.Tracker' of instance #\d+", crash["alive"][0])
     assert crash["alive"][0] != "type 'finalize_crash.Tracker' of instance #%s" % deaths[0]["instance"]
     assert ("type-dealloc", "finalize_crash") in [(e["event"], e["module"]) for e in crash["recent_events"]]
+
+
+def test_crash_while_running_is_no_finalize_crash(interp, fixtures_for, tmp_path):
+    """A tp_dealloc crashes while its module lives and the interpreter runs: not a
+    teardown's crash.  No finding; the signal goes on as without modlife."""
+    script = """
+import finalize_crash as m
+t = m.Tracker(); m.arm("crash_in_dealloc")
+del t
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=SIGSEGV)
+    assert events(run.records(), "finding") == []
+    assert "finalize-crash" not in run.proc.stderr
