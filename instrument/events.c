@@ -5,6 +5,7 @@
 #include "crash_story.h"
 #include "event_ring.h"
 #include "log_writer.h"
+#include "pyapi.h"
 #include "stack.h"
 #include "stack_table.h"
 
@@ -116,6 +117,11 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
         json_kv_int(&rec->j, "instance", (long long)f->instance);
     }
     json_kv_int(&rec->j, "interp", f->interp);
+    /* Where it happened, which may not be the owner's interpreter (read from the
+     * thread state without locks: also from the fatal-signal handler). */
+    PyThreadState *tstate = ml_py_tstate();
+    if (tstate)
+        json_kv_int(&rec->j, "access_interp", py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)));
     if (f->type)
         json_kv_string(&rec->j, "type", f->type);
     if (f->slot) {

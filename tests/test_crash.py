@@ -3,6 +3,7 @@ signal, the interpreter and its phase, the slot that was running, what of the
 module was still alive and its last lifetime events (in the log, on stderr and in
 `modlife report`), and the process dies as it would without modlife."""
 
+import json
 import re
 import signal
 import subprocess
@@ -157,3 +158,32 @@ del t
     run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=SIGSEGV)
     assert events(run.records(), "finding") == []
     assert "finalize-crash" not in run.proc.stderr
+
+
+def test_tools_place_a_crash_where_it_happened(interp, fixtures_for, tmp_path):
+    """A subinterpreter uses the state of the main interpreter's freed instance and
+    crashes: the timeline draws the finding in the subinterpreter (the log's "interp"
+    is the owner's); `lifetimes` says the interpreters were not finalized."""
+    script = """
+import gc, sys, _testcapi, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+_testcapi.run_in_subinterp("import state_after_free as m2; m2.bad_cached_counter()")
+"""
+    run = run_python(interp, script, tmp_path / "logs", pythonpath=fixtures_for("state_after_free"),
+                     status=SIGSEGV)
+    records, crash = crash_record(run)
+    sub = crash["crash_interp"]
+    assert crash["kind"] == "state-use-after-free" and crash["interp"] == 0 and sub > 0
+    assert crash["access_interp"] == sub
+    page = tmp_path / "t.html"
+    subprocess.run([modlife_command(), "timeline", run.log_dir, "-o", str(page)], check=True, capture_output=True)
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(),
+                                re.S).group(1))
+    assert [(f["kind"], f["interp"]) for f in data["processes"][0]["findings"]] == [("state-use-after-free", sub)]
+    lifetimes = subprocess.run([modlife_command(), "lifetimes", run.log_dir], capture_output=True, text=True,
+                               check=True).stdout
+    heads = re.findall(r"^  interpreter (\d+)(?: \(main\))?: created [\d.]+s, (.*)$", lifetimes, re.M)
+    assert heads == [("0", "not finalized"), (str(sub), "not finalized")], lifetimes
+    assert "-s" not in lifetimes
