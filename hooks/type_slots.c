@@ -144,6 +144,9 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
+    struct ml_type_rec *leaked = type == owner ? rec : ml_type_find(type);
+    if (leaked)
+        leaked->leaky_dealloc = orig; /* type-outlives-module names it as the cause */
     ml_registry_unlock();
     ml_finding_set_slot(&f, "tp_dealloc", orig);
     snprintf(f.message, sizeof f.message, "tp_dealloc %s of type '%s' does not Py_DECREF its type",

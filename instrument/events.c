@@ -128,6 +128,16 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
         json_kv_string(&rec->j, "slot", f->slot);
         json_kv_string(&rec->j, "slot_function", f->slot_function_name);
     }
+    if (f->cause_kind) {
+        json_key(&rec->j, "cause");
+        json_begin_object(&rec->j);
+        json_kv_string(&rec->j, "kind", f->cause_kind);
+        json_kv_string(&rec->j, "slot", "tp_dealloc");
+        json_kv_string(&rec->j, "slot_function", f->cause_function);
+        json_end_object(&rec->j);
+    }
+    if (f->fix)
+        json_kv_string(&rec->j, "fix", f->fix);
     write_finding_stack(&rec->j, f, access);
     if (f->story)
         ml_crash_story_write(&rec->j, f->story);

@@ -234,7 +234,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
         if (!f->in_signal_handler)
             put_saved_python(&o, f->context[i].stack->python);
     }
-    put(&o, "\nRule: %s\nFix: %s\n", k->rule, k->fix);
+    put(&o, "\nRule: %s\nFix: %s\n", k->rule, f->fix ? f->fix : k->fix);
     put_summary(&o, f, access);
     put(&o, "=================================================================\n");
     for (size_t done = 0; done < o.len;) {

@@ -123,7 +123,9 @@ def render(group):
         lines += stack_lines(c["stack"], interpreter) + python_lines(c.get("python_stack"))
     lines += ["", "Rule: %s" % kinds.rule(r["kind"])]
     known = kinds.BY_NAME.get(r["kind"])
-    if known:
+    if r.get("fix"):  # this finding's own, when another finding is its cause
+        lines.append("Fix: %s" % r["fix"])
+    elif known:
         lines.append("Fix: %s" % known.fix)
     if group.count > 1 or len(group.pids) > 1:
         lines.append("Seen %d times in %d process%s (pid %s)" % (
