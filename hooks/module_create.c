@@ -24,16 +24,22 @@ PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def)
 static __thread PyObject *initialising;
 static __thread const void *initialising_frame;
 
-struct ml_module_rec *ml_module_initialising(void)
+/* Without the registry lock: PyEval_GetFrame may make a frame object, and with it
+ * run the garbage collector, whose deallocs take the lock. */
+PyObject *ml_module_initialising(void)
 {
     if (!initialising || !initialising_frame || (const void *)py.PyEval_GetFrame() != initialising_frame)
         return NULL;
+    ml_registry_lock();
     struct ml_module_rec *m = ml_module_find(initialising);
-    if (!m || m->phase >= ML_MOD_FREED || !m->def || m->def->multiphase)
+    int alive = m && m->phase < ML_MOD_FREED && m->def && !m->def->multiphase;
+    ml_registry_unlock();
+    if (!alive)
         return NULL; /* freed, and the address maybe another module's */
+    /* Nothing runs from here to the lookup's end that could free it. */
     PyObject *dict = py.PyModule_GetDict(initialising);
     PyObject *spec = dict ? py.PyDict_GetItemString(dict, "__spec__") : NULL;
-    return !spec || spec == py.none ? m : NULL; /* None since PyModule_Create */
+    return !spec || spec == py.none ? initialising : NULL; /* None since PyModule_Create */
 }
 
 PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
