@@ -52,6 +52,8 @@ def build_parser(version):
     p.add_argument("--kind", action="append", metavar="KIND", help="only findings of this kind (repeatable)")
     p.add_argument("--source-root", default=".", metavar="DIR",
                    help="SARIF: file paths are made relative to DIR (default: the current directory)")
+    p.add_argument("--all-python-frames", action="store_true",
+                   help="text: keep the Python frames of importlib, pytest and pluggy (left out by default)")
     p.set_defaults(func=report.main, version=version)
 
     p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
