@@ -1,3 +1,4 @@
+import collections
 import os
 import sys
 
@@ -5,21 +6,53 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from modlife_testlib import INTERPRETERS, INTERPRETER_IDS, build_extension  # noqa: E402
+from modlife_testlib import (INTERPRETERS, INTERPRETER_IDS, NOT_COVERED, Interpreter, build_extension,  # noqa: E402
+                             require_interpreter, require_tool)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "interp: runs once per interpreter of DESIGN.md")
+    config.addinivalue_line("markers", "needs(*what): tools by name (gdb, valgrind, chromium, setpriv) "
+                            "and Interpreters the test needs; skipped, saying so, without one")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture: interpreters given as parameters (the interp fixture's, or a
+    module's own parametrize of "interp") and what needs markers name."""
+    for value in getattr(getattr(item, "callspec", None), "params", {}).values():
+        if isinstance(value, Interpreter):
+            require_interpreter(value)
+    for mark in item.iter_markers("needs"):
+        for what in mark.args:
+            if isinstance(what, Interpreter):
+                require_interpreter(what)
+            else:
+                require_tool(what)
 
 
 @pytest.fixture(params=INTERPRETERS, ids=INTERPRETER_IDS)
 def interp(request):
-    i = request.param
-    if not os.access(i.path, os.X_OK):
-        # Present on every machine of this project (image and ./bootstrap); a missing
-        # one is a broken set-up, not something to skip over quietly.
-        pytest.fail("interpreter %s is missing at %s" % (i.name, i.path))
-    return i
+    # Every machine of this project has them all (image and ./bootstrap), where .ci/run
+    # checks that nothing was skipped; elsewhere a missing one is skipped, saying so.
+    return require_interpreter(request.param)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What this run did not cover, each reason once with the number of tests skipped."""
+    missing = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if NOT_COVERED in text:
+            missing[text[text.index(NOT_COVERED) + len(NOT_COVERED):].strip()] += 1
+    lines = ["not covered: %s: %d test(s) skipped" % (what, n) for what, n in sorted(missing.items())]
+    if os.environ.get("MODLIFE_HAVE_FUZZ") == "no":
+        lines.append("not covered: libFuzzer targets fuzz_options, fuzz_suppressions "
+                     "(clang with libFuzzer not found by configure)")
+    if lines:
+        terminalreporter.section("not covered")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

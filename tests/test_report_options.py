@@ -7,6 +7,7 @@ import pytest
 from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, build_extension, events, read_log, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs(INTERP)
 
 TWO_KINDS = """
 import state_non_module as m, heap_type_slots as h
