@@ -27,19 +27,26 @@ def path_without(where, hidden):
     return where
 
 
-def test_suite_without_optional_tools(tmp_path):
+def reduced_env(tmp_path):
     (tmp_path / "pyenv").mkdir()
     env = dict(os.environ, PATH=path_without(str(tmp_path / "bin"), HIDDEN), PYENV_ROOT=str(tmp_path / "pyenv"),
                MODLIFE_HAVE_FUZZ="no")
-    tests = os.path.join(SOURCE_ROOT, "tests")
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
-                           "--basetemp", str(tmp_path / "inner"),
-                           os.path.join(tests, "test_engine.py"), os.path.join(tests, "test_gdb_helper.py"),
-                           os.path.join(tests, "test_valgrind.py"), os.path.join(tests, "test_timeline.py"),
-                           os.path.join(tests, "test_bad_environment.py"),
-                           "-k", "test_xxlimited_lifecycle or test_gdb_helper or test_valgrind or test_timeline"
-                           " or test_setuid_processes_get_no_instrumentation"],
+    env.pop("MODLIFE_REQUIRE_ALL", None)
+    return env
+
+
+def pytest_run(tmp_path, env, *args):
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
+                           "--basetemp", str(tmp_path / "inner"), *args],
                           env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_suite_without_optional_tools(tmp_path):
+    env = reduced_env(tmp_path)
+    files = [os.path.join(HERE, f) for f in ("test_engine.py", "test_gdb_helper.py", "test_valgrind.py",
+                                             "test_timeline.py", "test_bad_environment.py")]
+    proc = pytest_run(tmp_path, env, *files, "-k", "test_xxlimited_lifecycle or test_gdb_helper or test_valgrind"
+                      " or test_timeline or test_setuid_processes_get_no_instrumentation")
     out = proc.stdout
     assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
     # Debian's 3.11 and its -dbg ran, both entries; every pyenv case was skipped.
@@ -56,6 +63,16 @@ def test_suite_without_optional_tools(tmp_path):
                          "(clang with libFuzzer not found by configure)")
     # Each skip says why in pytest's own list too.
     assert "SKIPPED [2] " in out and ": not covered: gdb (not on PATH; Debian package gdb)" in out
+
+
+def test_require_all_fails_what_is_not_covered(tmp_path):
+    """.ci/run's MODLIFE_REQUIRE_ALL=1: where everything is installed, a skip for
+    something missing fails the run."""
+    env = dict(reduced_env(tmp_path), MODLIFE_REQUIRE_ALL="1")
+    proc = pytest_run(tmp_path, env, os.path.join(HERE, "test_gdb_helper.py"))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "2 skipped" in proc.stdout and "failed" not in proc.stdout
+    assert "\nMODLIFE_REQUIRE_ALL=1: everything must be covered here; failing the run\n" in proc.stdout
 
 
 def test_configure_without_clang(tmp_path):
@@ -82,4 +99,5 @@ def test_configure_without_clang(tmp_path):
     make = subprocess.run(["make", "fuzz-check-libfuzzer"], cwd=src, env=env, capture_output=True, text=True,
                           timeout=120)
     assert make.returncode == 0, make.stdout + make.stderr
-    assert make.stdout.startswith("fuzz_options, fuzz_suppressions: skipped, clang with libFuzzer is missing")
+    assert make.stdout.splitlines()[-1].startswith(
+        "fuzz_options, fuzz_suppressions: skipped, clang with libFuzzer is missing")
