@@ -57,7 +57,7 @@ INTERPRETERS = interpreters()
 INTERPRETER_IDS = [i.name for i in INTERPRETERS]
 
 # What the suite can use but a machine with gcc and one Python may lack (other
-# interpreters, gdb, valgrind, chromium, setpriv, Debian's extension packages): a test
+# interpreters, gdb, valgrind, chromium, setpriv, pgrep, groff, Debian's extension packages): a test
 # that needs a missing one is skipped with this prefix in its reason, and conftest.py
 # lists each such reason once at the end of the run.
 NOT_COVERED = "not covered: "
@@ -74,7 +74,8 @@ def require_interpreter(interp):
 
 
 # The Debian package of each tool, for the skip reason.
-TOOL_PACKAGES = {"gdb": "gdb", "valgrind": "valgrind", "chromium": "chromium", "setpriv": "util-linux"}
+TOOL_PACKAGES = {"gdb": "gdb", "valgrind": "valgrind", "chromium": "chromium", "setpriv": "util-linux",
+                 "pgrep": "procps", "groff": "groff-base"}
 
 
 def require_tool(name):

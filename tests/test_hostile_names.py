@@ -193,7 +193,7 @@ def test_timeline_page(hostile, tmp_path):
         assert " in evil_dealloc (module %s) (type %s)\n" % (MODULE_SHOWN, TYPE_SHOWN) in report
 
 
-@pytest.mark.needs("gdb")
+@pytest.mark.needs("gdb", "pgrep")
 def test_gdb_helper(interp, ext_root, tmp_path):
     """modlife-registries reads the names out of the process: shown as the library's
     report shows them, where it died on the bytes that are not UTF-8."""
