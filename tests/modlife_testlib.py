@@ -87,6 +87,18 @@ def require_tool(name):
     return path
 
 
+def path_without(where, hidden):
+    """A PATH of one new directory, where: a link to every program of this PATH but
+    those whose names start with one of hidden (a machine without them)."""
+    os.makedirs(where)
+    for d in os.environ["PATH"].split(os.pathsep):
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            link = os.path.join(where, name)
+            if not name.startswith(tuple(hidden)) and not os.path.lexists(link):
+                os.symlink(os.path.join(d, name), link)
+    return where
+
+
 def require_module(interp, module, package):
     """Skips unless interp imports module (a Debian package such as python3-numpy)."""
     require_interpreter(interp)

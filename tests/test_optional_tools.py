@@ -11,22 +11,11 @@ import sys
 
 import pytest
 
-from modlife_testlib import HERE, INTERPRETERS
+from modlife_testlib import HERE, INTERPRETERS, path_without
 
 SOURCE_ROOT = os.path.dirname(HERE)
 HIDDEN = ("gdb", "valgrind", "chromium", "setpriv")
 PYENV = [i for i in INTERPRETERS if i.name.startswith("pyenv-")]
-
-
-def path_without(where, hidden):
-    """A PATH of one directory with a link to every program of this PATH but hidden."""
-    os.makedirs(where)
-    for d in os.environ["PATH"].split(os.pathsep):
-        for name in os.listdir(d) if os.path.isdir(d) else ():
-            link = os.path.join(where, name)
-            if not name.startswith(hidden) and not os.path.lexists(link):
-                os.symlink(os.path.join(d, name), link)
-    return where
 
 
 def reduced_env(tmp_path):
