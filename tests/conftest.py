@@ -69,3 +69,19 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
         if os.environ.get("MODLIFE_REQUIRE_ALL") == "1":
             terminalreporter.write_line("MODLIFE_REQUIRE_ALL=1: everything must be covered here; failing the run")
+
+
+@pytest.fixture(scope="session")
+def ext_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("extensions")
+
+
+@pytest.fixture
+def fixtures_for(interp, ext_root):
+    """Builds the named fixture extensions for this interpreter; returns their directory."""
+    def build(*names):
+        out = os.path.join(str(ext_root), interp.name)
+        for n in names:
+            build_extension(interp, n, out)
+        return out
+    return build
