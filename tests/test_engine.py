@@ -298,8 +298,8 @@ def test_stack_options(interp, tmp_path):
 
 def test_relro_restored_after_patching(tmp_path, ext_root):
     """Patching makes the extension's RELRO pages writable only for the write."""
-    from modlife_testlib import INTERPRETERS
-    interp = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+    from modlife_testlib import INTERPRETERS, require_interpreter
+    interp = require_interpreter(next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1"))
     code = """
 import xxlimited
 print(sorted(l.split()[1] for l in open("/proc/self/maps") if "xxlimited.cpython" in l))
@@ -392,8 +392,8 @@ for i in ids: interpreters.destroy(i)
 def test_subinterpreters_with_their_own_gil(version, ext_root, tmp_path):
     """Four interpreters run the fixture at the same time: every instance, type and
     lookup is recorded, each in its own interpreter."""
-    from modlife_testlib import INTERPRETERS, build_extension
-    interp = next(i for i in INTERPRETERS if i.name == "pyenv-" + version)
+    from modlife_testlib import INTERPRETERS, build_extension, require_interpreter
+    interp = require_interpreter(next(i for i in INTERPRETERS if i.name == "pyenv-" + version))
     path = build_extension(interp, "isolated", str(ext_root / interp.name))
     records = run_python(interp, OWN_GIL_SCRIPT, tmp_path, pythonpath=path).records()
     subs = {r["interp"] for r in events(records, "interp-create")} - {0}

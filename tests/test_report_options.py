@@ -10,6 +10,7 @@ from modlife_testlib import (FINDINGS_STATUS, INTERPRETERS, build_extension, eve
                              run_modlife, run_python)
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs(INTERP)
 
 TWO_KINDS = """
 import state_non_module as m, heap_type_slots as h
