@@ -1,0 +1,105 @@
+"""`modlife run` treats the whole process tree as one run (issue 15): it ends with one
+line counting the findings of every process and leaves with the exitcode option's
+status when any process had an error while the command succeeded; warnings change no
+status unless asked; each run has a directory of its own, and the tools given the
+parent directory read the latest run; CI options (--fail-on, kinds checked, options
+checked before the command starts)."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from modlife_testlib import INTERPRETERS, modlife_command
+
+PAIR = [i for i in INTERPRETERS if i.name in ("debian-3.11", "pyenv-3.13.0")]
+
+# Fork children hit state-use-after-clear (a Holder kept in the module state asks for
+# the state in m_clear) and leave through os._exit, with status 0: the parent cannot
+# know.  The parent's own status is argv[1].
+MULTIPROCESSING = r"""
+import gc, multiprocessing, sys
+
+def bug():
+    import state_after_clear as m
+    m.keep(m.Holder())
+    del sys.modules["state_after_clear"], m
+    gc.collect()
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=bug) for _ in range(3)]
+    for c in children:
+        c.start()
+    for c in children:
+        c.join()
+    print("children", [c.exitcode for c in children])
+    sys.exit(int(sys.argv[1]))
+"""
+
+# state-from-non-module, a warning: PyModule_GetState on an instance of a type.
+WARNING_ONLY = r"""
+import state_non_module as m
+m.Thing().state()
+"""
+
+
+@pytest.fixture(params=PAIR, ids=[i.name for i in PAIR])
+def interp(request):
+    return request.param
+
+
+def modlife(cwd, *args, env=None, timeout=120):
+    full_env = dict(os.environ)
+    full_env.pop("MODLIFE_OPTIONS", None)
+    full_env.update(env or {})
+    return subprocess.run([modlife_command(), *args], cwd=str(cwd), env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def last_line(text):
+    return text.splitlines()[-1] if text else ""
+
+
+def script(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+# -- the process tree is one run --------------------------------------------------------
+
+def test_fork_children_findings_fail_the_run(interp, tmp_path, fixtures_for):
+    """The parent exits 0; its three fork children each reported an error."""
+    env = {"PYTHONPATH": fixtures_for("state_after_clear")}
+    prog = script(tmp_path, "mp.py", MULTIPROCESSING)
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--", interp.path, prog, "0", env=env)
+    assert got.returncode == 23, got.stderr
+    assert got.stdout == "children [0, 0, 0]\n"
+    assert last_line(got.stderr) == ("modlife: 3 findings (3 errors: state-use-after-clear) in 3 of 4 processes"
+                                     " - modlife report logs")
+    assert got.stderr.count("ERROR: modlife: state-use-after-clear") == 3
+
+
+def test_failing_command_keeps_its_status(interp, tmp_path, fixtures_for):
+    env = {"PYTHONPATH": fixtures_for("state_after_clear")}
+    prog = script(tmp_path, "mp.py", MULTIPROCESSING)
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--exitcode", "40", "--", interp.path, prog, "5", env=env)
+    assert got.returncode == 5, got.stderr
+    assert last_line(got.stderr).startswith("modlife: 3 findings (3 errors: state-use-after-clear)")
+
+
+def test_exitcode_option_sets_the_run_status(interp, tmp_path, fixtures_for):
+    env = {"PYTHONPATH": fixtures_for("state_after_clear"), "MODLIFE_OPTIONS": "exitcode=41"}
+    prog = script(tmp_path, "mp.py", MULTIPROCESSING)
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--", interp.path, prog, "0", env=env)
+    assert got.returncode == 41, got.stderr
+    got = modlife(tmp_path, "run", "--log-dir", "logs2", "--exitcode", "42", "--", interp.path, prog, "0", env=env)
+    assert got.returncode == 42, got.stderr
+
+
+def test_quiet_run_has_no_summary_but_the_status(interp, tmp_path, fixtures_for):
+    env = {"PYTHONPATH": fixtures_for("state_after_clear")}
+    prog = script(tmp_path, "mp.py", MULTIPROCESSING)
+    got = modlife(tmp_path, "run", "--quiet", "--log-dir", "logs", "--", interp.path, prog, "0", env=env)
+    assert got.returncode == 23 and "findings (" not in got.stderr
