@@ -4,6 +4,7 @@ status when any process had an error while the command succeeded; warnings chang
 status unless asked; each run has a directory of its own, and the tools given the
 parent directory read the latest run; CI options (--fail-on, kinds checked, options
 checked before the command starts)."""
+import json
 import os
 import re
 import subprocess
@@ -103,3 +104,43 @@ def test_quiet_run_has_no_summary_but_the_status(interp, tmp_path, fixtures_for)
     prog = script(tmp_path, "mp.py", MULTIPROCESSING)
     got = modlife(tmp_path, "run", "--quiet", "--log-dir", "logs", "--", interp.path, prog, "0", env=env)
     assert got.returncode == 23 and "findings (" not in got.stderr
+
+
+# -- each run has its own directory -------------------------------------------------------
+
+RUN_NAME = r"modlife-logs/\d{8}T\d{6}\.\d{6}Z-\d+"
+
+
+def test_separate_runs_are_separate_directories(interp, tmp_path, fixtures_for):
+    """Two invocations used to write into one directory, which report read as one run
+    ("Seen 2 times in 2 processes")."""
+    env = {"PYTHONPATH": fixtures_for("state_after_clear")}
+    code = ("import gc, sys, state_after_clear as m\n"
+            "m.keep(m.Holder()); del sys.modules['state_after_clear'], m; gc.collect()\n")
+    dirs = []
+    for _ in range(2):
+        got = modlife(tmp_path, "run", "--", interp.path, "-c", code, env=env)
+        assert got.returncode == 23, got.stderr
+        m = re.fullmatch(r"modlife: 1 finding \(1 error: state-use-after-clear\) in 1 of 1 process"
+                         r" - modlife report (%s)" % RUN_NAME, last_line(got.stderr))
+        assert m, got.stderr
+        dirs.append(m.group(1))
+    assert dirs[0] != dirs[1] and sorted(dirs) == dirs
+    assert sorted(os.listdir(tmp_path / "modlife-logs")) == [d.split("/")[1] for d in dirs]
+    for d in dirs:
+        assert len([n for n in os.listdir(tmp_path / d) if n.endswith(".jsonl")]) == 1
+    reading = "modlife: reading the latest run, %s (2 runs in modlife-logs)\n" % dirs[1]
+    report = modlife(tmp_path, "report", "modlife-logs")
+    assert report.returncode == 0 and report.stderr == reading
+    assert "Seen 2 times" not in report.stdout
+    assert "modlife: 1 finding (1 error, 0 warnings) in 1 process" in report.stdout
+    as_json = json.loads(modlife(tmp_path, "report", "--format", "json", "modlife-logs").stdout)
+    assert [os.path.dirname(p["log"]) for p in as_json["processes"]] == [dirs[1]]
+    for args in (["events"], ["lifetimes"], ["report", "--format", "sarif"],
+                 ["timeline", "-o", str(tmp_path / "t.html")]):
+        got = modlife(tmp_path, *args, "modlife-logs")
+        assert (got.returncode, got.stderr) == (0, reading), (args, got.stderr)
+    # A directory named with --log-dir is read as it is, as before.
+    got = modlife(tmp_path, "run", "--log-dir", "mine", "--", interp.path, "-c", code, env=env)
+    assert last_line(got.stderr).endswith(" - modlife report mine")
+    assert modlife(tmp_path, "report", "mine").stderr == ""

@@ -10,6 +10,9 @@ type that CPython extension modules create, with native and Python stacks, in on
 JSONL log per process."""
 
 
+LOG_HELP = "log files, directories of logs, or a directory of runs (its latest run is read)"
+
+
 def build_parser(version):
     parser = argparse.ArgumentParser(prog="modlife", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,8 +22,9 @@ def build_parser(version):
 
     p = sub.add_parser("run", help="run a command with modlife in its Python processes",
                        description=run.__doc__)
-    p.add_argument("--log-dir", default="modlife-logs",
-                   help="directory for the logs, one per process (default: ./modlife-logs)")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="directory for the logs, one per process (default: a new directory "
+                        "./modlife-logs/<time>-<pid> for each run)")
     p.add_argument("--audit", action="store_true",
                    help="get control through LD_AUDIT instead of LD_PRELOAD")
     p.add_argument("--stack-depth", type=int, metavar="N", help="frames kept per stack (1-256)")
@@ -40,12 +44,12 @@ def build_parser(version):
 
     p = sub.add_parser("events", help="print the lifetime events of logs, one line each",
                        description=events.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.set_defaults(func=events.main)
 
     p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks",
                        description=report.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default): the library's report format and a summary table; "
                         "json: one JSON document; sarif: SARIF 2.1.0 for GitHub code scanning")
@@ -56,7 +60,7 @@ def build_parser(version):
 
     p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
                        description=lifetimes.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")
     p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter (0 is the main one)")
@@ -65,7 +69,7 @@ def build_parser(version):
 
     p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs",
                        description=timeline.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the page to write")
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")

@@ -21,6 +21,8 @@ import os
 import sys
 import time
 
+from modlife import rundir
+
 
 # 1: stacks inline; 2: lifetime records may name theirs ("stack" records).
 LOG_FORMAT = 2
@@ -31,9 +33,11 @@ class LogError(Exception):
 
 
 def find_logs(paths):
-    """Log files named by paths: files as given, directories for their *.jsonl."""
+    """Log files named by paths: files as given, directories for their *.jsonl, a
+    directory of runs (modlife run's default) for its latest run's."""
     found = []
     for p in paths:
+        p = rundir.latest(p)
         if os.path.isdir(p):
             found.extend(sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith(".jsonl")))
         elif os.path.exists(p):

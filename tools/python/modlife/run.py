@@ -1,5 +1,6 @@
 """`modlife run [options] -- CMD...`: run CMD with modlife in every Python process
-it starts, one log per process in the log directory.
+it starts, one log per process in the log directory: a new one for each run,
+modlife-logs/<time>-<pid>/, unless --log-dir names one.
 
 CMD runs in a process group of its own, which gets the terminal while modlife run
 has it: a Ctrl-C or Ctrl-Z at the terminal reaches CMD's processes once, as without
@@ -19,7 +20,7 @@ import signal
 import subprocess
 import sys
 
-from modlife import locate, nolog, options, tree
+from modlife import locate, nolog, options, rundir, tree, visible
 
 FORWARDED = frozenset({
     signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -205,11 +206,15 @@ def main(args, out):
     if not command:
         sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
         return 2
-    log_dir = os.path.abspath(args.log_dir)
     try:
-        os.makedirs(log_dir, exist_ok=True)
+        if args.log_dir is None:
+            log_dir = os.path.abspath(rundir.create(rundir.DEFAULT_PARENT))
+        else:
+            log_dir = os.path.abspath(args.log_dir)
+            os.makedirs(log_dir, exist_ok=True)
     except OSError as e:
-        sys.stderr.write("modlife run: cannot create the log directory %s: %s\n" % (log_dir, e.strerror))
+        sys.stderr.write("modlife run: cannot create the log directory %s: %s\n"
+                         % (visible.terminal(os.path.abspath(args.log_dir or rundir.DEFAULT_PARENT)), e.strerror))
         return 2
     before = set(os.listdir(log_dir))
     listener = nolog.Listener()
