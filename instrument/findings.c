@@ -49,6 +49,7 @@ const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
 static int enabled[ML_KIND_COUNT];
 static struct ml_suppressions suppressions;
 static unsigned long reported;
+static unsigned long reported_errors;
 
 /* Seen findings: a fixed table of keys, usable from the crash handler. */
 #define SEEN_SLOTS 4096
@@ -237,6 +238,8 @@ int ml_finding_report(struct ml_finding *f)
     if (suppressed(f, access) || !first_time(f, access))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
+    if (ml_kinds[f->kind].error)
+        __atomic_add_fetch(&reported_errors, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
     ml_report_text(f, access);
     if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
@@ -247,4 +250,9 @@ int ml_finding_report(struct ml_finding *f)
 unsigned long ml_findings_reported(void)
 {
     return __atomic_load_n(&reported, __ATOMIC_RELAXED);
+}
+
+unsigned long ml_findings_reported_errors(void)
+{
+    return __atomic_load_n(&reported_errors, __ATOMIC_RELAXED);
 }

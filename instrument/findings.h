@@ -77,5 +77,7 @@ int ml_finding_report(struct ml_finding *f);
 
 /* Findings reported in this process. */
 unsigned long ml_findings_reported(void);
+/* Those of them of an error kind. */
+unsigned long ml_findings_reported_errors(void);
 
 #endif

@@ -43,6 +43,7 @@ static const struct opt_spec specs[] = {
     {"symbolize", BOOL(symbolize)},
     {"halt_on_error", BOOL(halt_on_error)},
     {"exitcode", INT(exitcode, 0, 255)},
+    {"exit_on_warnings", BOOL(exit_on_warnings)},
     {"suppressions", STR(suppressions)},
     {"report_kinds", STR(report_kinds)},
     {"verbosity", INT(verbosity, 0, 2)},

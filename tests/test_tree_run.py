@@ -41,7 +41,7 @@ if __name__ == "__main__":
 # state-from-non-module, a warning: PyModule_GetState on an instance of a type.
 WARNING_ONLY = r"""
 import state_non_module as m
-m.Thing().state()
+m.Thing().bad_state()
 """
 
 
@@ -144,3 +144,23 @@ def test_separate_runs_are_separate_directories(interp, tmp_path, fixtures_for):
     got = modlife(tmp_path, "run", "--log-dir", "mine", "--", interp.path, "-c", code, env=env)
     assert last_line(got.stderr).endswith(" - modlife report mine")
     assert modlife(tmp_path, "report", "mine").stderr == ""
+
+
+# -- warnings change no status unless asked ------------------------------------------------
+
+def test_warnings_change_no_status(interp, tmp_path, fixtures_for):
+    """A warning (state-from-non-module) in the command's process and in a fork child
+    used to make the process exit 23, which failed 3.13's test_datetime."""
+    env = {"PYTHONPATH": fixtures_for("state_non_module")}
+    code = WARNING_ONLY + "import os\npid = os.fork()\nif pid == 0:\n    m.state_of(m.Thing)\n    os._exit(0)\n" \
+        "print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--", interp.path, "-c", code, env=env)
+    assert (got.returncode, got.stdout) == (0, "0\n"), got.stderr
+    assert last_line(got.stderr) == "modlife: 2 findings (0 errors) in 2 of 2 processes - modlife report logs"
+    plain = modlife(tmp_path, "run", "--log-dir", "logs1", "--", interp.path, "-c", WARNING_ONLY, env=env)
+    assert plain.returncode == 0, plain.stderr
+    asked = dict(env, MODLIFE_OPTIONS="exit_on_warnings=1")
+    got = modlife(tmp_path, "run", "--log-dir", "logs2", "--", interp.path, "-c", code, env=asked)
+    assert (got.returncode, got.stdout) == (23, "0\n"), got.stderr
+    got = modlife(tmp_path, "run", "--log-dir", "logs3", "--", interp.path, "-c", WARNING_ONLY, env=asked)
+    assert got.returncode == 23, got.stderr
