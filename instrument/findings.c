@@ -7,6 +7,7 @@
 #include "objects.h"
 #include "report_text.h"
 #include "suppressions.h"
+#include "visible_text.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,17 @@ int ml_is_kind(const char *name)
     return ml_kind_by_name(name) >= 0;
 }
 
+/* The whole list: a user who mistyped one should not need the manual to see the rest. */
+static void unknown_kind(const char *name, char *err, size_t err_size)
+{
+    int n = snprintf(err, err_size, "report_kinds: unknown finding kind '%s' (known: all",
+                     ml_visible(name, strlen(name)).text);
+    for (int k = 0; k < ML_KIND_COUNT && n > 0 && (size_t)n < err_size; k++)
+        n += snprintf(err + n, err_size - (size_t)n, ", %s", ml_kinds[k].name);
+    if (n > 0 && (size_t)n < err_size)
+        snprintf(err + n, err_size - (size_t)n, "; see libmodlife(7))");
+}
+
 /* report_kinds: "" or "all" for all; a comma list names the kinds to report, and
  * "-kind" entries disable kinds from all. */
 static int configure_kinds(const char *spec, char *err, size_t err_size)
@@ -83,8 +95,7 @@ static int configure_kinds(const char *spec, char *err, size_t err_size)
             continue;
         int k = ml_kind_by_name(item + negate);
         if (k < 0) {
-            snprintf(err, err_size, "report_kinds: unknown finding kind '%s' (known: state-use-after-clear, "
-                     "state-use-after-free, type-outlives-module, ...; see modlife(7))", item + negate);
+            unknown_kind(item + negate, err, err_size);
             return -1;
         }
         enabled[k] = !negate;

@@ -156,6 +156,29 @@ def test_bad_fail_on_is_a_usage_error(project):
     assert "--modlife-fail-on: unknown kind no-such-kind" in proc.stderr
 
 
+@pytest.mark.parametrize("env_options, supp, message", [
+    ("colour=blue", None, "modlife: MODLIFE_OPTIONS: unknown option 'colour' (known: log_path,"),
+    ("report_kinds=nope", None, "modlife: MODLIFE_OPTIONS: report_kinds: unknown finding kind 'nope' (known: all,"),
+    (None, "nope:x\n", "modlife: MODLIFE_OPTIONS: {supp}:1: unknown finding kind 'nope' (see libmodlife(7)"),
+])
+def test_bad_options_are_a_usage_error(project, tmp_path, env_options, supp, message):
+    """Checked by the library before the session runs: no test runs (the suite would
+    leave a marker); they used to make the session's process die with status 1."""
+    (project / "test_marker.py").write_text("open(%r, 'w').close()\ndef test_it():\n    pass\n"
+                                            % str(tmp_path / "marker"))
+    args = ["--modlife-suppressions", str(tmp_path / "bad.supp")] if supp else []
+    if supp:
+        (tmp_path / "bad.supp").write_text(supp)
+    try:
+        proc, result = run_pytest(project, *args, suite_file="test_marker.py",
+                                  env={"MODLIFE_OPTIONS": env_options} if env_options else None)
+    finally:
+        (project / "test_marker.py").unlink()
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "ERROR: " + message.format(supp=tmp_path / "bad.supp") in proc.stderr
+    assert not (tmp_path / "marker").exists() and result == {}
+
+
 def test_finding_at_finalize_fails_the_session(project):
     (project / "test_late.py").write_text(textwrap.dedent('''
         def test_keeps_a_holder_until_exit():

@@ -164,3 +164,101 @@ def test_warnings_change_no_status(interp, tmp_path, fixtures_for):
     assert (got.returncode, got.stdout) == (23, "0\n"), got.stderr
     got = modlife(tmp_path, "run", "--log-dir", "logs3", "--", interp.path, "-c", WARNING_ONLY, env=asked)
     assert got.returncode == 23, got.stderr
+
+
+# -- CI ergonomics ---------------------------------------------------------------------------
+
+KIND_LIST = ("state-use-after-clear, state-use-after-free, type-outlives-module, dealloc-missing-type-decref, "
+             "traverse-missing-type-visit, pyobject-new-on-gc-type, tp-free-override, "
+             "static-type-in-multiphase-module, state-from-non-module, finalize-crash")
+
+# One error (pyobject-new-on-gc-type) and one warning (state-from-non-module).
+ERROR_AND_WARNING = r"""
+import state_non_module as m, heap_type_slots as h
+m.Thing().bad_state()
+h.new_gc_with_pyobject_new(h.make_types(["Tidy"])["Tidy"])
+"""
+
+
+@pytest.fixture
+def mixed_logs(interp, tmp_path, fixtures_for):
+    env = {"PYTHONPATH": fixtures_for("state_non_module", "heap_type_slots")}
+    got = modlife(tmp_path, "run", "--log-dir", "mixed", "--", interp.path, "-c", ERROR_AND_WARNING, env=env)
+    assert got.returncode == 23, got.stderr
+    assert last_line(got.stderr) == ("modlife: 2 findings (1 error: pyobject-new-on-gc-type) in 1 of 1 process"
+                                     " - modlife report mixed")
+    env = {"PYTHONPATH": fixtures_for("state_non_module")}
+    got = modlife(tmp_path, "run", "--log-dir", "warned", "--", interp.path, "-c", WARNING_ONLY, env=env)
+    assert got.returncode == 0, got.stderr
+    return tmp_path
+
+
+@pytest.mark.parametrize("fail_on, mixed, warned", [
+    (None, 0, 0),
+    ("errors", 1, 0),
+    ("all", 1, 1),
+    ("state-from-non-module", 1, 1),
+    ("tp-free-override,finalize-crash", 0, 0),
+    ("pyobject-new-on-gc-type,finalize-crash", 1, 0),
+])
+def test_report_fail_on(mixed_logs, fail_on, mixed, warned):
+    option = ["--fail-on=" + fail_on] if fail_on else []
+    for logs, status in (("mixed", mixed), ("warned", warned)):
+        for fmt in ("text", "json", "sarif"):
+            got = modlife(mixed_logs, "report", "--format", fmt, *option, logs)
+            assert (got.returncode, got.stderr) == (status, ""), (logs, fmt, got.stderr)
+    # --kind leaves findings out, and then they fail nothing.
+    got = modlife(mixed_logs, "report", "--kind", "state-from-non-module", *option, "mixed")
+    assert got.returncode == (1 if fail_on in ("all", "state-from-non-module") else 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kind", "state-use-after-lunch"],
+     "modlife report: --kind: unknown kind 'state-use-after-lunch' (kinds: %s)\n" % KIND_LIST),
+    (["--kind", "tp-free-override", "--kind", "nope"],
+     "modlife report: --kind: unknown kind 'nope' (kinds: %s)\n" % KIND_LIST),
+    (["--fail-on=error"], "modlife report: --fail-on: unknown kind 'error' (kinds: all, errors, %s)\n" % KIND_LIST),
+    (["--fail-on=a,tp-free-override,b"],
+     "modlife report: --fail-on: unknown kinds 'a', 'b' (kinds: all, errors, %s)\n" % KIND_LIST),
+])
+def test_unknown_kinds_are_errors(mixed_logs, args, message):
+    """They used to select nothing: "0 findings", status 0."""
+    got = modlife(mixed_logs, "report", *args, "mixed")
+    assert (got.returncode, got.stdout, got.stderr) == (2, "", message)
+
+
+LIBRARY_KINDS = "all, " + KIND_LIST
+
+
+@pytest.mark.parametrize("options, env_options, message", [
+    (["--report-kinds=state-use-after-lunch"], None,
+     "MODLIFE_OPTIONS: report_kinds: unknown finding kind 'state-use-after-lunch' (known: %s; see libmodlife(7))"
+     % LIBRARY_KINDS),
+    (["--report-kinds=-nope"], None,
+     "MODLIFE_OPTIONS: report_kinds: unknown finding kind 'nope' (known: %s; see libmodlife(7))" % LIBRARY_KINDS),
+    ([], "colour=blue",
+     "MODLIFE_OPTIONS: unknown option 'colour' (known: log_path, stack_depth, python_stack, symbolize, "
+     "halt_on_error, exitcode, exit_on_warnings, suppressions, report_kinds, verbosity, dedup_python_frames, "
+     "stack_ids, notify; see libmodlife(7))"),
+    ([], "stack_depth=0", "MODLIFE_OPTIONS: stack_depth=0: expected an integer from 1 to 256"),
+    ([], "exit_on_warnings=maybe", "MODLIFE_OPTIONS: exit_on_warnings=maybe: expected 0 or 1"),
+    (["--suppressions", "bad.supp"], None,
+     "MODLIFE_OPTIONS: {dir}/bad.supp:2: unknown finding kind 'state-use-after-lunch' (see libmodlife(7) "
+     "for the kinds, or use *)"),
+])
+def test_bad_options_stop_the_run_before_the_command(interp, tmp_path, options, env_options, message):
+    """The command must not run: it would leave a marker file.  (It used to run, and
+    every Python process in it died with status 1.)"""
+    (tmp_path / "bad.supp").write_text("*:ok\nstate-use-after-lunch:x\n")
+    env = {"MODLIFE_OPTIONS": env_options} if env_options else {}
+    code = "open('marker', 'w').close()"
+    got = modlife(tmp_path, "run", *options, "--", interp.path, "-c", code, env=env)
+    assert (got.returncode, got.stdout) == (2, ""), got.stderr
+    assert got.stderr == "modlife run: %s\nmodlife run: %s was not started\n" % (
+        message.format(dir=tmp_path), interp.path)
+    assert not (tmp_path / "marker").exists()
+    assert not (tmp_path / "modlife-logs").exists() or os.listdir(tmp_path / "modlife-logs") == []
+    # The same options, well formed, run the command.
+    got = modlife(tmp_path, "run", "--report-kinds=-tp-free-override", "--", interp.path, "-c", code,
+                  env={"MODLIFE_OPTIONS": "exit_on_warnings=1:stack_depth=8"})
+    assert (got.returncode, got.stderr) == (0, "") and (tmp_path / "marker").exists()

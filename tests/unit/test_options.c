@@ -58,6 +58,7 @@ int main(void)
     CHECK(parse(&o, "stack_depth=", err) == -1);
     CHECK(parse(&o, "python_stack=maybe", err) == -1 && strstr(err, "expected 0 or 1"));
     CHECK(parse(&o, "nonsense=1", err) == -1 && strstr(err, "unknown option 'nonsense'") && strstr(err, "log_path"));
+    CHECK(strstr(err, "exit_on_warnings") && strstr(err, "; see libmodlife(7))"));
     CHECK(parse(&o, "log_path", err) == -1 && strstr(err, "expected key=value"));
     CHECK(parse(&o, "=3", err) == -1 && strstr(err, "expected key=value"));
     CHECK(parse(&o, "log_path='/tmp/a", err) == -1 && strstr(err, "unterminated quote"));

@@ -54,6 +54,9 @@ def build_parser(version):
                    help="text (default): the library's report format and a summary table; "
                         "json: one JSON document; sarif: SARIF 2.1.0 for GitHub code scanning")
     p.add_argument("--kind", action="append", metavar="KIND", help="only findings of this kind (repeatable)")
+    p.add_argument("--fail-on", metavar="KINDS",
+                   help="exit 1 when the report has findings of these kinds: errors, all, or a comma list "
+                        "(default: exit 0 whatever was found)")
     p.add_argument("--source-root", default=".", metavar="DIR",
                    help="SARIF: file paths are made relative to DIR (default: the current directory)")
     p.set_defaults(func=report.main, version=version)

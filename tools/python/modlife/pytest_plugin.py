@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, model, nolog, report_text, visible
+from modlife import findings, kinds, locate, model, nolog, preflight, report_text, visible
 from modlife import options as modlife_options
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
@@ -129,7 +129,12 @@ def _run_child(config):
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     listener = nolog.Listener()
-    proc = subprocess.Popen(_child_argv(), env=_child_env(options, log_dir, listener.name))
+    env = _child_env(options, log_dir, listener.name)
+    bad = preflight.problem(env)
+    if bad:
+        listener.stop()
+        raise pytest.UsageError("modlife: %s" % bad)
+    proc = subprocess.Popen(_child_argv(), env=env)
     listener.start()  # after the fork: the child is started from one thread
     while True:
         try:

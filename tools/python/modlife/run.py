@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 
-from modlife import locate, nolog, options, rundir, tree, visible
+from modlife import locate, nolog, options, preflight, rundir, tree, visible
 
 FORWARDED = frozenset({
     signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -222,6 +222,12 @@ def main(args, out):
         env = environment(args, log_dir, listener.name)
     except options.Unquotable as e:
         sys.stderr.write("modlife run: %s\n" % e)
+        return 2
+    bad = preflight.problem(env)
+    if bad:
+        if args.log_dir is None:
+            os.rmdir(log_dir)  # made for this run, which does not happen
+        sys.stderr.write("modlife run: %s\nmodlife run: %s was not started\n" % (bad, visible.terminal(command[0])))
         return 2
     terminal = Terminal()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
