@@ -262,3 +262,56 @@ def test_bad_options_stop_the_run_before_the_command(interp, tmp_path, options, 
     got = modlife(tmp_path, "run", "--report-kinds=-tp-free-override", "--", interp.path, "-c", code,
                   env={"MODLIFE_OPTIONS": "exit_on_warnings=1:stack_depth=8"})
     assert (got.returncode, got.stderr) == (0, "") and (tmp_path / "marker").exists()
+
+
+TWICE = r"""
+import state_non_module as m
+m.Thing().bad_state()
+m.Thing().bad_state()
+"""
+
+
+def sarif_uris(doc):
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if "artifactLocation" in value:
+                found.append(value["artifactLocation"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+    walk(doc["runs"][0]["results"])
+    return found
+
+
+def test_sarif_paths_and_fingerprints(interp, tmp_path, fixtures_for):
+    """Paths outside --source-root stay as the debug info has them (a relative one such
+    as Debian's "../Objects/call.c" used to be joined to the root, into a file that does
+    not exist); the same bug reached from two lines is two results with two
+    fingerprints (they used to share one, and code scanning kept one)."""
+    from modlife_testlib import FIXTURES
+    env = {"PYTHONPATH": fixtures_for("state_non_module")}
+    root = tmp_path / "root"
+    root.mkdir()
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--", interp.path, "-c", TWICE, env=env)
+    assert got.returncode == 0, got.stderr
+    doc = json.loads(modlife(tmp_path, "report", "--format", "sarif", "--source-root", str(root), "logs").stdout)
+    results = doc["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["state-from-non-module"] * 2
+    prints = [r["partialFingerprints"]["modlifeFinding/v1"] for r in results]
+    assert len(set(prints)) == 2
+    fixture = os.path.join(FIXTURES, "state_non_module.c")
+    assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "file://" + fixture}
+    for loc in sarif_uris(doc):
+        assert "uriBaseId" not in loc and not loc["uri"].startswith("file://" + str(root)), loc
+        assert loc["uri"].startswith("file:///") or not os.path.exists(root / loc["uri"]), loc
+    # Under the root: relative to it.
+    doc = json.loads(modlife(tmp_path, "report", "--format", "sarif", "--source-root", FIXTURES, "logs").stdout)
+    assert doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "state_non_module.c", "uriBaseId": "%SRCROOT%"}
+    # The same run reported again: the same fingerprints.
+    again = json.loads(modlife(tmp_path, "report", "--format", "sarif", "--source-root", str(root), "logs").stdout)
+    assert [r["partialFingerprints"]["modlifeFinding/v1"] for r in again["runs"][0]["results"]] == prints

@@ -36,8 +36,8 @@ def find_logs(paths):
     """Log files named by paths: files as given, directories for their *.jsonl, a
     directory of runs (modlife run's default) for its latest run's."""
     found = []
+    paths = [rundir.latest(p) for p in paths]
     for p in paths:
-        p = rundir.latest(p)
         if os.path.isdir(p):
             found.extend(sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith(".jsonl")))
         elif os.path.exists(p):
