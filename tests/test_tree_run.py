@@ -315,3 +315,38 @@ def test_sarif_paths_and_fingerprints(interp, tmp_path, fixtures_for):
     # The same run reported again: the same fingerprints.
     again = json.loads(modlife(tmp_path, "report", "--format", "sarif", "--source-root", str(root), "logs").stdout)
     assert [r["partialFingerprints"]["modlifeFinding/v1"] for r in again["runs"][0]["results"]] == prints
+
+
+def test_github_actions_workflow(tmp_path):
+    """docs/github-actions-modlife.yml is YAML a workflow runner takes, and the modlife
+    commands in it are ones this modlife accepts."""
+    yaml = pytest.importorskip("yaml", reason="python3-yaml (./bootstrap installs it) reads the workflow")
+    from modlife_testlib import HERE
+    path = os.path.join(os.path.dirname(HERE), "docs", "github-actions-modlife.yml")
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    triggers = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert set(triggers) == {"push", "pull_request"}
+    assert doc["permissions"]["security-events"] == "write"
+    (job,) = doc["jobs"].values()
+    steps = job["steps"]
+    assert all(("uses" in s) != ("run" in s) for s in steps), steps
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert uses == ["actions/checkout", "actions/setup-python", "github/codeql-action/upload-sarif",
+                    "actions/upload-artifact"]
+    script = "\n".join(s["run"] for s in steps if "run" in s)
+    assert "make install" in script
+    commands = [line.strip() for line in script.splitlines() if line.strip().startswith("modlife ")]
+    assert [c.split()[1] for c in commands] == ["run", "report", "report"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
+    assert commands[-1].endswith("> " + upload["with"]["sarif_file"])
+    assert upload.get("if") == "always()"
+    # Each command line parses with modlife's own parser.
+    import shlex
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "python"))
+    from modlife import cli
+    for command in commands:
+        argv = shlex.split(command.split(">")[0])[1:]
+        args = cli.build_parser("test").parse_args(argv)
+        assert args.subcommand == argv[0]
