@@ -195,10 +195,11 @@ static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct
     return key;
 }
 
-/* The same kind at the same place, for the same module and type, once. */
-static int first_time(const struct ml_finding *f, const struct ml_stack *access)
+/* The same kind at the same place, for the same module and type, once; salt keeps
+ * the places of suppressed findings apart from those of reported ones. */
+static int first_time(const struct ml_finding *f, const struct ml_stack *access, uint64_t salt)
 {
-    uint64_t key = mix(0, (uint64_t)f->kind + 1);
+    uint64_t key = mix(salt, (uint64_t)f->kind + 1);
     key = hash_text(key, f->type);
     key = hash_text(key, f->module);
     key = place_key(key, f, access) | 1;
@@ -215,10 +216,11 @@ static int first_time(const struct ml_finding *f, const struct ml_stack *access)
 }
 
 /* Apart: its 4 KiB of names must not weigh on the fatal-signal path. */
-static __attribute__((noinline)) int suppressed(const struct ml_finding *f, const struct ml_stack *access)
+static __attribute__((noinline)) const struct ml_suppression *suppressed(const struct ml_finding *f,
+                                                                         const struct ml_stack *access)
 {
     if (!suppressions.count || f->in_signal_handler)
-        return 0;
+        return NULL;
     const char *names[2 + 2 * ML_STACK_MAX];
     size_t n = 0;
     names[n++] = f->module;
@@ -228,7 +230,23 @@ static __attribute__((noinline)) int suppressed(const struct ml_finding *f, cons
         names[n++] = ref.function;
         names[n++] = ref.path;
     }
-    return ml_suppressions_match(&suppressions, ml_kinds[f->kind].name, names, n) != NULL;
+    return ml_suppressions_match(&suppressions, ml_kinds[f->kind].name, names, n);
+}
+
+/* One record per place a rule silenced, counted like reported findings, so that the
+ * tools can say how many findings each rule matched in every process of a run (a
+ * fork child that leaves through os._exit writes no process-exit to sum them in). */
+static __attribute__((noinline)) void log_suppressed(const struct ml_finding *f, const struct ml_suppression *rule)
+{
+    char text[sizeof rule->kind + sizeof rule->pattern + 1];
+    snprintf(text, sizeof text, "%s:%s", rule->kind, rule->pattern);
+    struct ml_record r;
+    ml_record_begin(&r, "finding-suppressed");
+    json_kv_string(&r.j, "kind", ml_kinds[f->kind].name);
+    json_kv_string(&r.j, "module", f->module);
+    json_kv_string(&r.j, "type", f->type);
+    json_kv_string(&r.j, "suppression", text);
+    ml_record_end(&r);
 }
 
 int ml_finding_report(struct ml_finding *f)
@@ -246,7 +264,13 @@ int ml_finding_report(struct ml_finding *f)
         ml_stack_capture(&own, ml_opts.stack_depth);
         access = &own;
     }
-    if (suppressed(f, access) || !first_time(f, access))
+    const struct ml_suppression *rule = suppressed(f, access);
+    if (rule) {
+        if (first_time(f, access, 0x5eed))
+            log_suppressed(f, rule);
+        return 0;
+    }
+    if (!first_time(f, access, 0))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
     if (ml_kinds[f->kind].error)

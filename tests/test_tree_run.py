@@ -350,3 +350,30 @@ def test_github_actions_workflow(tmp_path):
         argv = shlex.split(command.split(">")[0])[1:]
         args = cli.build_parser("test").parse_args(argv)
         assert args.subcommand == argv[0]
+
+
+def test_summary_counts_findings_per_suppression(interp, tmp_path, fixtures_for):
+    """Each rule's matches, over every process (the fork children leave through
+    os._exit, without a process-exit record)."""
+    env = {"PYTHONPATH": fixtures_for("state_after_clear", "state_non_module")}
+    (tmp_path / "s.supp").write_text("state-use-after-clear:state_after_clear\n*:no_such_module\n"
+                                     "state-from-non-module:Thing_bad_state\n")
+    prog = script(tmp_path, "mp.py", "import state_non_module as w\nw.Thing().bad_state()\n" + MULTIPROCESSING)
+    got = modlife(tmp_path, "run", "--log-dir", "logs", "--suppressions", "s.supp", "--",
+                  interp.path, prog, "0", env=env)
+    assert (got.returncode, got.stdout) == (0, "children [0, 0, 0]\n"), got.stderr
+    assert got.stderr == ("modlife: 4 findings suppressed: 3 by state-use-after-clear:state_after_clear, "
+                          "1 by state-from-non-module:Thing_bad_state\n")
+    report = modlife(tmp_path, "report", "logs")
+    assert ("\n  4 findings suppressed: 3 by state-use-after-clear:state_after_clear, "
+            "1 by state-from-non-module:Thing_bad_state\n") in report.stdout
+    doc = json.loads(modlife(tmp_path, "report", "--format", "json", "logs").stdout)
+    assert doc["suppressed"] == [{"suppression": "state-use-after-clear:state_after_clear", "count": 3},
+                                 {"suppression": "state-from-non-module:Thing_bad_state", "count": 1}]
+    # Findings and suppressed ones: both lines, the findings' first.
+    (tmp_path / "s2.supp").write_text("state-from-non-module:*\n")
+    got = modlife(tmp_path, "run", "--log-dir", "logs2", "--suppressions", "s2.supp", "--",
+                  interp.path, prog, "0", env=env)
+    assert got.returncode == 23
+    assert got.stderr.endswith("modlife: 3 findings (3 errors: state-use-after-clear) in 3 of 4 processes"
+                               " - modlife report logs2\nmodlife: 1 finding suppressed: 1 by state-from-non-module:*\n")

@@ -39,6 +39,7 @@ def json_document(groups, processes):
         "findings": [_group_json(g) for g in groups],
         "summary": [{"kind": k, "severity": s, "count": c, "modules": m}
                     for k, s, c, m in findings.summary(groups)],
+        "suppressed": [{"suppression": rule, "count": n} for rule, n in model.suppression_counts(processes)],
     }
 
 

@@ -17,6 +17,7 @@ class Tally:
     errors: int = 0
     error_kinds: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)   # (log, why)
+    suppressed: list = field(default_factory=list)   # (suppression, findings it matched)
 
     @property
     def warnings(self):
@@ -31,6 +32,7 @@ def severity(record):
 def tally(paths):
     """What the logs at paths (one per process) found."""
     t = Tally()
+    processes = []
     for path in paths:
         try:
             if os.path.getsize(path) == 0:
@@ -40,6 +42,7 @@ def tally(paths):
             t.unreadable.append((path, str(e)))
             continue
         t.processes += 1
+        processes.append(process)
         if process.findings:
             t.with_findings += 1
         for r in process.findings:
@@ -48,6 +51,7 @@ def tally(paths):
                 t.errors += 1
                 if r.get("kind") not in t.error_kinds:
                     t.error_kinds.append(r.get("kind"))
+    t.suppressed = model.suppression_counts(processes)
     return t
 
 
@@ -65,6 +69,11 @@ def summary_line(t, log_dir):
     return "modlife: %d finding%s (%s) in %d of %d process%s - modlife report %s\n" % (
         t.findings, "" if t.findings == 1 else "s", errors, t.with_findings, t.processes,
         "" if t.processes == 1 else "es", visible.terminal(shlex.quote(shown_dir(log_dir))))
+
+
+def suppressed_line(t):
+    line = model.suppressed_line(t.suppressed)
+    return "modlife: %s\n" % visible.terminal(line) if line else ""
 
 
 def fails(t, on_warnings):
