@@ -196,10 +196,10 @@ def _end_of_run(args, log_dir, logs):
     lines = "".join("modlife: cannot read %s\n" % why for _, why in t.unreadable)
     if t.findings and not args.quiet:
         lines += tree.summary_line(t, log_dir)
-    if not args.quiet:
-        lines += tree.suppressed_line(t)
     elif args.verbose:
         lines += "modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir)
+    if not args.quiet:
+        lines += tree.suppressed_line(t)
     return lines, t
 
 
