@@ -148,6 +148,8 @@ def test_suppressions(project, tmp_path):
     proc, result = run_pytest(project, "--modlife-suppressions", str(supp), "-k", "test_bad and not sub")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no findings" in proc.stdout
+    # How many findings the rule matched (one per test that reached the bug).
+    assert "\nmodlife: 3 findings suppressed: 3 by state-use-after-clear:state_after_clear\n" in proc.stdout
 
 
 def test_bad_fail_on_is_a_usage_error(project):

@@ -230,6 +230,9 @@ class LogTail:
             if raw.startswith(b'{"event":"finding"'):
                 if at >= report_from:
                     found.append((process, _record(raw)))
+            elif raw.startswith(b'{"event":"finding-suppressed"'):
+                if at >= report_from:
+                    process.suppressed.append(_record(raw))
             elif raw.startswith(b'{"event":"object-load"'):
                 record = _record(raw)
                 process.objects[record["id"]] = record
@@ -316,6 +319,9 @@ class Session:
     def pytest_terminal_summary(self, terminalreporter):
         tr = terminalreporter
         tr.section("modlife")
+        suppressed = model.suppressed_line(model.suppression_counts(self.tail.processes.values()))
+        if suppressed:
+            tr.write_line(visible.terminal("modlife: " + suppressed))
         if not self.by_test:
             tr.write_line("no findings (logs in %s)" % self.log_dir)
             return
