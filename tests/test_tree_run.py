@@ -377,3 +377,29 @@ def test_summary_counts_findings_per_suppression(interp, tmp_path, fixtures_for)
     assert got.returncode == 23
     assert got.stderr.endswith("modlife: 3 findings (3 errors: state-use-after-clear) in 3 of 4 processes"
                                " - modlife report logs2\nmodlife: 1 finding suppressed: 1 by state-from-non-module:*\n")
+
+
+PYTEST_SUITE = r"""
+import gc, subprocess, sys
+
+BUG = ("import gc, sys, state_after_clear as m\n"
+       "m.keep(m.Holder()); del sys.modules['state_after_clear'], m; gc.collect()\n")
+
+def test_bug_in_a_subprocess():
+    subprocess.run([sys.executable, "-c", BUG], capture_output=True)  # its status: not this test's concern
+"""
+
+
+def test_pytest_under_modlife_run_says_why(interp, tmp_path, fixtures_for):
+    """The test's subprocess has the report on its stderr, which the test keeps to
+    itself, and the test passes: the user used to see status 0 and no reason."""
+    if interp.name != "debian-3.11":
+        pytest.skip("Debian's python3.11 is the interpreter with pytest")
+    (tmp_path / "test_suite.py").write_text(PYTEST_SUITE)
+    env = {"PYTHONPATH": fixtures_for("state_after_clear")}
+    got = modlife(tmp_path, "run", "--", interp.path, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                  "test_suite.py", env=env)
+    assert got.returncode == 23, got.stdout + got.stderr
+    assert "1 passed" in got.stdout and "ERROR: modlife" not in got.stderr + got.stdout
+    assert re.fullmatch(r"modlife: 1 finding \(1 error: state-use-after-clear\) in 1 of 2 processes"
+                        r" - modlife report %s\n" % RUN_NAME, got.stderr), got.stderr
