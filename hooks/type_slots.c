@@ -145,9 +145,9 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
     ml_registry_unlock();
-    snprintf(f.message, sizeof f.message,
-             "tp_dealloc of type '%s' did not Py_DECREF the type of the %sinstance it freed",
-             owner->tp_name, type == owner ? "" : "subclass ");
+    ml_finding_set_slot(&f, "tp_dealloc", orig);
+    snprintf(f.message, sizeof f.message, "tp_dealloc %s of type '%s' does not Py_DECREF its type",
+             f.slot_function_name, owner->tp_name);
     ml_finding_set_type(&f, &copy, type == owner ? NULL : type->tp_name);
     ml_finding_report(&f);
 }
@@ -231,8 +231,9 @@ static void report_missing_visit(PyTypeObject *owner, void *orig)
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
     ml_registry_unlock();
-    snprintf(f.message, sizeof f.message, "tp_traverse of heap type '%s' did not visit Py_TYPE(self)",
-             owner->tp_name);
+    ml_finding_set_slot(&f, "tp_traverse", orig);
+    snprintf(f.message, sizeof f.message, "tp_traverse %s of heap type '%s' does not visit Py_TYPE(self)",
+             f.slot_function_name, owner->tp_name);
     ml_finding_set_type(&f, &copy, NULL);
     ml_finding_report(&f);
 }

@@ -4,6 +4,7 @@
 #include "../hooks/hooks.h"
 #include "crash_handler.h"
 #include "events.h"
+#include "exit_interposer.h"
 #include "findings.h"
 #include "log_writer.h"
 #include "notify.h"
@@ -43,8 +44,8 @@ static void fatal(const char *what, const char *why)
     char line[1200];
     int n = snprintf(line, sizeof line, "modlife: %s: %s\n", what, why);
     if (write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
-        _exit(1);
-    _exit(1);
+        ml_exit_now(1);
+    ml_exit_now(1);
 }
 
 /* A process that cannot have a log is still the user's program: it goes on, with
@@ -202,6 +203,8 @@ static void count_type(struct ml_type_rec *t, void *arg)
 /* After the interpreter finalized: what never died is still in the registries. */
 static void log_process_exit(void)
 {
+    if (!ml_exit_claim())
+        return; /* an _exit from another thread already wrote it */
     ml_check_types_at_exit();
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
@@ -224,7 +227,7 @@ void ml_engine_halt(void)
 {
     ml_log_finish();
     fflush(NULL);
-    _exit(ml_opts.exitcode);
+    ml_exit_now(ml_opts.exitcode);
 }
 
 /* Errors turn a successful exit into exitcode; a failing status is kept.  Warnings
@@ -239,7 +242,7 @@ static void exit_status(int status, void *arg)
     unsigned long failing = ml_opts.exit_on_warnings ? ml_findings_reported() : ml_findings_reported_errors();
     if (status == 0 && failing > 0) {
         fflush(NULL);
-        _exit(ml_opts.exitcode);
+        ml_exit_now(ml_opts.exitcode);
     }
 }
 
@@ -271,6 +274,7 @@ static void start_locked(void)
     }
     log_process_start(0, 0);
     ml_log_set_restart_hook(log_restarted);
+    ml_exit_watch();
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     on_exit(exit_status, NULL);
     atexit(log_process_exit);

@@ -118,6 +118,10 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
     json_kv_int(&rec->j, "interp", f->interp);
     if (f->type)
         json_kv_string(&rec->j, "type", f->type);
+    if (f->slot) {
+        json_kv_string(&rec->j, "slot", f->slot);
+        json_kv_string(&rec->j, "slot_function", f->slot_function_name);
+    }
     write_finding_stack(&rec->j, f, access);
     if (f->story)
         ml_crash_story_write(&rec->j, f->story);

@@ -1,6 +1,7 @@
 /* The findings pipeline (see findings.h). */
 #include "findings.h"
 
+#include "demangle.h"
 #include "engine.h"
 #include "events.h"
 #include "log_writer.h"
@@ -17,34 +18,55 @@
 const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
     [ML_STATE_USE_AFTER_CLEAR] = {"state-use-after-clear", 1,
         "Module state must not be used after the module's m_clear has run: its references are gone "
-        "and the module is being torn down."},
+        "and the module is being torn down.",
+        "Code that runs during teardown (tp_dealloc, tp_finalize, weakref callbacks) must not reach module "
+        "state through PyType_GetModuleByDef/PyType_GetModuleState once m_clear has run; keep what the "
+        "dealloc needs in the object itself, or check for NULL members."},
     [ML_STATE_USE_AFTER_FREE] = {"state-use-after-free", 1,
         "Module state belongs to one module object and is freed with it; do not keep pointers to it "
-        "(for instance in C globals) beyond the module's lifetime."},
+        "(for instance in C globals) beyond the module's lifetime.",
+        "Fetch the state from the module each time (PyModule_GetState, PyType_GetModuleState, the "
+        "defining_class argument) instead of caching the pointer in a C global or an object that outlives the "
+        "module."},
     [ML_TYPE_OUTLIVES_MODULE] = {"type-outlives-module", 1,
         "A heap type made for a module belongs to that module instance; keep it in the module state "
-        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module."},
+        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module.",
+        "Create the type in Py_mod_exec with PyType_FromModuleAndSpec, store it in the module state, visit it "
+        "in m_traverse and clear it in m_clear."},
     [ML_DEALLOC_MISSING_TYPE_DECREF] = {"dealloc-missing-type-decref", 1,
         "Instances of heap types hold a reference to their type: tp_dealloc must Py_DECREF(Py_TYPE(self)) "
-        "after freeing the object."},
+        "after freeing the object.",
+        "In tp_dealloc: PyTypeObject *tp = Py_TYPE(self); ... tp->tp_free(self); Py_DECREF(tp);"},
     [ML_TRAVERSE_MISSING_TYPE_VISIT] = {"traverse-missing-type-visit", 0,
         "A heap type's tp_traverse must visit Py_TYPE(self) (Python 3.9+), so the garbage collector sees "
-        "the instance's reference to its type."},
+        "the instance's reference to its type.",
+        "Start tp_traverse with Py_VISIT(Py_TYPE(self)); when it delegates to a base type's tp_traverse, make "
+        "sure the type is visited exactly once."},
     [ML_PYOBJECT_NEW_ON_GC_TYPE] = {"pyobject-new-on-gc-type", 1,
         "Objects of types with Py_TPFLAGS_HAVE_GC must be allocated with PyObject_GC_New (or tp_alloc), "
-        "never PyObject_New, which leaves out the GC header."},
+        "never PyObject_New, which leaves out the GC header.",
+        "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, and free "
+        "with PyObject_GC_Del (tp_free)."},
     [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
         "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
-        "otherwise."},
+        "otherwise.",
+        "Leave Py_tp_free out of the spec so CPython inherits the right one, or set it to match "
+        "Py_TPFLAGS_HAVE_GC."},
     [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
         "A module with multi-phase initialization must not use static types: one type would be shared "
-        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec)."},
+        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",
+        "Replace the static PyTypeObject with a PyType_Spec and create the type per module in Py_mod_exec "
+        "with PyType_FromModuleAndSpec."},
     [ML_STATE_FROM_NON_MODULE] = {"state-from-non-module", 0,
         "PyModule_GetState takes a module object; to reach the state from a method of a type, use "
-        "PyType_GetModuleByDef (or the defining_class argument)."},
+        "PyType_GetModuleByDef (or the defining_class argument).",
+        "Pass the module object: in a method of a type use PyType_GetModuleByDef(Py_TYPE(self), &def) or "
+        "METH_METHOD and the defining_class argument."},
     [ML_FINALIZE_CRASH] = {"finalize-crash", 1,
         "Module teardown (m_clear, m_free, tp_dealloc during finalization) must not touch state that is "
-        "already gone."},
+        "already gone.",
+        "Read the report's stacks: the slot that was running, the module's last lifetime events and what was "
+        "still alive tell which object was used after its module was torn down."},
 };
 
 static int enabled[ML_KIND_COUNT];
@@ -136,6 +158,22 @@ void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, cons
     add_context(f, "created", &t->created);
 }
 
+void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function)
+{
+    f->slot = slot;
+    f->slot_function = function;
+    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
+    if (ref.function) {
+        char demangled[sizeof f->slot_function_name];
+        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s",
+                 ml_demangle(ref.function, demangled, sizeof demangled));
+    } else {
+        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
+        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s+0x%lx",
+                 slash ? slash + 1 : ref.path ? ref.path : "?", (unsigned long)((uintptr_t)function - ref.base));
+    }
+}
+
 int ml_findings_configure(char *err, size_t err_size)
 {
     if (configure_kinds(ml_opts.report_kinds, err, err_size) != 0)
@@ -195,14 +233,15 @@ static uint64_t place_key(uint64_t key, const struct ml_finding *f, const struct
     return key;
 }
 
-/* The same kind at the same place, for the same module and type, once; salt keeps
- * the places of suppressed findings apart from those of reported ones. */
-static int first_time(const struct ml_finding *f, const struct ml_stack *access, uint64_t salt)
+/* 1 the first time the key is offered. */
+static int first_time(uint64_t key)
 {
-    uint64_t key = mix(salt, (uint64_t)f->kind + 1);
-    key = hash_text(key, f->type);
-    key = hash_text(key, f->module);
-    key = place_key(key, f, access) | 1;
+    /* Scrambled first (splitmix64's finaliser): the last thing mixed in, a line
+     * number, moves only the low bits, and the 1 that marks a used slot would make
+     * lines 4 and 5 one place. */
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebULL;
+    key = (key ^ (key >> 31)) | 1;
     for (size_t i = key % SEEN_SLOTS, n = 0; n < SEEN_SLOTS; i = (i + 1) % SEEN_SLOTS, n++) {
         uint64_t expected = 0;
         if (__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE) == key)
@@ -213,6 +252,39 @@ static int first_time(const struct ml_finding *f, const struct ml_stack *access,
             return 0;
     }
     return 1; /* table full: report rather than lose */
+}
+
+static uint64_t what_key(const struct ml_finding *f)
+{
+    uint64_t key = mix(0, (uint64_t)f->kind + 1);
+    key = hash_text(key, f->type);
+    return hash_text(key, f->module);
+}
+
+/* A bug of a slot is the slot function's: one report whichever instance, module
+ * instance, interpreter or subclass met it, from wherever it was called. */
+static uint64_t slot_key(const struct ml_finding *f)
+{
+    return mix(what_key(f), (uint64_t)(uintptr_t)f->slot_function);
+}
+
+/* Whether to log the finding and whether to print it: the same kind at the same
+ * place, for the same module and type, once.  A slot's bug is logged again for
+ * other Python places only when more than one Python frame was asked for (the
+ * pytest plugin, which gives each test its findings), and printed once all the same. */
+static int first_time_at(const struct ml_finding *f, const struct ml_stack *access, int *print)
+{
+    if (!f->slot_function) {
+        *print = first_time(place_key(what_key(f), f, access));
+        return *print;
+    }
+    uint64_t key = slot_key(f);
+    *print = first_time(key);
+    if (ml_opts.dedup_python_frames <= 1)
+        return *print;
+    key = mix(key, 0x1065);
+    ml_python_frames(hash_python_place, &key, ml_opts.dedup_python_frames);
+    return first_time(key) || *print;
 }
 
 /* Apart: its 4 KiB of names must not weigh on the fatal-signal path. */
@@ -266,17 +338,21 @@ int ml_finding_report(struct ml_finding *f)
     }
     const struct ml_suppression *rule = suppressed(f, access);
     if (rule) {
-        if (first_time(f, access, 0x5eed))
+        /* Counted once per place, as reported findings are; the salt keeps these
+         * places apart from those of findings that were reported. */
+        if (first_time(mix(place_key(what_key(f), f, access), 0x5eed)))
             log_suppressed(f, rule);
         return 0;
     }
-    if (!first_time(f, access, 0))
+    int print;
+    if (!first_time_at(f, access, &print))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
     if (ml_kinds[f->kind].error)
         __atomic_add_fetch(&reported_errors, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
-    ml_report_text(f, access);
+    if (print)
+        ml_report_text(f, access);
     if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
         ml_engine_halt();
     return 1;

@@ -28,6 +28,7 @@ struct ml_kind_info {
     const char *name;
     int error;        /* 1: error (memory-unsafe or leaks), 0: warning */
     const char *rule; /* the HOWTO rule it breaks */
+    const char *fix;  /* how to fix it (the tools' kinds.py says the same) */
 };
 
 extern const struct ml_kind_info ml_kinds[ML_KIND_COUNT];
@@ -58,6 +59,11 @@ struct ml_finding {
     const struct ml_saved_stack *access_saved;
     int in_signal_handler;         /* async-signal-safe path: no Python, no DWARF, no locks */
     const struct ml_crash_story *story; /* from the fatal-signal handler, or NULL */
+    /* A bug of a type's slot (dealloc-missing-type-decref, traverse-missing-type-visit):
+     * the slot and its function, which are the place of the finding (see findings.c). */
+    const char *slot;            /* "tp_dealloc", ..., NULL if none */
+    const void *slot_function;
+    char slot_function_name[256]; /* filled by ml_finding_set_slot */
 };
 
 /* Fill in what the finding is about, with the stacks kept in the record (which
@@ -65,6 +71,9 @@ struct ml_finding {
 void ml_finding_set_module(struct ml_finding *f, const struct ml_module_rec *m);
 /* subclass: the instance's type when it is not the type itself, else NULL. */
 void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, const char *subclass);
+
+/* The finding is a bug of this slot function (not of the place it ran from). */
+void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function);
 
 /* Reads report_kinds and suppressions; -1 with a one-line message. */
 int ml_findings_configure(char *err, size_t err_size);

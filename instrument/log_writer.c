@@ -60,8 +60,8 @@ static long long window_start, window_size = FIRST_WINDOW;
 enum { WRITING, MAPPED, WRITING_ONLY };
 static int mode = WRITING;
 static int grown;
-/* Set while this thread copies under window_lock: a signal handler that interrupts
- * it must not take the lock again. */
+/* Set while this thread holds window_lock (a copy, a restart, the cut at exit): a
+ * signal handler that interrupts it must not take the lock again. */
 static __thread int copying __attribute__((tls_model("initial-exec")));
 static char log_prefix[4096];
 static char log_path[4200];
@@ -156,6 +156,9 @@ static unsigned long long unguessable(void)
         return r;
     return (unsigned long long)monotonic_ns() * 0x9e3779b97f4a7c15ULL ^ (unsigned long long)(uintptr_t)&r;
 }
+
+int ml_log_is_open(void) { return log_fd >= 0; }
+int ml_log_copying(void) { return copying; }
 
 static int create_log(char *err, size_t err_size)
 {
@@ -389,6 +392,8 @@ static long long size_floor(void)
  * (the restart hook). */
 static void restart_after_truncation(void)
 {
+    int was_copying = copying;
+    copying = 1;
     pthread_mutex_lock(&window_lock);
     struct stat st;
     int still_short = is_our_file(log_fd, &st) && st.st_size < size_floor();
@@ -405,6 +410,7 @@ static void restart_after_truncation(void)
         __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&window_lock);
+    copying = was_copying;
     if (still_short && restart_hook) {
         restarting = 1;
         restart_hook();
@@ -474,6 +480,8 @@ void ml_log_finish(void)
 {
     if (log_fd < 0)
         return;
+    int was_copying = copying;
+    copying = 1;
     pthread_mutex_lock(&window_lock);
     __atomic_store_n(&mode, WRITING_ONLY, __ATOMIC_RELEASE);
     drop_window();
@@ -491,6 +499,7 @@ void ml_log_finish(void)
         grown = 0;
     }
     pthread_mutex_unlock(&window_lock);
+    copying = was_copying;
 }
 
 void ml_record_end(struct ml_record *r)

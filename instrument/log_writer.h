@@ -31,6 +31,7 @@ int ml_log_reopen_in_child(char *err, size_t err_size);
 void ml_log_finish(void);
 
 const char *ml_log_path(void);
+int ml_log_is_open(void);
 
 /* Nanoseconds since modlife started in this process (CLOCK_MONOTONIC). */
 long long ml_log_now(void);
@@ -39,6 +40,10 @@ void ml_log_reset_clock(void);
 /* A record: begin writes "event", "t", "tid"; end closes it and writes the line. */
 void ml_record_begin(struct ml_record *r, const char *event);
 void ml_record_end(struct ml_record *r);
+
+/* 1 while this thread copies a record under the window lock: a signal handler
+ * that interrupted it must not finish the log. */
+int ml_log_copying(void);
 
 /* Says on stderr if the log file was removed while the process ran. */
 void ml_log_check_at_exit(void);

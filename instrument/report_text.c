@@ -3,6 +3,7 @@
 
 #include "engine.h"
 #include "crash_story.h"
+#include "demangle.h"
 #include "objects.h"
 #include "pyapi.h"
 #include "safe_format.h"
@@ -64,32 +65,68 @@ struct frame_text {
 
 static struct frame_text describe(uintptr_t ip, int in_signal_handler)
 {
+    static char demangled[1024]; /* one report at a time, one frame at a time */
     struct frame_text t = {NULL, NULL, 0, {NULL, 0}};
     struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked(ip - 1)
                                                  : ml_objects_resolve(ip - 1, ml_opts.symbolize);
     t.function = ref.function;
     t.object = ref.path;
     t.offset = ip - ref.base;
-    if (!in_signal_handler)
+    if (!in_signal_handler) {
         t.src = ml_srcline(ip - 1);
+        t.function = ml_demangle(t.function, demangled, sizeof demangled);
+    }
     return t;
 }
 
+static int object_of(uintptr_t addr, int in_signal_handler)
+{
+    return (in_signal_handler ? ml_objects_resolve_unlocked(addr) : ml_objects_resolve(addr, 0)).id;
+}
+
+static void put_frame(struct out *o, int i, uintptr_t ip, int in_signal_handler)
+{
+    struct frame_text t = describe(ip, in_signal_handler);
+    put(o, "    #%d 0x%lx in ", i, (unsigned long)ip);
+    put_name(o, t.function, "??");
+    if (t.src.file) {
+        put(o, " ");
+        put_name(o, t.src.file, "");
+        put(o, ":%d", t.src.line);
+    }
+    put(o, " (");
+    put_name(o, basename_of(t.object), "");
+    put(o, "+0x%lx)\n", (unsigned long)t.offset);
+}
+
+/* Frames of the interpreter's own machinery (the eval loop, calls, imports) say
+ * little about an extension's bug: of each run of them, the first few (the
+ * interpreter code that called into the extension, or that the access was made in)
+ * are shown and the rest counted.  The log keeps every frame. */
+#define INTERP_FRAMES_SHOWN 2
+#define INTERP_RUN_FOLDED 4
+
 static void put_native(struct out *o, const struct ml_stack *s, int in_signal_handler)
 {
-    for (int i = 0; i < s->depth; i++) {
-        uintptr_t ip = (uintptr_t)s->ips[i];
-        struct frame_text t = describe(ip, in_signal_handler);
-        put(o, "    #%d 0x%lx in ", i, (unsigned long)ip);
-        put_name(o, t.function, "??");
-        if (t.src.file) {
-            put(o, " ");
-            put_name(o, t.src.file, "");
-            put(o, ":%d", t.src.line);
+    int interp = object_of((uintptr_t)py.PyModule_GetState, in_signal_handler);
+    for (int i = 0; i < s->depth;) {
+        int run = 0;
+        while (interp >= 0 && i + run < s->depth &&
+               object_of((uintptr_t)s->ips[i + run] - 1, in_signal_handler) == interp)
+            run++;
+        if (run < INTERP_RUN_FOLDED) {
+            put_frame(o, i, (uintptr_t)s->ips[i], in_signal_handler);
+            i++;
+            continue;
         }
-        put(o, " (");
-        put_name(o, basename_of(t.object), "");
-        put(o, "+0x%lx)\n", (unsigned long)t.offset);
+        for (int k = 0; k < INTERP_FRAMES_SHOWN; k++)
+            put_frame(o, i + k, (uintptr_t)s->ips[i + k], in_signal_handler);
+        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1)
+                                                     : ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0);
+        put(o, "    ... %d frames in ", run - INTERP_FRAMES_SHOWN);
+        put_name(o, basename_of(ref.path), "");
+        put(o, "\n");
+        i += run;
     }
 }
 
@@ -147,7 +184,12 @@ static void put_summary(struct out *o, const struct ml_finding *f, const struct 
             put(o, ":%d", t.src.line);
         }
         put(o, " in ");
-        put_name(o, t.function, "??");
+        if (t.function) {
+            put_name(o, t.function, "");
+        } else { /* no symbol holds it: the object and offset still tell the place */
+            put_name(o, basename_of(t.object), "");
+            put(o, "+0x%lx", (unsigned long)t.offset);
+        }
     }
     if (f->module) {
         put(o, " (module ");
@@ -192,7 +234,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
         if (!f->in_signal_handler)
             put_saved_python(&o, f->context[i].stack->python);
     }
-    put(&o, "\nRule: %s\n", k->rule);
+    put(&o, "\nRule: %s\nFix: %s\n", k->rule, k->fix);
     put_summary(&o, f, access);
     put(&o, "=================================================================\n");
     for (size_t done = 0; done < o.len;) {

@@ -4,10 +4,13 @@
 #include "visible_text.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *trim(const char *start, const char *end, size_t *len)
 {
@@ -83,33 +86,91 @@ int ml_suppressions_parse(struct ml_suppressions *s, const char *text, const cha
     return 0;
 }
 
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just after. */
+static char *read_regular_file(const char *path, size_t *len, char *err, size_t err_size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, err_size, "cannot read the suppressions file '%s': %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > ML_SUPPRESSIONS_MAX_SIZE) {
+        if (S_ISREG(st.st_mode))
+            snprintf(err, err_size, "the suppressions file '%s' is larger than 1 MiB: " ML_SUPPRESSIONS_WANTED
+                     " of at most 1 MiB", path);
+        else
+            snprintf(err, err_size, "the suppressions file '%s' is %s: " ML_SUPPRESSIONS_WANTED, path,
+                     file_kind(st.st_mode));
+        close(fd);
+        return NULL;
+    }
+    /* A file that grows meanwhile is read as fstat saw it. */
+    size_t size = (size_t)st.st_size;
+    char *text = malloc(size + 1);
+    ssize_t n = 0;
+    *len = 0;
+    while (text && *len < size && ((n = read(fd, text + *len, size - *len)) > 0 || (n < 0 && errno == EINTR)))
+        *len += n > 0 ? (size_t)n : 0;
+    int error = errno;
+    close(fd);
+    if (!text || n < 0) {
+        if (!text)
+            snprintf(err, err_size, "%s: out of memory", path);
+        else
+            snprintf(err, err_size, "cannot read the suppressions file '%s': %s", path, strerror(error));
+        free(text);
+        return NULL;
+    }
+    text[*len] = '\0';
+    return text;
+}
+
+int ml_suppressions_check_text(const char *text, size_t len, const char *file, char *err, size_t err_size)
+{
+    int number = 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n')
+            number++;
+        else if (c == 0 || (c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+            if (c == 0)
+                snprintf(err, err_size, "%s:%d: a NUL byte: " ML_SUPPRESSIONS_WANTED, file, number);
+            else
+                snprintf(err, err_size, "%s:%d: byte 0x%02x is not text: " ML_SUPPRESSIONS_WANTED, file, number, c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int ml_suppressions_load(struct ml_suppressions *s, const char *path, int (*is_kind)(const char *),
                          char *err, size_t err_size)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, err_size, "cannot read the suppressions file '%s': %s", path, strerror(errno));
+    size_t len;
+    char *text = read_regular_file(path, &len, err, err_size);
+    if (!text)
         return -1;
-    }
-    size_t cap = 4096, len = 0;
-    char *text = malloc(cap);
-    size_t n;
-    while (text && (n = fread(text + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            char *grown = realloc(text, cap *= 2);
-            if (!grown)
-                free(text);
-            text = grown;
-        }
-    }
-    fclose(f);
-    if (!text) {
-        snprintf(err, err_size, "%s: out of memory", path);
-        return -1;
-    }
-    text[len] = '\0';
-    int rc = ml_suppressions_parse(s, text, path, is_kind, err, err_size);
+    int rc = ml_suppressions_check_text(text, len, path, err, err_size);
+    if (rc == 0)
+        rc = ml_suppressions_parse(s, text, path, is_kind, err, err_size);
     free(text);
     return rc;
 }

@@ -24,7 +24,16 @@ struct ml_suppressions {
 int ml_suppressions_parse(struct ml_suppressions *s, const char *text, const char *file,
                           int (*is_kind)(const char *), char *err, size_t err_size);
 
-/* Reads and parses a file; -1 with a one-line message if unreadable or malformed. */
+/* A suppressions file is a regular file of text: no FIFO (it would block start-up),
+ * no device (/dev/zero has no end), at most this size. */
+#define ML_SUPPRESSIONS_MAX_SIZE (1L << 20)
+#define ML_SUPPRESSIONS_WANTED "give a text file of kind:pattern lines"
+
+/* -1 with "FILE:LINE: ..." at the first NUL or control byte (tab and CR are text). */
+int ml_suppressions_check_text(const char *text, size_t len, const char *file, char *err, size_t err_size);
+
+/* Reads, checks and parses a file; -1 with a one-line message if it is not a
+ * regular file, is too large, is not text, or is malformed. */
 int ml_suppressions_load(struct ml_suppressions *s, const char *path, int (*is_kind)(const char *),
                          char *err, size_t err_size);
 

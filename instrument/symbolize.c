@@ -140,8 +140,16 @@ const char *ml_symtab_lookup(const struct ml_symtab *t, uintptr_t vaddr)
         else
             hi = mid;
     }
+    /* A sized symbol names only its own bytes: an address past the end of the
+     * function below it belongs to one whose symbol is gone (stripped objects keep
+     * only exported ones).  Symbols may nest or share an address: the nearest few
+     * are tried.  A symbol of unknown size (0) names what follows it only when no
+     * sized symbol does. */
+    for (size_t i = lo + 1, tried = 0; i-- > 0 && tried < 16 && t->syms[i].addr <= vaddr; tried++) {
+        const struct ml_sym *s = &t->syms[i];
+        if (s->size && vaddr - s->addr < s->size)
+            return s->name;
+    }
     const struct ml_sym *s = &t->syms[lo];
-    if (vaddr < s->addr || (s->size && vaddr >= s->addr + s->size))
-        return NULL;
-    return s->name;
+    return s->addr <= vaddr && !s->size ? s->name : NULL;
 }

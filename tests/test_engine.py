@@ -444,3 +444,30 @@ print(sorted(repr(r) for r in gc.get_referents(isolated) if isinstance(r, type))
                            capture_output=True, text=True, check=True)
     assert "isolated.SubThing" in plain.stdout and "'payload'" in plain.stdout
     assert run_python(interp, code, tmp_path, pythonpath=path).proc.stdout == plain.stdout
+
+
+def test_os_exit_writes_one_process_exit_record(interp, tmp_path):
+    """os._exit goes through the library's _exit: one process-exit record, "how":
+    "_exit", the status kept.  A vfork child whose exec fails (subprocess) calls _exit
+    in the parent's memory: it must write nothing into the parent's log."""
+    code = """
+import os, subprocess
+try:
+    subprocess.run(["/nonexistent/program"])
+except FileNotFoundError:
+    pass
+print("before", flush=True)
+os._exit(3)
+"""
+    run = run_python(interp, code, tmp_path, status=3)
+    assert run.proc.stdout == "before\n"
+    logs = [read_log(p) for p in run.logs]
+    parent = next(records for records in logs if not records[0]["forked"])
+    assert [(r.get("how"), r.get("status")) for r in events(parent, "process-exit")] == [("_exit", 3)]
+    for records in logs:   # a fork child (if not vfork) has its own log and its own record
+        assert len(events(records, "process-exit")) == 1
+
+
+def test_exit_of_a_program_that_is_not_python_is_untouched(tmp_path):
+    run = run_modlife(["--", "sh", "-c", "(exit 5); /nonexistent/program 2>/dev/null; exit 7"], tmp_path)
+    assert run.proc.returncode == 7 and run.logs == []

@@ -90,7 +90,7 @@ def test_library_report_escapes_names(hostile):
     stderr, _ = hostile
     assert_inert(stderr)
     text = stderr.decode("utf-8")
-    assert ("==ERROR: modlife: dealloc-missing-type-decref: tp_dealloc of type '%s' did not Py_DECREF"
+    assert ("==ERROR: modlife: dealloc-missing-type-decref: tp_dealloc evil_dealloc of type '%s' does not Py_DECREF"
             % TYPE_SHOWN) in text
     summary = [line for line in text.splitlines() if line.startswith("SUMMARY: ")]
     assert len(summary) == 1 and summary[0].endswith(

@@ -236,16 +236,17 @@ def test_missing_log_is_a_clear_error(tmp_path):
 
 
 def test_kinds_of_the_tools_are_the_librarys():
-    from_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),\s*((?:"[^"]*"\s*)+)\}',
+    from_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),\s*((?:"[^"]*"\s*)+),\s*((?:"[^"]*"\s*)+)\}',
                         open(os.path.join(SRCDIR, "instrument/findings.c")).read())
     proc = subprocess.run([modlife_command(), "report", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     import sys
     sys.path.insert(0, os.path.join(SRCDIR, "tools", "python"))
     from modlife import kinds
-    assert [(k.name, k.severity, k.rule) for k in kinds.KINDS] == [
-        (name, "error" if error == "1" else "warning", "".join(re.findall(r'"([^"]*)"', rule)))
-        for name, error, rule in from_c]
+    assert [(k.name, k.severity, k.rule, k.fix) for k in kinds.KINDS] == [
+        (name, "error" if error == "1" else "warning", "".join(re.findall(r'"([^"]*)"', rule)),
+         "".join(re.findall(r'"([^"]*)"', fix)))
+        for name, error, rule, fix in from_c]
 
 
 def test_long_log_with_progress_on_a_terminal(forked, tmp_path):

@@ -1,4 +1,5 @@
-/* libFuzzer target: the suppressions parser on any text, then a match against it.
+/* libFuzzer target: the text check of a loaded file on any bytes, the suppressions
+ * parser on any text, then a match against it.
  * It must return 0 or -1 with a one-line "FILE:LINE: ..." message and never read or
  * write out of bounds (built with ASan and UBSan). */
 #include "suppressions.h"
@@ -21,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     struct ml_suppressions s = {0};
     char err[256];
+    int text_rc = ml_suppressions_check_text((const char *)data, size, "fuzz.supp", err, sizeof err);
+    if ((text_rc != 0 && text_rc != -1) || (text_rc == -1 && (strncmp(err, "fuzz.supp:", 10) != 0 ||
+                                                              strpbrk(err, "\n\r\x1b"))))
+        abort();
+    if (text_rc == 0 && memchr(data, 0, size))
+        abort(); /* a NUL must never reach the parser, which stops at it */
     int rc = ml_suppressions_parse(&s, text, "fuzz.supp", is_kind, err, sizeof err);
     if (rc != 0 && rc != -1)
         abort();

@@ -56,9 +56,15 @@ def print_log(path, records, out):
             line += "  at " + frame
         out.write(visible.terminal(line) + "\n")
     end = [r for r in records if r["event"] == "process-exit"]
-    if end:
-        out.write("  alive at exit: %d module instance(s), %d heap type(s)\n"
-                  % (end[-1]["alive_module_count"], end[-1]["alive_type_count"]))
+    incomplete = [r for r in records if r["event"] == "log-incomplete"]
+    if incomplete:
+        out.write("  (the log is incomplete: %s)\n" % visible.terminal(
+            incomplete[-1].get("reason") or "the library could not write the rest"))
+    elif end and end[-1].get("how") == "_exit":
+        out.write("  (ended by os._exit/_exit without finalizing, status %s)\n" % end[-1].get("status", "?"))
+    elif end:
+        out.write("  alive at exit: %s module instance(s), %s heap type(s)\n"
+                  % (end[-1].get("alive_module_count", "?"), end[-1].get("alive_type_count", "?")))
     else:
         out.write("  (no process-exit record: the process ended abruptly)\n")
 

@@ -55,6 +55,9 @@ def _symbolize(record, process, symbolizer):
 
 
 def _key(record, guilty):
+    if record.get("slot_function"):
+        # A bug of a type's slot is the slot function's, wherever it was called from.
+        return (record["kind"], record.get("module"), record.get("type"), record["slot"], record["slot_function"])
     python = record.get("python_stack") or [{}]
     where = (guilty.get("fn"), guilty.get("file"), guilty.get("line")) if guilty.get("file") else \
         (guilty.get("fn"), os.path.basename(guilty.get("object") or ""), guilty.get("off"))

@@ -1,6 +1,6 @@
-"""The finding kinds: names, severities and rules are the library's (instrument/findings.c,
-checked by tests/test_tools_kinds.py); the help text on how to fix each is the tools' own
-and goes into reports, SARIF rules and the man page."""
+"""The finding kinds: names, severities, rules and how to fix each are the library's
+(instrument/findings.c, checked by tests/test_tools_report.py), and go into reports,
+SARIF rules and the man page."""
 from collections import namedtuple
 
 Kind = namedtuple("Kind", "name severity rule fix")

@@ -33,7 +33,8 @@ def _notes(life, process):
         notes.append("%d finding%s" % (len(life.findings), "" if len(life.findings) == 1 else "s"))
     if life.freed is None and life.what != "static type":
         notes.append("alive when it exec'd" if process.replaced_by else
-                     "ALIVE at exit" if not process.crashed else "alive when the log ends")
+                     "alive at _exit" if process.exited_early else
+                     "ALIVE at exit" if not process.ending else "alive when the log ends")
     return ", ".join(notes)
 
 
@@ -56,7 +57,10 @@ def print_process(process, lives, out):
     alive = [life for life in lives if life.freed is None and life.what != "static type"]
     out.write("  %s: %d module instance(s), %d heap type(s)\n" % (
         "alive when it exec'd %s" % visible.terminal(process.replaced_by.name) if process.replaced_by else
-        "alive at exit" if not process.crashed else "alive when the log ends (the process crashed or was killed)",
+        "alive at exit" if not process.ending else
+        "alive when it %s" % process.ending if process.exited_early else
+        "alive when the log ends (%s)" % (visible.terminal(process.ending) if process.incomplete is not None else
+                                          "the process " + process.crash_reason),
         sum(1 for life in alive if life.what == "module"), sum(1 for life in alive if life.what == "type")))
 
 

@@ -1,8 +1,22 @@
 """Reading modlife logs: one JSON object per line, one file per process.
 
-A process that crashed or was killed may leave a last line cut short: it is
-dropped without complaint.  Anything else that is not a modlife record is an
-error naming the file and line.
+What is a modlife log, for every tool alike (events, report, lifetimes,
+timeline, report --format sarif):
+  - a regular file of lines, each one JSON object, the first a process-start
+    record;
+  - an empty file, or one holding only the start of its process-start record, is
+    the log of a process that ended before its first whole record: it is skipped;
+  - the last line may lack its newline (a process that crashed or was killed
+    while writing it), and the log of a killed process may end in zero bytes (the
+    file grows ahead of its records while it is mapped): that last line is dropped
+    if it is the start of a record ('{"event":"...', zeros after it), and only
+    once a whole record came before it for the zeros;
+  - anything else (other bytes, a line that is not JSON or nested too deeply,
+    a record of the wrong shape) is an error "FILE:LINE: ..." on one line, and the
+    tool exits with status 2.
+A tool that does not need a kind of record (report skips lifetime records) skips
+a line that begins '{"event":"NAME"' for such a NAME unparsed: that is what makes
+long logs fast; its head is all that is checked.
 
 Logs of long runs hold millions of records, nearly all lifetime events whose
 stacks a summary does not need.  The library writes every record's scalar
@@ -32,6 +46,10 @@ class LogError(Exception):
     pass
 
 
+class EmptyLog(LogError):
+    """A log without a whole record: skipped by the tools that read several."""
+
+
 def find_logs(paths):
     """Log files named by paths: files as given, directories for their *.jsonl, a
     directory of runs (modlife run's default) for its latest run's."""
@@ -40,8 +58,10 @@ def find_logs(paths):
     for p in paths:
         if os.path.isdir(p):
             found.extend(sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith(".jsonl")))
-        elif os.path.exists(p):
+        elif os.path.isfile(p):
             found.append(p)
+        elif os.path.exists(p):
+            raise LogError("%s: not a modlife log (not a regular file)" % p)
         else:
             raise LogError("%s: no such file or directory" % p)
     if not found:
@@ -72,7 +92,7 @@ class Progress:
 _STACK_KEY = b',"stack":['
 _EVENT_AT = len(b'{"event":"')
 # Records always parsed whole: they are few, and their stacks are what they are for.
-_WHOLE = frozenset(("finding", "object-load", "process-start", "process-exit"))
+_WHOLE = frozenset(("finding", "object-load", "process-start", "process-exit", "log-incomplete"))
 _decode = json.JSONDecoder().decode
 
 
@@ -90,6 +110,7 @@ _FIELDS = {
     "main": _BOOL, "bound": _BOOL, "gc": _BOOL, "forked": _BOOL,
     "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST, "recent_events": _LIST,
     "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
+    "how": _STR, "status": _INT, "reason": _STR,
 }
 _NESTED = ("stack", "python_stack", "context", "recent_events")
 _REQUIRED = {"object-load": ("id", "path"), "stack": ("id",), "interp-create": ("interp",),
@@ -182,23 +203,59 @@ class _Stacks:
         record.update(stacks)
 
 
+def _decode_line(path, number, text):
+    try:
+        return _decode(text)
+    except ValueError as e:
+        raise LogError("%s:%d: not a modlife log record (%s)" % (path, number, e)) from None
+    except RecursionError:
+        raise LogError("%s:%d: not a modlife log record (nested too deeply)" % (path, number)) from None
+
+
+def parse_line(path, number, text):
+    """One record from its line, checked; LogError naming the line otherwise (also
+    for JSON nested deeper than the decoder can follow)."""
+    record = _decode_line(path, number, text)
+    _check_shallow(path, number, record)
+    return record
+
+
+def _check_shallow(path, number, record):
+    try:
+        _check(path, number, record)
+    except RecursionError:
+        raise LogError("%s:%d: not a modlife log record (nested too deeply)" % (path, number)) from None
+
+
 def _decode_batch(path, batch):
     """Records of (line number, text) pairs: one decoder call for the lot, which is
     what makes long logs fast; line by line only to name a bad line."""
     try:
         records = _decode("[" + ",".join(text for _, text in batch) + "]")
-    except ValueError:
+    except (ValueError, RecursionError):
         records = None
     if records is None or len(records) != len(batch):
-        records = []
-        for number, text in batch:
-            try:
-                records.append(_decode(text))
-            except ValueError as e:
-                raise LogError("%s:%d: not a modlife log record (%s)" % (path, number, e)) from None
+        records = [_decode_line(path, number, text) for number, text in batch]
     for (number, _), record in zip(batch, records):
-        _check(path, number, record)
+        _check_shallow(path, number, record)
     return records
+
+
+_RECORD_HEAD = b'{"event":"'
+_FIRST_HEAD = b'{"event":"process-start"'
+
+
+def _check_cut_line(path, number, raw):
+    """A last line without its newline: dropped if it is the start of a record
+    (zeros after it once a whole record came before), an error otherwise."""
+    text = raw.rstrip(b"\0")
+    head = _FIRST_HEAD if number == 1 else _RECORD_HEAD
+    if b"\0" not in text and text[:len(head)] == head[:len(text)] and (number > 1 or text == raw):
+        return
+    if number == 1:
+        raise LogError("%s:1: not a modlife log (it must start with a process-start record)" % path)
+    raise LogError("%s:%d: not a modlife log record (a last line without its newline must be the start "
+                   "of one)" % (path, number))
 
 
 def iter_records(path, stacks=True, events=None, progress=True):
@@ -215,6 +272,7 @@ def iter_records(path, stacks=True, events=None, progress=True):
         for raw in f:
             number += 1
             if not raw.endswith(b"\n"):
+                _check_cut_line(path, number, raw)
                 break  # cut off by a crash: everything before it is whole
             # Inline, not calls: this loop runs once per record of logs of millions.
             end = raw.find(b'"', _EVENT_AT, 64) if raw.startswith(b'{"event":"') else -1

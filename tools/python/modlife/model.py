@@ -53,6 +53,7 @@ class Process:
     findings: list = field(default_factory=list)
     suppressed: list = field(default_factory=list)  # finding-suppressed records
     exit: Optional[dict] = None
+    incomplete: Optional[str] = None  # why the library could not write the rest of the log
     end: int = 0                   # time of the last record
     replaced_by: Optional["Process"] = None  # the program it exec'd, when that ended its log
 
@@ -69,7 +70,30 @@ class Process:
 
     @property
     def crashed(self):
-        return self.exit is None and self.replaced_by is None
+        return self.exit is None and self.replaced_by is None and self.incomplete is None
+
+    @property
+    def exited_early(self):
+        """Ended by _exit (os._exit, every multiprocessing fork child): no finalization."""
+        return self.exit is not None and self.exit.get("how") == "_exit"
+
+    @property
+    def ending(self):
+        """How the log ends when not by a normal exit or exec, as a phrase; else None."""
+        if self.incomplete is not None:
+            return "the log is incomplete: %s" % self.incomplete
+        if self.exited_early:
+            return "ended by os._exit/_exit without finalizing"
+        if self.crashed:
+            return "ended without a process-exit record (it %s)" % self.crash_reason
+        return None
+
+    @property
+    def crash_reason(self):
+        # Under LD_AUDIT the library comes after libc, so _exit is not interposed.
+        if self.start.get("entry") == "audit":
+            return "crashed, was killed, or left by _exit, which --audit does not record"
+        return "crashed or was killed"
 
 
 class _Builder:
@@ -165,10 +189,13 @@ class _Builder:
     def on_process_exit(self, r):
         self.process.exit = r
 
+    def on_log_incomplete(self, r):
+        self.process.incomplete = r.get("reason") or "the library could not write the rest"
+
 
 # What a report needs: no lifetime records, which are nearly all of a long log.
 FINDINGS_ONLY = frozenset(("process-start", "object-load", "interp-create", "interp-finalize", "finding",
-                           "finding-suppressed", "process-exit"))
+                           "finding-suppressed", "process-exit", "log-incomplete"))
 
 
 def suppression_counts(processes):
@@ -202,7 +229,7 @@ def load(path, stacks=False, events=None):
             handler(record)
         last = record.get("t", last)
     if builder.process is None:
-        raise logfile.LogError("%s: empty log (the process ended before its first record)" % path)
+        raise logfile.EmptyLog("%s: empty log (the process ended before its first record)" % path)
     builder.process.end = last
     for life in builder.process.lives:
         builder.process.interps.setdefault(life.interp, Interp(life.interp, life.interp == 0, life.created))
@@ -213,9 +240,10 @@ def load_all(paths, events=None):
     """Processes of the logs named by paths (files or directories), empty logs skipped."""
     processes = []
     for path in logfile.find_logs(paths):
-        if os.path.getsize(path) == 0:
+        try:
+            processes.append(load(path, events=events))
+        except logfile.EmptyLog:
             continue
-        processes.append(load(path, events=events))
     _link_execs(processes)
     return processes
 

@@ -22,7 +22,7 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, model, nolog, preflight, report_text, visible
+from modlife import findings, kinds, locate, logfile, model, nolog, preflight, report_text, suppressions, visible
 from modlife import options as modlife_options
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
@@ -82,7 +82,12 @@ def _child_env(options, log_dir, notify):
     opts = [("log_path", os.path.join(log_dir, "modlife")), ("exitcode", 0), ("dedup_python_frames", 256),
             ("notify", notify)]
     if options.modlife_suppressions:
-        opts.append(("suppressions", os.path.abspath(options.modlife_suppressions)))
+        path = os.path.abspath(options.modlife_suppressions)
+        try:
+            suppressions.check(path)
+        except suppressions.BadFile as e:
+            raise pytest.UsageError("--modlife-suppressions: %s" % e)
+        opts.append(("suppressions", path))
     try:
         env["MODLIFE_OPTIONS"] = modlife_options.join(env.get("MODLIFE_OPTIONS"), opts)
     except modlife_options.Unquotable as e:
@@ -113,8 +118,10 @@ def _write_json(path, value):
 
 
 def _finalize_findings(log_dir):
-    """Findings written after the child's session ended: during finalization."""
-    return LogTail(log_dir, report_from=_read_json(os.path.join(log_dir, _SESSION_END))).read_new()
+    """Findings written after the child's session ended: during finalization; and
+    the lines of the logs that could not be read."""
+    tail = LogTail(log_dir, report_from=_read_json(os.path.join(log_dir, _SESSION_END)))
+    return tail.read_new(), tail.errors
 
 
 def _run_child(config):
@@ -143,7 +150,10 @@ def _run_child(config):
         except KeyboardInterrupt:
             continue  # the child got it too
     without_log = nolog.summary(listener.stop())
-    late = _finalize_findings(log_dir)
+    late, errors = _finalize_findings(log_dir)
+    for error in errors:
+        sys.stderr.write("modlife: %s\n" % error)
+        status = status or 1
     if late:
         sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings at session teardown "
                          "(after the last test, while the interpreter finalized):\n")
@@ -187,6 +197,8 @@ class LogTail:
         self.offsets = dict(skip or {})          # log name -> offset: read from there on
         self.report_from = dict(report_from or {})  # log name -> offset: earlier findings are not new
         self.processes = {}
+        self.lines = {}                          # log name -> lines before its offset (reads from 0 only)
+        self.errors = []                         # "FILE:LINE: ..." of lines that are no records
 
     def positions(self):
         return dict(self.offsets)
@@ -221,30 +233,45 @@ class LogTail:
             return []
         end = data.rfind(b"\n") + 1   # a record being written is read next time
         self.offsets[name] = start + end
+        # Line numbers are known for a log read from its start (not one skipped to an offset).
+        number = 0 if start == 0 else self.lines.get(name)
+        if number is not None:
+            self.lines[name] = number + data.count(b"\n", 0, end)
         process = self._process(path)
         report_from = self.report_from.get(name, 0)
         found = []
-        position = start
-        for raw in data[:end].splitlines(keepends=True):
-            at, position = position, position + len(raw)
-            if raw.startswith(b'{"event":"finding"'):
-                if at >= report_from:
-                    found.append((process, _record(raw)))
-            elif raw.startswith(b'{"event":"finding-suppressed"'):
-                if at >= report_from:
-                    process.suppressed.append(_record(raw))
-            elif raw.startswith(b'{"event":"object-load"'):
-                record = _record(raw)
-                process.objects[record["id"]] = record
-            elif raw.startswith(b'{"event":"process-start"'):
-                process.start = _record(raw)
+        at = position = start
+        try:
+            for line in data[:end].split(b"\n")[:-1]:
+                at, position = position, position + len(line) + 1
+                number = number + 1 if number is not None else None
+                if line.startswith(b'{"event":"finding"'):
+                    record = self._parse(path, number, at, line)
+                    if at >= report_from:
+                        found.append((process, record))
+                elif line.startswith(b'{"event":"finding-suppressed"'):
+                    record = self._parse(path, number, at, line)
+                    if at >= report_from:
+                        process.suppressed.append(record)
+                elif line.startswith(b'{"event":"object-load"'):
+                    record = self._parse(path, number, at, line)
+                    process.objects[record["id"]] = record
+                elif line.startswith(b'{"event":"process-start"'):
+                    process.start = self._parse(path, number, at, line)
+        except logfile.LogError as e:
+            if at >= report_from:        # else the session already said it
+                self.errors.append(str(e))   # the rest of what was read is skipped: no traceback
         return found
 
-
-def _record(raw):
-    """A record of the log; bytes that are not UTF-8 (which an older library wrote
-    from names) read as U+FFFD, as logfile reads them."""
-    return json.loads(raw.decode("utf-8", "replace"))
+    @staticmethod
+    def _parse(path, number, at, line):
+        text = line.decode("utf-8", "replace")   # as logfile reads names that are not UTF-8
+        if number is not None:
+            return logfile.parse_line(path, number, text)
+        try:   # a log first read from an offset: the byte is named, not the line
+            return logfile.parse_line(path, 0, text)
+        except logfile.LogError as e:
+            raise logfile.LogError(str(e).replace("%s:0:" % path, "%s: byte %d:" % (path, at), 1)) from None
 
 
 _RUNNER_FILES = ("/_pytest/", "/pluggy/")
@@ -280,12 +307,17 @@ class Session:
         self.fail_on = _fail_kinds(config.option.modlife_fail_on)
         self.tail = LogTail(self.log_dir, skip=_read_json(os.path.join(self.log_dir, _SESSION_START)))
         self.by_test = []      # (nodeid, phase, process, record)
+        self.errors = []       # log lines that are no records
         # Start-up (conftest imports) belongs to no test: listed, fails the session.
         for process, record in self.tail.read_new():
             self.by_test.append(("session start", "setup", process, record))
 
     def _check(self, item, phase):
         found = self.tail.read_new()
+        errors, self.tail.errors = self.tail.errors, []
+        self.errors.extend(errors)
+        if errors:
+            pytest.fail("modlife: cannot read the logs: %s" % "; ".join(errors), pytrace=False)
         for process, record in found:
             self.by_test.append((item.nodeid, phase, process, record))
         failing = [(p, r) for p, r in found if r["kind"] in self.fail_on]
@@ -312,6 +344,9 @@ class Session:
         for process, record in self.tail.read_new():
             self.by_test.append(("session teardown", "teardown", process, record))
         _write_json(os.path.join(self.log_dir, _SESSION_END), self.tail.positions())
+        self.errors.extend(self.tail.errors)
+        if session.exitstatus == 0 and self.errors:
+            session.exitstatus = 1
         if session.exitstatus == 0 and any(r["kind"] in self.fail_on and t.startswith("session ")
                                            for t, _, _, r in self.by_test):
             session.exitstatus = 1
@@ -319,6 +354,8 @@ class Session:
     def pytest_terminal_summary(self, terminalreporter):
         tr = terminalreporter
         tr.section("modlife")
+        for error in self.errors:
+            tr.write_line("modlife: cannot read the logs: %s" % error)
         suppressed = model.suppressed_line(model.suppression_counts(self.tail.processes.values()))
         if suppressed:
             tr.write_line(visible.terminal("modlife: " + suppressed))

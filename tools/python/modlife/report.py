@@ -35,6 +35,7 @@ def json_document(groups, processes):
         "modlife_report": 1,
         "processes": [{"pid": p.pid, "ppid": p.start.get("ppid"), "argv": p.start.get("argv"),
                        "python": p.start.get("python"), "log": p.path, "crashed": p.crashed,
+                       "ending": p.ending,
                        "findings": len(p.findings)} for p in processes],
         "findings": [_group_json(g) for g in groups],
         "summary": [{"kind": k, "severity": s, "count": c, "modules": m}

@@ -18,8 +18,36 @@ def frame_line(i, f):
     return text
 
 
-def stack_lines(stack):
-    return [frame_line(i, f) for i, f in enumerate(stack)]
+# Of each run of frames in the interpreter (its eval loop, calls, imports), the
+# first few are shown and the rest counted, as the library does
+# (instrument/report_text.c); the log and the JSON report keep every frame.
+INTERP_FRAMES_SHOWN = 2
+INTERP_RUN_FOLDED = 4
+
+
+def interpreter_object(process):
+    """The path of the object that is the interpreter: libpython, or the executable
+    when libpython is linked in statically."""
+    start = getattr(process, "start", None) or {}
+    if start.get("libpython") == "static":
+        return (process.objects.get(0) or {}).get("path")
+    return start.get("libpython")
+
+
+def stack_lines(stack, interpreter=None):
+    lines, i = [], 0
+    while i < len(stack):
+        run = 0
+        while interpreter and i + run < len(stack) and stack[i + run].get("object") == interpreter:
+            run += 1
+        if run < INTERP_RUN_FOLDED:
+            lines.append(frame_line(i, stack[i]))
+            i += 1
+            continue
+        lines.extend(frame_line(i + k, stack[i + k]) for k in range(INTERP_FRAMES_SHOWN))
+        lines.append("    ... %d frames in %s" % (run - INTERP_FRAMES_SHOWN, os.path.basename(interpreter)))
+        i += run
+    return lines
 
 
 def python_lines(python_stack):
@@ -70,7 +98,10 @@ def summary_line(group):
     if g:
         if g.get("file") and g.get("line"):
             text += " %s:%d" % (g["file"], g["line"])
-        text += " in %s" % (g.get("fn") or "??")
+        if g.get("fn") or not g.get("object"):
+            text += " in %s" % (g.get("fn") or "??")
+        else:  # no symbol holds it: the object and offset still tell the place
+            text += " in %s+0x%x" % (os.path.basename(g["object"]), g.get("off") or 0)
     if r.get("module"):
         text += " (module %s)" % r["module"]
     if r.get("type"):
@@ -82,13 +113,14 @@ def render(group):
     r = group.record
     headline = "==%s==%s: modlife: %s: %s" % (group.process.pid, "ERROR" if group.severity == "error" else "WARNING",
                                             r["kind"], r.get("message", ""))
-    lines = [RULER, headline] + stack_lines(r["stack"]) + python_lines(r.get("python_stack"))
+    interpreter = interpreter_object(group.process)
+    lines = [RULER, headline] + stack_lines(r["stack"], interpreter) + python_lines(r.get("python_stack"))
     story = crash_story(r)
     if story:
         lines += [""] + story
     for c in r.get("context", []):
         lines += ["", "%s was %s here:" % (c.get("of", "it"), c.get("what", "?"))]
-        lines += stack_lines(c["stack"]) + python_lines(c.get("python_stack"))
+        lines += stack_lines(c["stack"], interpreter) + python_lines(c.get("python_stack"))
     lines += ["", "Rule: %s" % kinds.rule(r["kind"])]
     known = kinds.BY_NAME.get(r["kind"])
     if known:
@@ -116,5 +148,12 @@ def summary_table(rows, processes):
         lines.append("  " + suppressed)
     for p in processes:
         if p.crashed:
-            lines.append("  note: %s ended without a process-exit record (it crashed or was killed)" % p.name)
+            lines.append("  note: %s %s" % (p.name, p.ending))
+        elif p.incomplete is not None:
+            lines.append("  note: %s: %s" % (p.name, p.ending))
+    early = [p for p in processes if p.exited_early]
+    if early:
+        # Every multiprocessing fork child ends so: one line for them all.
+        lines.append("  note: %d process%s ended by os._exit/_exit without finalizing (pid %s)" % (
+            len(early), "" if len(early) == 1 else "es", ", ".join(str(p.pid) for p in early)))
     return "\n".join(visible.terminal(line) for line in lines) + "\n"

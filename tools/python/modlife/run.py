@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 
-from modlife import locate, nolog, options, preflight, rundir, tree, visible
+from modlife import locate, nolog, options, preflight, rundir, suppressions, tree, visible
 
 FORWARDED = frozenset({
     signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -208,6 +208,13 @@ def main(args, out):
     if not command:
         sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
         return 2
+    if args.suppressions:
+        # The library would refuse it in the first Python process: say so before anything runs.
+        try:
+            suppressions.check(os.path.abspath(args.suppressions))
+        except suppressions.BadFile as e:
+            sys.stderr.write("modlife run: %s\n" % e)
+            return 2
     try:
         if args.log_dir is None:
             log_dir = os.path.abspath(rundir.create(rundir.DEFAULT_PARENT))

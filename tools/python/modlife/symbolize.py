@@ -5,6 +5,8 @@ binutils' addr2line, one call per object for all its frames.
 The run usually named functions itself (ELF symbol tables) and gives file:line
 only for findings; this fills in the rest.  An object rebuilt since the run (its
 build id no longer matches) is not used: its lines would be wrong."""
+import bisect
+import mmap
 import os
 import shutil
 import struct
@@ -49,6 +51,60 @@ def _gnu_build_id(notes, e):
     return None
 
 
+class FunctionSymbols:
+    """The function symbols of an ELF file (.symtab, else .dynsym), read as the
+    library reads them (instrument/symbolize.c) and looked up by the same rule, so
+    a frame gets the same name from the run and from the tools."""
+
+    def __init__(self, path):
+        self.addrs, self.syms = [], []  # sorted by address; syms: (addr, size, name)
+        try:
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                found = self._read(m)
+        except (OSError, ValueError, struct.error):
+            return
+        found.sort(key=lambda s: s[0])
+        self.syms = found
+        self.addrs = [s[0] for s in found]
+
+    @staticmethod
+    def _read(m):
+        if m[:4] != b"\x7fELF" or m[4] != 2:
+            return []
+        e = "<" if m[5] == 1 else ">"
+        shoff, = struct.unpack_from(e + "Q", m, 0x28)
+        shentsize, shnum = struct.unpack_from(e + "HH", m, 0x3A)
+        sections = [struct.unpack_from(e + "IIQQQQIIQQ", m, shoff + i * shentsize) for i in range(shnum)]
+        chosen = next((sh for sh in sections if sh[1] == 2), None) or \
+            next((sh for sh in sections if sh[1] == 11), None)  # SHT_SYMTAB, else SHT_DYNSYM
+        if chosen is None or chosen[6] >= shnum:
+            return []
+        strtab = sections[chosen[6]]
+        strings = m[strtab[4]:strtab[4] + strtab[5]]
+        found = []
+        for name, info, _, shndx, value, size in struct.iter_unpack(
+                e + "IBBHQQ", m[chosen[4]:chosen[4] + chosen[5] - chosen[5] % 24]):
+            # STT_FUNC or STT_GNU_IFUNC, defined, at an address.
+            if (info & 15) not in (2, 10) or shndx == 0 or value == 0 or name >= len(strings):
+                continue
+            end = strings.find(b"\0", name)
+            found.append((value, size, strings[name:end if end >= 0 else len(strings)].decode("utf-8", "replace")))
+        return found
+
+    def lookup(self, vaddr):
+        """The function containing vaddr: a sized symbol only within its size, one of
+        unknown size (0) only when it is the nearest below and no sized one holds it."""
+        lo = bisect.bisect_right(self.addrs, vaddr) - 1
+        if lo < 0:
+            return None
+        for i in range(lo, max(lo - 16, -1), -1):
+            addr, size, name = self.syms[i]
+            if size and addr <= vaddr < addr + size:
+                return name
+        addr, size, name = self.syms[lo]
+        return name if not size else None
+
+
 _warned_missing = False  # once per run, not per log
 
 
@@ -62,11 +118,16 @@ class Symbolizer:
         self.lines = {}                   # (object id, offset) -> (function, file, line)
         self.warn = warn or (lambda text: sys.stderr.write("modlife: %s\n" % text))
         self.addr2line = shutil.which("addr2line")
+        self.symbols = {}                 # path -> FunctionSymbols
+        self.mangled = set()              # C++ names to demangle
+        self.demangled = {}               # mangled -> demangled
 
     def want(self, stack):
         for f in stack or ():
             if "file" not in f and "obj" in f and "off" in f:
                 self.pending.setdefault(f["obj"], set()).add(int(f["off"], 16))
+            if (f.get("fn") or "").startswith("_Z"):
+                self.mangled.add(f["fn"])
 
     def resolve(self):
         global _warned_missing
@@ -78,6 +139,23 @@ class Symbolizer:
         for obj, offsets in self.pending.items():
             self._resolve_object(obj, sorted(offsets))
         self.pending.clear()
+        self._demangle()
+
+    def _demangle(self):
+        """C++ names as people read them, through binutils' c++filt (addr2line -C does
+        its own); mangled where it is missing."""
+        names = sorted(n for n in self.mangled if n not in self.demangled)
+        self.mangled.clear()
+        cxxfilt = shutil.which("c++filt")
+        if not names or not cxxfilt:
+            return
+        try:
+            out = subprocess.run([cxxfilt], input="\n".join(names) + "\n", capture_output=True, text=True,
+                                 timeout=120).stdout.splitlines()
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if len(out) == len(names):
+            self.demangled.update(zip(names, out))
 
     def _resolve_object(self, obj, offsets):
         load = self.objects.get(obj)
@@ -99,9 +177,21 @@ class Symbolizer:
             function, where = out[3 * i + 1], out[3 * i + 2]
             file, _, line = where.rpartition(":")
             line = line.split(" ")[0]
-            self.lines[(obj, offset)] = (None if function == "??" else function,
-                                         None if file in ("??", "") else file,
+            file = None if file in ("??", "") else file
+            if not file:
+                # No debug info: addr2line then names the nearest symbol below, however
+                # far (a 12-byte PyInit for the static function after it); the
+                # library's rule instead.
+                function = self._symbols(path).lookup(max(offset - 1, 0))
+                if (function or "").startswith("_Z"):
+                    self.mangled.add(function)
+            self.lines[(obj, offset)] = (None if function == "??" else function, file,
                                          int(line) if line.isdigit() and line != "0" else None)
+
+    def _symbols(self, path):
+        if path not in self.symbols:
+            self.symbols[path] = FunctionSymbols(path)
+        return self.symbols[path]
 
     def frame(self, f):
         """A frame as a dict: ip, fn, file, line, object (path), off (int)."""
@@ -115,4 +205,5 @@ class Symbolizer:
             out["fn"] = out["fn"] or function
             if file and line:
                 out["file"], out["line"] = file, line
+        out["fn"] = self.demangled.get(out["fn"], out["fn"])
         return out

@@ -66,6 +66,7 @@ def process_data(process, args):
     found = [f for f in _finding_rows(process, groups_by_record)
              if args.interp is None or f["interp"] == args.interp]
     return {"name": process.name, "log": process.path, "end": process.end, "crashed": process.crashed,
+            "ending": process.ending,
             "interps": interps, "findings": found}
 
 
