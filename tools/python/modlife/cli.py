@@ -31,7 +31,8 @@ def build_parser(version):
     p.add_argument("--no-python-stack", action="store_true", help="do not record Python frames")
     p.add_argument("--halt-on-error", action="store_true", help="stop the program at the first finding")
     p.add_argument("--exitcode", type=int, metavar="N",
-                   help="exit status when findings were reported and the program succeeded (default 23)")
+                   help="exit status when any process reported an error and the command succeeded "
+                        "(default 23; warnings too with MODLIFE_OPTIONS=exit_on_warnings=1)")
     p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
     p.add_argument("--report-kinds", metavar="LIST",
                    help="finding kinds to report: a comma list, or -kind entries to leave some out "
