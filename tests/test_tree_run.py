@@ -403,3 +403,24 @@ def test_pytest_under_modlife_run_says_why(interp, tmp_path, fixtures_for):
     assert "1 passed" in got.stdout and "ERROR: modlife" not in got.stderr + got.stdout
     assert re.fullmatch(r"modlife: 1 finding \(1 error: state-use-after-clear\) in 1 of 2 processes"
                         r" - modlife report %s\n" % RUN_NAME, got.stderr), got.stderr
+
+
+def test_options_read_as_the_library_splits_them():
+    """modlife run reads exitcode and exit_on_warnings from MODLIFE_OPTIONS itself (the
+    library judged the whole string first): ':' inside a quoted value splits nothing,
+    and the last key wins, as in instrument/options.c (tests/unit/test_options.c)."""
+    import sys
+    from modlife_testlib import HERE
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "python"))
+    from modlife import options
+    text = "exitcode=5:log_path='/tmp/a:exitcode=9':stack_depth=3::exitcode=7"
+    assert options.split(text) == [("exitcode", "5"), ("log_path", "/tmp/a:exitcode=9"), ("stack_depth", "3"),
+                                   ("exitcode", "7")]
+    assert options.value(text, "exitcode") == "7"
+    assert options.value("log_path=\"x:exit_on_warnings=1\"", "exit_on_warnings") is None
+    assert options.value("log_path=\"it's:x='y\":exit_on_warnings=1", "exit_on_warnings") == "1"
+    assert options.value("", "exitcode", "23") == "23"
+    # What modlife run writes reads back.
+    pairs = [("log_path", "/tmp/a=\"b:c/m"), ("exitcode", 4)]
+    assert options.split(options.join("exit_on_warnings=1", pairs)) == [
+        ("exit_on_warnings", "1"), ("log_path", "/tmp/a=\"b:c/m"), ("exitcode", "4")]
