@@ -78,6 +78,18 @@ static unsigned long reported_errors;
 #define SEEN_SLOTS 4096
 static uint64_t seen[SEEN_SLOTS];
 
+/* Which test runs, for the pytest plugin: a place met in an earlier test is logged
+ * again in the next one, so that a test's result does not depend on which tests ran
+ * before it (two tests may reach a bug through the same Python stack: a fixture's, a
+ * parametrized test's).  Printed on stderr once all the same.  0: no scopes. */
+static uint64_t scope;
+
+/* Called through ctypes by the plugin before each test. */
+__attribute__((visibility("default"))) void modlife_new_scope(void)
+{
+    __atomic_add_fetch(&scope, 1, __ATOMIC_RELAXED);
+}
+
 int ml_kind_by_name(const char *name)
 {
     for (int k = 0; k < ML_KIND_COUNT; k++)
@@ -274,9 +286,11 @@ static uint64_t slot_key(const struct ml_finding *f)
  * pytest plugin, which gives each test its findings), and printed once all the same. */
 static int first_time_at(const struct ml_finding *f, const struct ml_stack *access, int *print)
 {
+    uint64_t in_scope = __atomic_load_n(&scope, __ATOMIC_RELAXED);
     if (!f->slot_function) {
-        *print = first_time(place_key(what_key(f), f, access));
-        return *print;
+        uint64_t key = place_key(what_key(f), f, access);
+        *print = first_time(key);
+        return in_scope ? first_time(mix(key, in_scope)) || *print : *print;
     }
     uint64_t key = slot_key(f);
     *print = first_time(key);
@@ -284,6 +298,8 @@ static int first_time_at(const struct ml_finding *f, const struct ml_stack *acce
         return *print;
     key = mix(key, 0x1065);
     ml_python_frames(hash_python_place, &key, ml_opts.dedup_python_frames);
+    if (in_scope)
+        key = mix(key, in_scope);
     return first_time(key) || *print;
 }
 

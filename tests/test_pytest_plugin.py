@@ -2,6 +2,7 @@
 library, findings fail the test they happen in (setup, call, subprocess,
 subinterpreter), xfail/-x/-k/parametrize work, findings at finalize fail the run,
 and exit statuses are kept."""
+import importlib.util
 import os
 import signal
 import subprocess
@@ -150,6 +151,11 @@ def test_suppressions(project, tmp_path):
     assert "no findings" in proc.stdout
     # How many findings the rule matched (one per test that reached the bug).
     assert "\nmodlife: 3 findings suppressed: 3 by state-use-after-clear:state_after_clear\n" in proc.stdout
+    # Under pytest-xdist, the workers' counts reach the controller's summary.
+    if importlib.util.find_spec("xdist") is not None:
+        proc, result = run_pytest(project, "-n", "2", "--modlife-suppressions", str(supp), "-k", "test_bad and not sub")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "\nmodlife: 3 findings suppressed: 3 by state-use-after-clear:state_after_clear\n" in proc.stdout
 
 
 def test_bad_fail_on_is_a_usage_error(project):

@@ -13,9 +13,12 @@ setup, call and teardown: a finding written meanwhile belongs to that test (also
 from a subprocess or a subinterpreter it started), which fails with the report as
 its failure text; xfail, -x and -k work as usual.  Findings made after the session,
 while the interpreter finalizes, are read by the parent once the child has exited
-and reported as "session teardown"; they fail the run too."""
+and reported as "session teardown"; they fail the run too; those of a process that
+died are reported with the test it ran then.  With pytest-xdist every worker reads
+the logs of its own process tree, the controller what no worker read."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +30,11 @@ from modlife import options as modlife_options
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
 _SESSION_START = "pytest-session-start.json"   # logs of earlier sessions in the directory, skipped
-_SESSION_END = "pytest-session-end.json"
+# One per pytest process of the run (the child; with pytest-xdist its controller and each
+# worker): the logs it read and how far, the test it runs now, whether its session ended.
+# The parent reports what came after, naming the test a process died in.
+_SESSION_FILE = "pytest-session.%d.json"
+_SESSION_FILES = re.compile(r"pytest-session\.[0-9]+\.json\Z")
 
 
 def pytest_addoption(parser):
@@ -111,17 +118,52 @@ def _read_json(path):
 
 def _write_json(path, value):
     try:
-        with open(path, "w") as f:
+        with open(path + ".new", "w") as f:
             json.dump(value, f)
+        os.replace(path + ".new", path)   # a process dying meanwhile leaves the last whole one
     except OSError as e:
         raise pytest.UsageError("modlife: cannot write %s: %s" % (path, e.strerror))
 
 
+def _session_files(log_dir):
+    try:
+        names = [n for n in os.listdir(log_dir) if _SESSION_FILES.match(n)]
+    except OSError:
+        return []
+    return [os.path.join(log_dir, n) for n in sorted(names)]
+
+
+def _claims(log_dir, but):
+    """log name -> pid of the session process that reads it, of every session file but one."""
+    owner = {}
+    for path in _session_files(log_dir):
+        if os.path.basename(path) == _SESSION_FILE % but:
+            continue
+        session = _read_json(path)
+        if session.get("pid") != but:
+            owner.update((name, session.get("pid")) for name in session.get("positions", {}))
+    return owner
+
+
 def _finalize_findings(log_dir):
-    """Findings written after the child's session ended: during finalization; and
-    the lines of the logs that could not be read."""
-    tail = LogTail(log_dir, report_from=_read_json(os.path.join(log_dir, _SESSION_END)))
-    return tail.read_new(), tail.errors
+    """Findings written after the sessions' last look at the logs, each with where it
+    happened: "session teardown" (while an interpreter finalized), or the test that
+    ran when its process died; and the lines of the logs that could not be read."""
+    report_from = _read_json(os.path.join(log_dir, _SESSION_START))
+    running = {}   # log name -> (nodeid, phase, pid) of a session that did not end
+    for path in _session_files(log_dir):
+        session = _read_json(path)
+        for name, offset in session.get("positions", {}).items():
+            report_from[name] = max(offset, report_from.get(name, 0))
+            if not session.get("finished") and session.get("running"):
+                running[name] = (session["running"], session.get("phase", "call"), session.get("pid"))
+    tail = LogTail(log_dir, report_from=report_from)
+    found = tail.read_new()
+    where = {}
+    for process, record in found:
+        name = os.path.basename(process.path)
+        where.setdefault(running.get(name), []).append((process, record))
+    return where, tail.errors
 
 
 def _run_child(config):
@@ -133,6 +175,11 @@ def _run_child(config):
     except OSError as e:
         raise pytest.UsageError("--modlife-log-dir: cannot create %s: %s" % (log_dir, e.strerror))
     _write_json(os.path.join(log_dir, _SESSION_START), LogTail(log_dir).sizes())
+    for path in _session_files(log_dir):   # of an earlier run
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     listener = nolog.Listener()
@@ -154,11 +201,15 @@ def _run_child(config):
     for error in errors:
         sys.stderr.write("modlife: %s\n" % error)
         status = status or 1
-    if late:
-        sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings at session teardown "
-                         "(after the last test, while the interpreter finalized):\n")
-        sys.stdout.write(render(late))
-        if status == 0 and any(r["kind"] in fail_on for _, r in late):
+    for running, found in sorted(late.items(), key=lambda item: item[0] is None):
+        if running is None:
+            sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings at session teardown "
+                             "(after the last test, while the interpreter finalized):\n")
+        else:
+            sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings during %s (%s), the test "
+                             "running when process %s died:\n" % (running[0], running[1], running[2]))
+        sys.stdout.write(render(found))
+        if status == 0 and any(r["kind"] in fail_on for _, r in found):
             status = 1
     if without_log:
         # Not a failure: what those processes did was not checked, and the user is told so.
@@ -192,8 +243,12 @@ class LogTail:
     """New finding records of every log in a directory since the last look: logs of
     subprocesses appear there too.  Lifetime records are skipped unparsed."""
 
-    def __init__(self, log_dir, report_from=None, skip=None):
+    def __init__(self, log_dir, report_from=None, skip=None, owns=None):
         self.log_dir = log_dir
+        self.owns = owns                         # owns(log name, starts) -> read it?  None: all
+        self.starts = {}                         # log name -> (pid, ppid) of its process-start
+        self.owned = set()
+        self.foreign = set()
         self.offsets = dict(skip or {})          # log name -> offset: read from there on
         self.report_from = dict(report_from or {})  # log name -> offset: earlier findings are not new
         self.processes = {}
@@ -201,7 +256,9 @@ class LogTail:
         self.errors = []                         # "FILE:LINE: ..." of lines that are no records
 
     def positions(self):
-        return dict(self.offsets)
+        if self.owns is None:
+            return dict(self.offsets)
+        return {n: o for n, o in self.offsets.items() if n in self.owned}
 
     def _names(self):
         try:
@@ -214,9 +271,39 @@ class LogTail:
 
     def read_new(self):
         found = []
-        for name in self._names():
+        names = self._names()
+        if self.owns is not None:
+            names = [n for n in names if n in self.owned or self._owned(n)]
+        for name in names:
             found.extend(self._read(os.path.join(self.log_dir, name), name))
         return found
+
+    def _owned(self, name):
+        if name in self.foreign:
+            return False
+        self._start(name)
+        if self.owns(name, self.starts):
+            self.owned.add(name)   # once read, read to its end
+            return True
+        if name in self.starts:    # its process and parents are known: for good
+            self.foreign.add(name)
+        return False
+
+    def _start(self, name):
+        """pid and ppid of a log's process, from its first record (once it is whole)."""
+        if name in self.starts:
+            return
+        try:
+            with open(os.path.join(self.log_dir, name), "rb") as f:
+                line = f.readline(1 << 16)
+        except OSError:
+            return
+        if line.startswith(b'{"event":"process-start"') and line.endswith(b"\n"):
+            try:
+                record = json.loads(line.decode("utf-8", "replace"))
+                self.starts[name] = (record.get("pid"), record.get("ppid"))
+            except ValueError:
+                pass
 
     def _process(self, path):
         if path not in self.processes:
@@ -301,19 +388,99 @@ def render(found):
     return "".join(text)
 
 
+def _descends(name, starts, pid):
+    """Whether a log's process is pid or was started by it, by the process-start records."""
+    parents = dict(starts.values())
+    at, steps = starts.get(name, (None, None))[0], 0
+    while at is not None and steps < 64:
+        if at == pid:
+            return True
+        at, steps = parents.get(at), steps + 1
+    return False
+
+
+_REPORT_START = re.compile(r"==[0-9]+==(ERROR|WARNING): modlife: ")
+
+
+def _without_reports(text):
+    """Captured stderr less the library's reports (the failure text has them already),
+    each from the ruler above its headline to the ruler below its SUMMARY line."""
+    kept, inside, ruler = [], False, report_text.RULER + "\n"
+    for line in text.splitlines(True):
+        if _REPORT_START.match(line):
+            inside = True
+            if kept and kept[-1] == ruler:
+                kept.pop()
+        elif inside == "after":
+            inside = False
+            if line != ruler:
+                kept.append(line)
+        elif not inside:
+            kept.append(line)
+        elif line.startswith("SUMMARY: modlife:"):
+            inside = "after"
+    return "".join(kept)
+
+
+def _new_scope_function():
+    """The library's modlife_new_scope(): a bug met again in another test is logged again."""
+    try:
+        import ctypes
+        function = ctypes.CDLL(None).modlife_new_scope
+    except (ImportError, OSError, AttributeError):
+        return lambda: None   # a library of before: the first test to meet a place gets it
+    function.restype = None
+    function.argtypes = []
+    return function
+
+
 class Session:
+    """Reads the logs of this pytest process.  With pytest-xdist each worker reads the
+    logs of its own process tree (its own and those of the processes it started: by
+    the process-start records' ppid, and by the log name its subprocesses inherit),
+    and the controller what no worker claimed."""
+
     def __init__(self, config):
+        self.config = config
+        self.pid = os.getpid()
         self.log_dir = os.environ.get(_CHILD) or os.path.abspath(config.option.modlife_log_dir)
         self.fail_on = _fail_kinds(config.option.modlife_fail_on)
-        self.tail = LogTail(self.log_dir, skip=_read_json(os.path.join(self.log_dir, _SESSION_START)))
+        self.claims = {}
+        worker = getattr(config, "workerinput", None)
+        if worker is not None:
+            prefix = "modlife-%s-%d" % (worker.get("workerid", "gw"), self.pid)
+            os.environ["MODLIFE_OPTIONS"] = modlife_options.join(
+                os.environ.get("MODLIFE_OPTIONS"), [("log_path", os.path.join(self.log_dir, prefix))])
+            owns = lambda name, starts: name.startswith(prefix + ".") or _descends(name, starts, self.pid)
+        else:
+            owns = lambda name, starts: name not in self.claims
+        self.tail = LogTail(self.log_dir, skip=_read_json(os.path.join(self.log_dir, _SESSION_START)), owns=owns)
         self.by_test = []      # (nodeid, phase, process, record)
         self.errors = []       # log lines that are no records
+        self.suppressed = []   # finding-suppressed records the workers read (pytest-xdist)
+        self.reported = set()  # (nodeid, phase) failed with the findings' reports
+        self.new_scope = _new_scope_function()
         # Start-up (conftest imports) belongs to no test: listed, fails the session.
-        for process, record in self.tail.read_new():
+        for process, record in self._read_new():
             self.by_test.append(("session start", "setup", process, record))
+        self._save()
+
+    def _read_new(self):
+        if not hasattr(self.config, "workerinput"):
+            self.claims = _claims(self.log_dir, but=self.pid)
+        return self.tail.read_new()
+
+    def _save(self, running=None, phase=None, finished=False):
+        try:
+            _write_json(os.path.join(self.log_dir, _SESSION_FILE % self.pid),
+                        {"pid": self.pid, "positions": self.tail.positions(), "running": running, "phase": phase,
+                         "finished": finished})
+        except pytest.UsageError as e:   # not the test's fault: the run fails at its end
+            if str(e) not in self.errors:
+                self.errors.append(str(e))
 
     def _check(self, item, phase):
-        found = self.tail.read_new()
+        found = self._read_new()
         errors, self.tail.errors = self.tail.errors, []
         self.errors.extend(errors)
         if errors:
@@ -322,41 +489,70 @@ class Session:
             self.by_test.append((item.nodeid, phase, process, record))
         failing = [(p, r) for p, r in found if r["kind"] in self.fail_on]
         if failing:
+            self.reported.add((item.nodeid, phase))
             pytest.fail("modlife: %d finding%s during %s:\n%s" % (
                 len(failing), "" if len(failing) == 1 else "s", phase, render(failing)), pytrace=False)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item):
+        self.new_scope()
+        self._save(item.nodeid, "setup")
         yield
         self._check(item, "setup")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
+        self._save(item.nodeid, "call")
         yield
         self._check(item, "call")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item, nextitem):
+        self._save(item.nodeid, "teardown")
         yield
         self._check(item, "teardown")
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if (item.nodeid, call.when) in self.reported:
+            sections = [(title, _without_reports(text) if title.startswith("Captured stderr") else text)
+                        for title, text in report.sections]
+            report.sections = [(title, text) for title, text in sections if text]
+
     def pytest_sessionfinish(self, session):
-        for process, record in self.tail.read_new():
+        for process, record in self._read_new():
             self.by_test.append(("session teardown", "teardown", process, record))
-        _write_json(os.path.join(self.log_dir, _SESSION_END), self.tail.positions())
+        self._save(finished=True)
         self.errors.extend(self.tail.errors)
+        if hasattr(self.config, "workeroutput"):   # to the controller, which sums up
+            self.config.workeroutput["modlife"] = json.dumps({
+                "findings": [(t, p, {"kind": r["kind"], "message": r.get("message", "")})
+                             for t, p, _, r in self.by_test],
+                "suppressed": [r for process in self.tail.processes.values() for r in process.suppressed],
+                "errors": self.errors})
         if session.exitstatus == 0 and self.errors:
             session.exitstatus = 1
         if session.exitstatus == 0 and any(r["kind"] in self.fail_on and t.startswith("session ")
                                            for t, _, _, r in self.by_test):
             session.exitstatus = 1
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        """pytest-xdist's controller: a worker's findings, for the summary and the exit status."""
+        output = json.loads(getattr(node, "workeroutput", {}).get("modlife", "{}"))
+        self.by_test.extend((t, p, None, r) for t, p, r in output.get("findings", []))
+        self.suppressed.extend(output.get("suppressed", []))
+        self.errors.extend(output.get("errors", []))
+
     def pytest_terminal_summary(self, terminalreporter):
         tr = terminalreporter
         tr.section("modlife")
         for error in self.errors:
             tr.write_line("modlife: cannot read the logs: %s" % error)
-        suppressed = model.suppressed_line(model.suppression_counts(self.tail.processes.values()))
+        ours = model.Process("", {}, suppressed=self.suppressed)   # what workers read (pytest-xdist)
+        suppressed = model.suppressed_line(model.suppression_counts(list(self.tail.processes.values()) + [ours]))
         if suppressed:
             tr.write_line(visible.terminal("modlife: " + suppressed))
         if not self.by_test:
