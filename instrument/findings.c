@@ -170,20 +170,24 @@ void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, cons
     add_context(f, "created", &t->created);
 }
 
+void ml_function_name(const void *function, char *out, size_t size)
+{
+    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
+    if (ref.function) {
+        char demangled[256];
+        snprintf(out, size, "%s", ml_demangle(ref.function, demangled, sizeof demangled));
+    } else {
+        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
+        snprintf(out, size, "%s+0x%lx", slash ? slash + 1 : ref.path ? ref.path : "?",
+                 (unsigned long)((uintptr_t)function - ref.base));
+    }
+}
+
 void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function)
 {
     f->slot = slot;
     f->slot_function = function;
-    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
-    if (ref.function) {
-        char demangled[sizeof f->slot_function_name];
-        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s",
-                 ml_demangle(ref.function, demangled, sizeof demangled));
-    } else {
-        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
-        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s+0x%lx",
-                 slash ? slash + 1 : ref.path ? ref.path : "?", (unsigned long)((uintptr_t)function - ref.base));
-    }
+    ml_function_name(function, f->slot_function_name, sizeof f->slot_function_name);
 }
 
 int ml_findings_configure(char *err, size_t err_size)

@@ -20,6 +20,7 @@ void ml_options_defaults(struct ml_options *o)
     o->verbosity = 0;
     o->dedup_python_frames = 1;
     o->stack_ids = 1;
+    snprintf(o->python_frames, sizeof o->python_frames, "app");
 }
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL };
@@ -50,6 +51,7 @@ static const struct opt_spec specs[] = {
     {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
     {"stack_ids", BOOL(stack_ids)},
     {"notify", STR(notify)},
+    {"python_frames", STR(python_frames)},
 };
 
 /* The name is put in a sockaddr and printed in messages: a plain word. */
@@ -80,6 +82,10 @@ static int set_value(struct ml_options *o, const struct opt_spec *s, const char 
 {
     char *field = (char *)o + s->offset;
     if (s->type == OPT_STRING) {
+        if (field == o->python_frames && !(len == 3 && (!memcmp(value, "app", 3) || !memcmp(value, "all", 3)))) {
+            snprintf(err, err_size, "python_frames=%s: expected app or all", ml_visible(value, len).text);
+            return -1;
+        }
         if (len >= s->size) {
             snprintf(err, err_size, "%s is too long (at most %zu characters)", s->name, s->size - 1);
             return -1;

@@ -24,6 +24,8 @@ struct ml_options {
     int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
     int stack_ids;                  /* lifetime records name their stacks, each written once */
     char notify[ML_NOTIFY_MAX + 1]; /* abstract unix socket told of a process without a log */
+    char python_frames[4];          /* reports: "app" leaves out importlib's, pytest's and
+                                       pluggy's frames; "all" keeps them */
 };
 
 void ml_options_defaults(struct ml_options *o);

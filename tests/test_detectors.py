@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, events, run_python
+from modlife_testlib import FINDINGS_STATUS, events, modlife_command, run_python
 
 SIGSEGV = -signal.SIGSEGV
 SIGABRT = -signal.SIGABRT
@@ -303,3 +303,31 @@ def test_crashes_die_as_without_modlife(interp, fixtures_for, tmp_path):
                                capture_output=True, text=True)
         assert plain.returncode == case.status
         run_python(interp, case.script, tmp_path / case.name, pythonpath=path, status=case.status)
+
+
+def test_type_outlives_module_names_the_leaking_dealloc(interp, fixtures_for, tmp_path):
+    """The type outlives its module because its tp_dealloc leaks references to it: the
+    type-outlives-module report says so and points at that dealloc (log, stderr and
+    `modlife report`), not at the generic PyType_FromModuleAndSpec advice."""
+    script = """
+import gc, sys, finalize_crash as m
+m.arm("leak_type_ref"); t = m.Tracker(); del t
+del sys.modules["finalize_crash"], m
+gc.collect()
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=FINDINGS_STATUS)
+    found = {r["kind"]: r for r in events(run.records(), "finding")}
+    assert sorted(found) == ["dealloc-missing-type-decref", "type-outlives-module"]
+    outlives = found["type-outlives-module"]
+    assert outlives["cause"] == {"kind": "dealloc-missing-type-decref", "slot": "tp_dealloc",
+                                 "slot_function": "Tracker_dealloc"}
+    assert outlives["message"] == (
+        "heap type 'finalize_crash.Tracker' made by module 'finalize_crash' (instance #1) is still alive at exit, "
+        "after the module was freed; its instances leaked references to it: tp_dealloc Tracker_dealloc does not "
+        "Py_DECREF its type (dealloc-missing-type-decref)")
+    fix = ("Fix: Fix the dealloc-missing-type-decref of tp_dealloc Tracker_dealloc (Py_DECREF(tp) after "
+           "tp->tp_free(self)): the references it leaks keep the type alive past its module.")
+    report = subprocess.run([modlife_command(), "report", run.log_dir], capture_output=True, text=True).stdout
+    for text in (run.proc.stderr, report):
+        assert fix in text.splitlines()
+        assert "PyType_FromModuleAndSpec, store it" not in text

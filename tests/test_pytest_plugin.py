@@ -16,6 +16,7 @@ from modlife_testlib import HERE, INTERPRETERS, build_extension
 
 PYTEST_PYTHON = "/usr/bin/python3"   # Debian's python3-pytest (static libpython 3.11)
 INTERP = next(i for i in INTERPRETERS if i.name == "debian-3.11")
+pytestmark = pytest.mark.needs(INTERP)
 TOOLS = os.path.join(os.path.dirname(HERE), "tools", "python")
 
 SUITE = '''

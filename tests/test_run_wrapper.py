@@ -61,8 +61,8 @@ def drop_privileges(interp):
             "--ambient-caps=+dac_read_search", interp.path]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges with setpriv needs root")
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="not covered: dropping privileges with setpriv (needs root)")
+@pytest.mark.needs("setpriv")
 def test_privilege_drop_runs_on_without_a_log(interp, tmp_path):
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
@@ -78,8 +78,8 @@ def test_privilege_drop_runs_on_without_a_log(interp, tmp_path):
     assert logs(log_dir) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges with setpriv needs root")
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="not covered: dropping privileges with setpriv (needs root)")
+@pytest.mark.needs("setpriv")
 def test_each_process_without_a_log_is_named(tmp_path):
     interp = PAIR[0]
     log_dir = tmp_path / "logs"

@@ -36,6 +36,12 @@ int main(void)
     CHECK(parse(&o, "log_path='/tmp/a=\"b:c/m':stack_depth=5", err) == 0 && !strcmp(o.log_path, "/tmp/a=\"b:c/m"));
     CHECK(o.stack_depth == 5);
     CHECK(parse(&o, "log_path=\"/tmp/it's:x='y\"", err) == 0 && !strcmp(o.log_path, "/tmp/it's:x='y"));
+    CHECK(parse(&o, NULL, err) == 0 && !strcmp(o.python_frames, "app"));
+    CHECK(parse(&o, "python_frames=all", err) == 0 && !strcmp(o.python_frames, "all"));
+    CHECK(parse(&o, "python_frames=app", err) == 0 && !strcmp(o.python_frames, "app"));
+    CHECK(parse(&o, "python_frames=everything", err) == -1 &&
+          !strcmp(err, "python_frames=everything: expected app or all"));
+    CHECK(parse(&o, "python_frames=al", err) == -1 && strstr(err, "expected app or all"));
     CHECK(parse(&o, "notify=modlife-3f2a_9.x", err) == 0 && !strcmp(o.notify, "modlife-3f2a_9.x"));
     CHECK(parse(&o, "notify=\"abc\"", err) == 0 && !strcmp(o.notify, "abc"));
     CHECK(parse(&o, "notify=a/b", err) == -1 && strstr(err, "notify=a/b: expected a socket name"));

@@ -60,6 +60,8 @@ def build_parser(version):
                         "(default: exit 0 whatever was found)")
     p.add_argument("--source-root", default=".", metavar="DIR",
                    help="SARIF: file paths are made relative to DIR (default: the current directory)")
+    p.add_argument("--all-python-frames", action="store_true",
+                   help="text: keep the Python frames of importlib, pytest and pluggy (left out by default)")
     p.set_defaults(func=report.main, version=version)
 
     p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",

@@ -110,6 +110,7 @@ _FIELDS = {
     "main": _BOOL, "bound": _BOOL, "gc": _BOOL, "forked": _BOOL,
     "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST, "recent_events": _LIST,
     "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
+    "access_interp": _INT, "fix": _STR,
     "how": _STR, "status": _INT, "reason": _STR,
 }
 _NESTED = ("stack", "python_stack", "context", "recent_events")

@@ -100,7 +100,7 @@ class _Builder:
     def __init__(self, path):
         self.process = None
         self.path = path
-        self.modules = {}   # instance -> Life
+        self.modules = {}   # (module name, instance) -> Life: instances count per name
         self.types = {}     # type id -> Life
         self.statics = {}   # (name, interp) -> Life
 
@@ -122,11 +122,11 @@ class _Builder:
         self.process.interps[r["interp"]].finalized = r["t"]
 
     def _module(self, r):
-        life = self.modules.get(r.get("instance"))
+        life = self.modules.get((r.get("module"), r.get("instance")))
         if life is None:
             life = Life("module", r.get("module") or "?", r.get("instance", 0), r.get("interp", 0), r["t"],
                         address=r.get("address"))
-            self.modules[life.key] = life
+            self.modules[(r.get("module"), r.get("instance"))] = life
             self.process.lives.append(life)
         for k in ("init", "def", "state", "state_lookups", "note"):
             if k in r:
@@ -176,7 +176,7 @@ class _Builder:
     def on_finding(self, r):
         index = len(self.process.findings)
         self.process.findings.append(r)
-        life = self.modules.get(r.get("instance")) if r.get("module") else None
+        life = self.modules.get((r["module"], r.get("instance"))) if r.get("module") else None
         if life is not None:
             life.findings.append(index)
         for t in self.types.values():

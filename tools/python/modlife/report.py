@@ -64,6 +64,6 @@ def main(args, out):
         out.write("\n")
     else:
         for g in groups:
-            out.write(report_text.render(g))
+            out.write(report_text.render(g, args.all_python_frames))
         out.write(report_text.summary_table(findings.summary(groups), processes))
     return 1 if any(g.kind in fail_on for g in groups) else 0
