@@ -239,7 +239,7 @@ LIBRARY_KINDS = "all, " + KIND_LIST
     ([], "colour=blue",
      "MODLIFE_OPTIONS: unknown option 'colour' (known: log_path, stack_depth, python_stack, symbolize, "
      "halt_on_error, exitcode, exit_on_warnings, suppressions, report_kinds, verbosity, dedup_python_frames, "
-     "stack_ids, notify; see libmodlife(7))"),
+     "stack_ids, notify, python_frames; see libmodlife(7))"),
     ([], "stack_depth=0", "MODLIFE_OPTIONS: stack_depth=0: expected an integer from 1 to 256"),
     ([], "exit_on_warnings=maybe", "MODLIFE_OPTIONS: exit_on_warnings=maybe: expected 0 or 1"),
     (["--suppressions", "bad.supp"], None,
