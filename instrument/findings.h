@@ -95,5 +95,12 @@ int ml_finding_report(struct ml_finding *f);
 
 /* Findings reported in this process. */
 unsigned long ml_findings_reported(void);
+/* Those of them of an error kind. */
+unsigned long ml_findings_reported_errors(void);
+
+struct json;
+/* "suppressed": [{"kind", "pattern", "count"}...] for the rules that matched, if
+ * there is a suppressions file. */
+void ml_findings_log_suppressed(struct json *j);
 
 #endif

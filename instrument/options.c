@@ -44,6 +44,7 @@ static const struct opt_spec specs[] = {
     {"symbolize", BOOL(symbolize)},
     {"halt_on_error", BOOL(halt_on_error)},
     {"exitcode", INT(exitcode, 0, 255)},
+    {"exit_on_warnings", BOOL(exit_on_warnings)},
     {"suppressions", STR(suppressions)},
     {"report_kinds", STR(report_kinds)},
     {"verbosity", INT(verbosity, 0, 2)},
@@ -144,7 +145,7 @@ static int parse_pair(struct ml_options *o, const char *pair, size_t len, char *
             return set_value(o, &specs[i], value, value_len, err, err_size);
     char known[512];
     known_list(known, sizeof known);
-    snprintf(err, err_size, "unknown option '%s' (known: %s)", ml_visible(pair, key_len).text, known);
+    snprintf(err, err_size, "unknown option '%s' (known: %s; see libmodlife(7))", ml_visible(pair, key_len).text, known);
     return -1;
 }
 

@@ -16,7 +16,8 @@ struct ml_options {
     int python_stack;               /* attach Python frames where a thread state exists */
     int symbolize;                  /* name native frames in the process */
     int halt_on_error;              /* exit after the first finding */
-    int exitcode;                   /* status when findings were reported */
+    int exitcode;                   /* status when errors were reported */
+    int exit_on_warnings;           /* warnings set exitcode too */
     char suppressions[ML_PATH_MAX]; /* file of kind:pattern lines, "" for none */
     char report_kinds[1024];        /* comma list, "-kind" disables, "" = all */
     int verbosity;                  /* 0 quiet, 1 one line at start, 2 patching details */

@@ -4,7 +4,7 @@ line.  A crash report also tells the story around the fault.  Every line is
 escaped for the terminal (visible.terminal): names in it are the program's."""
 import os
 
-from modlife import kinds, visible
+from modlife import kinds, model, visible
 
 RULER = "=" * 65
 
@@ -162,6 +162,9 @@ def summary_table(rows, processes):
         lines.append("  %-*s  %-8s %6s  %s" % (width, "kind", "severity", "count", "modules"))
         for kind, severity, count, modules in rows:
             lines.append("  %-*s  %-8s %6d  %s" % (width, kind, severity, count, ", ".join(modules)))
+    suppressed = model.suppressed_line(model.suppression_counts(processes))
+    if suppressed:
+        lines.append("  " + suppressed)
     for p in processes:
         if p.crashed:
             lines.append("  note: %s %s" % (p.name, p.ending))
