@@ -10,6 +10,7 @@
 #include "hooks.h"
 
 #include "../instrument/findings.h"
+#include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
 
@@ -20,7 +21,9 @@
  * records went away since the entry was filled.  The thread state it was filled
  * under says whether the thread still runs in the same interpreter (a thread
  * switches interpreters by switching thread states), so the owner check is done
- * once per fill, and the hit path only tests a flag. */
+ * once per fill, and the hit path only tests a flag.  While only the main
+ * interpreter was seen, no thread state is read (tstate stays NULL, and the first
+ * lookup once there are several misses). */
 struct lookup_cache {
     const PyObject *module;
     struct ml_module_rec *rec;
@@ -125,9 +128,15 @@ static long long interp_of(PyThreadState *tstate)
     return interp ? py.PyInterpreterState_GetID(interp) : -1;
 }
 
+/* The calling thread's state where the owner check is to be made, else NULL. */
+static inline PyThreadState *checked_tstate(void)
+{
+    return __atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE) ? ml_py_tstate() : NULL;
+}
+
 static void count_slow(const PyObject *module, unsigned long generation, const char *api)
 {
-    PyThreadState *tstate = ml_py_tstate();
+    PyThreadState *tstate = checked_tstate();
     long long here = interp_of(tstate);
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
@@ -152,7 +161,7 @@ static inline int count_cached(const PyObject *module, const char *api)
     struct ml_module_rec *rec = cache.rec;
     if (__builtin_expect(module != cache.module || !rec ||
                              cache.generation != __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE) ||
-                             cache.tstate != ml_py_tstate(),
+                             cache.tstate != checked_tstate(),
                          0))
         return 0;
     rec->state_lookups++;
@@ -168,7 +177,7 @@ static inline void count_lookup(const PyObject *module, const char *api)
     if (count_cached(module, api))
         return;
     unsigned long generation = __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE);
-    if (module && (module != cache.module || generation != cache.generation || cache.tstate != ml_py_tstate()))
+    if (module && (module != cache.module || generation != cache.generation || cache.tstate != checked_tstate()))
         count_slow(module, generation, api); /* else: known, and not ours */
 }
 
