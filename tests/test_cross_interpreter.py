@@ -46,6 +46,20 @@ print("sub", int(sub))
 _i.destroy(sub)
 """
 
+# The subinterpreter runs in a thread of its own: another thread state, another
+# thread's lookup cache.
+GLOBAL_MODULE_IN_THREAD = SUBINTERPRETERS + """
+import threading
+import xinterp_state as m
+assert m.good_counter() == 1
+sub = new()
+t = threading.Thread(target=run, args=(sub, "import xinterp_state as m; assert m.bad_global_module() == 2"))
+t.start(); t.join()
+assert m.good_counter() == 3
+print("sub", int(sub))
+_i.destroy(sub)
+"""
+
 # The first import is the subinterpreter's: the main interpreter then reaches the
 # subinterpreter's module through the global.
 SUBINTERPRETER_FIRST = SUBINTERPRETERS + """
@@ -103,8 +117,9 @@ def assert_finding(f, api, owner, here, function):
     assert "PyModule_ExecDef" in [fr.get("fn") for fr in f["context"][0]["stack"]]
 
 
-def test_global_module_used_in_subinterpreter(interp, fixtures_for, tmp_path):
-    run, found = run_case(interp, fixtures_for, tmp_path, GLOBAL_MODULE)
+@pytest.mark.parametrize("script", [GLOBAL_MODULE, GLOBAL_MODULE_IN_THREAD], ids=["same-thread", "in-thread"])
+def test_global_module_used_in_subinterpreter(interp, fixtures_for, tmp_path, script):
+    run, found = run_case(interp, fixtures_for, tmp_path, script)
     assert len(found) == 1, run.proc.stderr
     assert_finding(found[0], "PyModule_GetState()", 0, subinterpreter_id(run), "bad_global_module")
     assert run.proc.stderr.count("SUMMARY: modlife: state-from-other-interpreter ") == 1
