@@ -4,10 +4,13 @@
  *
  * Detectors: state fetched for a module whose m_clear has run, other than by the
  * module's own m_traverse/m_clear/m_free (state-use-after-clear); PyModule_GetState
- * on an object that is not a module (state-from-non-module). */
+ * on an object that is not a module (state-from-non-module); state or module of an
+ * instance owned by another interpreter than the caller's, reached through a C
+ * global kept from the first import (state-from-other-interpreter). */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
+#include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
 
@@ -15,11 +18,19 @@
 
 /* The last module this thread looked up.  A module instance is only used under its
  * own interpreter's GIL, so its count needs no lock; the generation tells when
- * records went away since the entry was filled. */
+ * records went away since the entry was filled.  The thread state it was filled
+ * under says whether the thread still runs in the same interpreter (a thread
+ * switches interpreters by switching thread states), so the owner check is done
+ * once per fill, and the hit path only tests a flag.  While only the main
+ * interpreter was seen, no thread state is read (tstate stays NULL, and the first
+ * lookup once there are several misses). */
 struct lookup_cache {
     const PyObject *module;
     struct ml_module_rec *rec;
     unsigned long generation;
+    const PyThreadState *tstate;
+    long long here;  /* the caller's interpreter, when foreign */
+    int foreign;     /* rec is owned by another interpreter than the caller's */
 };
 
 static __thread struct lookup_cache cache __attribute__((tls_model("initial-exec")));
@@ -91,19 +102,56 @@ static void report_non_module(const PyObject *obj)
     ml_finding_report(&f);
 }
 
+static void report_other_interp(const PyObject *module, const char *api, long long here)
+{
+    if (!ml_finding_enabled(ML_STATE_FROM_OTHER_INTERPRETER))
+        return;
+    struct ml_finding f = {.kind = ML_STATE_FROM_OTHER_INTERPRETER};
+    ml_registry_lock();
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_module_rec copy = rec ? *rec : (struct ml_module_rec){0};
+    ml_registry_unlock();
+    if (!rec)
+        return;
+    ml_finding_set_module(&f, &copy);
+    snprintf(f.message, sizeof f.message,
+             "%s for module '%s' (instance #%llu) owned by interpreter %lld, called in interpreter %lld "
+             "(a module object, type or state kept in a C global from another interpreter)",
+             api, f.module ? f.module : "?", copy.instance, copy.interp, here);
+    ml_finding_report(&f);
+}
+
+/* The id of the interpreter of tstate, -1 without one. */
+static long long interp_of(PyThreadState *tstate)
+{
+    PyInterpreterState *interp = tstate ? py.PyThreadState_GetInterpreter(tstate) : NULL;
+    return interp ? py.PyInterpreterState_GetID(interp) : -1;
+}
+
+/* The calling thread's state where the owner check is to be made, else NULL. */
+static inline PyThreadState *checked_tstate(void)
+{
+    return __atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE) ? ml_py_tstate() : NULL;
+}
+
 static void count_slow(const PyObject *module, unsigned long generation, const char *api)
 {
+    PyThreadState *tstate = checked_tstate();
+    long long here = interp_of(tstate);
     ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
     int cleared = rec && rec->phase >= ML_MOD_CLEARED;
+    int foreign = rec && rec->interp >= 0 && here >= 0 && rec->interp != here;
     if (rec) {
         rec->state_lookups++;
         check_module_layout(module, rec);
     }
     ml_registry_unlock();
-    cache = (struct lookup_cache){module, rec, generation};
+    cache = (struct lookup_cache){module, rec, generation, tstate, here, foreign};
     if (cleared)
         report_after_clear(module, api);
+    if (foreign)
+        report_other_interp(module, api, here);
 }
 
 /* Counts a lookup of the module this thread looked up last; 0 if it is not that one
@@ -112,12 +160,15 @@ static inline int count_cached(const PyObject *module, const char *api)
 {
     struct ml_module_rec *rec = cache.rec;
     if (__builtin_expect(module != cache.module || !rec ||
-                             cache.generation != __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE),
+                             cache.generation != __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE) ||
+                             cache.tstate != checked_tstate(),
                          0))
         return 0;
     rec->state_lookups++;
     if (__builtin_expect(rec->phase >= ML_MOD_CLEARED, 0))
         report_after_clear(module, api);
+    if (__builtin_expect(cache.foreign, 0))
+        report_other_interp(module, api, cache.here);
     return 1;
 }
 
@@ -126,7 +177,7 @@ static inline void count_lookup(const PyObject *module, const char *api)
     if (count_cached(module, api))
         return;
     unsigned long generation = __atomic_load_n(&ml_registry_generation, __ATOMIC_ACQUIRE);
-    if (module && (module != cache.module || generation != cache.generation))
+    if (module && (module != cache.module || generation != cache.generation || cache.tstate != checked_tstate()))
         count_slow(module, generation, api); /* else: known, and not ours */
 }
 

@@ -67,6 +67,12 @@ const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
         "already gone.",
         "Read the report's stacks: the slot that was running, the module's last lifetime events and what was "
         "still alive tell which object was used after its module was torn down."},
+    [ML_STATE_FROM_OTHER_INTERPRETER] = {"state-from-other-interpreter", 1,
+        "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its "
+        "own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
+        "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class "
+        "argument, or PyModule_GetState(module) of the module the function was called with; keep per-module "
+        "objects in the module state, not in static variables."},
 };
 
 static int enabled[ML_KIND_COUNT];

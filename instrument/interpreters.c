@@ -7,6 +7,8 @@
 #include "registry.h"
 
 static PyObject *on_finalize(PyObject *self, PyObject *unused);
+
+int ml_interp_several;
 static PyMethodDef finalize_def = {"modlife_interp_finalize", on_finalize, ML_METH_NOARGS, NULL};
 
 static PyInterpreterState *current_interp(void)
@@ -80,6 +82,8 @@ long long ml_interp_current(enum ml_interp_context ctx)
     if (rec && ctx == ML_INTERP_IMPORTING && !rec->atexit_registered)
         rec->atexit_registered = hook_finalize = 1;
     ml_registry_unlock();
+    if (announce && interp != py.PyInterpreterState_Main())
+        __atomic_store_n(&ml_interp_several, 1, __ATOMIC_RELEASE);
     if (announce)
         ml_event_interp("interp-create", id, interp == py.PyInterpreterState_Main());
     if (hook_finalize)

@@ -15,6 +15,11 @@ enum ml_interp_context {
 /* The id of the calling thread's interpreter, -1 without a thread state. */
 long long ml_interp_current(enum ml_interp_context ctx);
 
+/* 1 once an interpreter other than the main one was seen: until then no module
+ * can be used from another interpreter than its own, and the state lookups skip
+ * the check (its thread-state read would double the cost of a lookup). */
+extern int ml_interp_several;
+
 /* Py_EndInterpreter is about to run for the calling thread's interpreter. */
 void ml_interp_ending(void);
 

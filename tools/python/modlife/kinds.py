@@ -59,6 +59,9 @@ KINDS = [
          "already gone.",
          "Read the report's stacks: the slot that was running, the module's last lifetime events and "
          "what was still alive tell which object was used after its module was torn down."),
+    Kind("state-from-other-interpreter", "error",
+         "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
+         "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class argument, or PyModule_GetState(module) of the module the function was called with; keep per-module objects in the module state, not in static variables."),
 ]
 
 BY_NAME = {k.name: k for k in KINDS}
