@@ -70,8 +70,8 @@ def ok(argv, **kwargs):
     return proc
 
 
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory):
+def build_wheel(tmp_path_factory):
+    """The modlife wheel of this source tree (conftest's session fixture `wheel`)."""
     out = tmp_path_factory.mktemp("wheel")
     ok(["/usr/bin/python3", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
         "--no-cache-dir", "-w", out, SOURCE_ROOT], env=clean_env(PYTHONDONTWRITEBYTECODE="1"))
