@@ -51,8 +51,11 @@ EXPECTED = {
     "test_subinterpreter": CLEAR,
     "test_multiprocessing_child": CLEAR,
 }
+# The bug tests reversed, the clean ones left out: each still fails alone.
+REVERSED = ["tests/test_xxbugs.py::" + name for name, kind in reversed(EXPECTED.items()) if kind]
 COMMANDS = {
     "plugin": ["-m", "pytest", "--modlife"],
+    "reversed": ["-m", "pytest", "--modlife"],
     "xdist": ["-m", "pytest", "-n", "2", "--modlife"],
     "run": None,  # modlife run -- python -m pytest
 }
@@ -111,7 +114,8 @@ def runs(venv):
             shutil.copy(os.path.join(PACKAGE, "suite.py"), project / "tests" / "test_xxbugs.py")
             shutil.copy(os.path.join(PACKAGE, "helpers.py"), project / "tests" / "helpers.py")
             python = venv / "bin" / "python"
-            pytest_args = ["-p", "no:cacheprovider", "--junitxml", project / "junit.xml", "tests"]
+            pytest_args = ["-p", "no:cacheprovider", "--junitxml", project / "junit.xml"] + (
+                REVERSED if mode == "reversed" else ["tests"])
             if COMMANDS[mode] is None:
                 argv = [venv / "bin" / "modlife", "run", "--", python, "-m", "pytest"] + pytest_args
             else:
@@ -130,11 +134,15 @@ def failure_sections(stdout):
     return sections
 
 
-@pytest.mark.parametrize("mode", ["plugin", "xdist"])
+@pytest.mark.parametrize("mode", ["plugin", "xdist", "reversed"])
 def test_plugin_fails_the_tests_that_reach_a_bug(runs, mode):
     r = runs(mode)
     assert r.proc.returncode == 1, r.out
-    assert r.outcomes == {name: "failed" if kind else "passed" for name, kind in EXPECTED.items()}, r.out
+    assert r.outcomes == {name: "failed" if kind else "passed" for name, kind in EXPECTED.items()
+                          if kind or mode != "reversed"}, r.out
+    if mode == "reversed":
+        assert re.findall(r"^FAILED tests/test_xxbugs.py::(\w+)", r.out, re.M) == [
+            n.split("::")[1] for n in REVERSED], r.out
     # Each failing test shows its bug once: not again as captured stderr, nor in any
     # other test or a session teardown.
     sections = failure_sections(r.proc.stdout)
@@ -143,7 +151,7 @@ def test_plugin_fails_the_tests_that_reach_a_bug(runs, mode):
         assert HEADLINE.findall(text) == [EXPECTED[name]], text
     assert sorted(HEADLINE.findall(r.out)) == sorted(k for k in EXPECTED.values() if k), r.out
     assert "session teardown" not in r.out
-    assert "modlife: 5 findings in 5 tests" in r.proc.stdout
+    assert "modlife: 5 findings in 5 tests" in r.proc.stdout, r.out
 
 
 @pytest.mark.parametrize("mode", ["plugin", "xdist"])
