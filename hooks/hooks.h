@@ -54,6 +54,10 @@ struct ml_def_rec *ml_module_def_adopt(PyModuleDef *def, int multiphase);
 /* Registers module (if new) and writes module-create; late: first seen after creation. */
 void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *late);
 
+/* module_create.c: the single-phase module whose PyInit is running on this thread,
+ * or NULL.  Call it without the registry lock. */
+PyObject *ml_module_initialising(void);
+
 /* type_create.c: tp-free-override, checked on a type just made from spec. */
 void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec);
 

@@ -16,6 +16,32 @@ PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def)
     return py.PyModuleDef_Init(def);
 }
 
+/* The single-phase module whose PyInit runs on this thread, if any: PyO3 makes its
+ * types there with PyType_FromSpec and no module ("builtins.X").  PyInit is not
+ * wrapped, so its end is inferred: it runs under the Python frame that was current
+ * when it made its module, and importlib sets __spec__ (None till then) once it
+ * returned. */
+static __thread PyObject *initialising;
+static __thread const void *initialising_frame;
+
+/* Without the registry lock: PyEval_GetFrame may make a frame object, and with it
+ * run the garbage collector, whose deallocs take the lock. */
+PyObject *ml_module_initialising(void)
+{
+    if (!initialising || !initialising_frame || (const void *)py.PyEval_GetFrame() != initialising_frame)
+        return NULL;
+    ml_registry_lock();
+    struct ml_module_rec *m = ml_module_find(initialising);
+    int alive = m && m->phase < ML_MOD_FREED && m->def && !m->def->multiphase;
+    ml_registry_unlock();
+    if (!alive)
+        return NULL; /* freed, and the address maybe another module's */
+    /* Nothing runs from here to the lookup's end that could free it. */
+    PyObject *dict = py.PyModule_GetDict(initialising);
+    PyObject *spec = dict ? py.PyDict_GetItemString(dict, "__spec__") : NULL;
+    return !spec || spec == py.none ? initialising : NULL; /* None since PyModule_Create */
+}
+
 PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
 {
     ml_interp_current(ML_INTERP_IMPORTING);
@@ -23,8 +49,11 @@ PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
     if (rec)
         ml_static_types_check_def(rec); /* single-phase: static types are its way */
     PyObject *module = py.PyModule_Create2(def, apiver);
-    if (module && rec)
+    if (module && rec) {
         ml_module_created(module, rec, NULL);
+        initialising = module;
+        initialising_frame = py.PyEval_GetFrame();
+    }
     return module;
 }
 

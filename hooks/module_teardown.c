@@ -46,12 +46,30 @@ void ml_module_freed(PyObject *module)
     ml_registry_unlock();
 }
 
+/* Its instances took references to it that their tp_dealloc never gave back: that
+ * bug, not where the type is kept, is what to fix. */
+static void leaked_by_dealloc(struct ml_finding *f, const void *dealloc)
+{
+    f->cause_kind = "dealloc-missing-type-decref";
+    ml_function_name(dealloc, f->cause_function, sizeof f->cause_function);
+    size_t n = strlen(f->message);
+    snprintf(f->message + n, sizeof f->message - n,
+             "; its instances leaked references to it: tp_dealloc %s does not Py_DECREF its type "
+             "(dealloc-missing-type-decref)", f->cause_function);
+    snprintf(f->fix_buf, sizeof f->fix_buf,
+             "Fix the dealloc-missing-type-decref of tp_dealloc %s (Py_DECREF(tp) after tp->tp_free(self)): "
+             "the references it leaks keep the type alive past its module.", f->cause_function);
+    f->fix = f->fix_buf;
+}
+
 static void report(const struct ml_type_rec *t, const char *message_format, const struct ml_stack *access)
 {
     struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access = access};
     ml_finding_set_type(&f, t, NULL);
     snprintf(f.message, sizeof f.message, message_format, t->qualname,
              t->module_name ? t->module_name : "?", t->module_instance);
+    if (t->leaky_dealloc)
+        leaked_by_dealloc(&f, t->leaky_dealloc);
     if (t->orphan && t->module_freed.depth)
         f.context[f.context_count++] = (struct ml_context_stack){"orphaned when its module was freed (m_free)", &t->module_freed};
     ml_finding_report(&f);

@@ -144,6 +144,9 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(owner);
     struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
+    struct ml_type_rec *leaked = type == owner ? rec : ml_type_find(type);
+    if (leaked)
+        leaked->leaky_dealloc = orig; /* type-outlives-module names it as the cause */
     ml_registry_unlock();
     ml_finding_set_slot(&f, "tp_dealloc", orig);
     snprintf(f.message, sizeof f.message, "tp_dealloc %s of type '%s' does not Py_DECREF its type",
@@ -335,7 +338,8 @@ static void watch(struct ml_type_rec *rec, PyTypeObject *type)
     ml_registry_unlock();
 }
 
-static void describe_module(struct ml_type_rec *rec, PyObject *module)
+/* initialising: ml_module_initialising(), asked before the lock was taken. */
+static void describe_module(struct ml_type_rec *rec, PyObject *module, PyObject *initialising)
 {
     const struct ml_slot_frame *exec = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
     rec->exec_module = exec ? (PyObject *)exec->object : NULL;
@@ -344,6 +348,11 @@ static void describe_module(struct ml_type_rec *rec, PyObject *module)
     else
         rec->module = module;
     struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    if (!m && !exec && initialising) {
+        m = ml_module_find(initialising); /* named for it, not made with it: no exec_module */
+        if (m && m->phase >= ML_MOD_FREED)
+            m = NULL;
+    }
     if (m) {
         rec->module_instance = m->instance;
         rec->module_name = m->def ? m->def->name : NULL;
@@ -381,6 +390,7 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     long long interp = ml_interp_current(ML_INTERP_ANY);
     struct ml_capture c;
     ml_capture_stacks(&c);
+    PyObject *initialising = module || ml_slot_innermost(ML_SLOT_MODULE_EXEC) ? NULL : ml_module_initialising();
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_add(type);
     if (!rec) {
@@ -390,7 +400,7 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     }
     rec->interp = interp;
     rec->created = c.saved;
-    describe_module(rec, module);
+    describe_module(rec, module, initialising);
     wrap_slots(rec, type, spec);
     __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
     struct ml_type_rec copy = *rec;

@@ -7,6 +7,7 @@
 #include "log_writer.h"
 #include "pyapi.h"
 #include "quarantine.h"
+#include "registry.h"
 #include "safe_format.h"
 #include "slot_context.h"
 
@@ -135,24 +136,44 @@ static int report_use_after_free(int sig, const siginfo_t *info, const ucontext_
     return ml_finding_report(&f);
 }
 
-/* What was being torn down on this thread, if anything. */
-static const char *teardown_in_progress(const struct ml_slot_frame **frame)
+/* A tp_dealloc belongs to a teardown when its type's module was cleared or freed; an
+ * object dying while its module lives is the program's ordinary running.  Not
+ * known (the registry is busy): taken as a teardown, as it always was. */
+static int module_torn_down(const PyTypeObject *type)
+{
+    if (!ml_registry_trylock())
+        return 1;
+    const struct ml_type_rec *t = ml_type_find(type);
+    int torn = t && t->orphan;
+    const PyObject *module = t && !torn ? (t->module ? t->module : t->exec_module) : NULL;
+    const struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    torn = torn || (m && m->phase >= ML_MOD_CLEARED);
+    ml_registry_unlock();
+    return torn;
+}
+
+/* What was being torn down on this thread, if anything; while the interpreter
+ * finalizes every tp_dealloc counts. */
+static const char *teardown_in_progress(const struct ml_slot_frame **frame, int finalizing)
 {
     for (const struct ml_slot_frame *f = ml_slot_top; f; f = f->prev) {
         *frame = f;
         if (f->slot == ML_SLOT_MODULE_TEARDOWN)
             return "a module's m_traverse/m_clear/m_free";
-        if (f->slot == ML_SLOT_TP_DEALLOC)
+        if (f->slot == ML_SLOT_TP_DEALLOC && (finalizing || module_torn_down(f->owner)))
             return "a tp_dealloc";
     }
+    *frame = NULL;
     return NULL;
 }
 
 static void report_finalize_crash(int sig, const siginfo_t *info, const ucontext_t *uc)
 {
     const struct ml_slot_frame *frame = NULL;
-    const char *during = teardown_in_progress(&frame);
     long long interp = is_finalizing(crashed_interp()) ? crashed_interp() : -1;
+    /* Otherwise a crash of the running program, not of a teardown: no finding, the
+     * signal goes on as it would without modlife. */
+    const char *during = teardown_in_progress(&frame, interp >= 0);
     if (!during && interp < 0)
         return;
     static struct ml_finding f;

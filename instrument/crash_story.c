@@ -49,7 +49,8 @@ static void alive_module(struct ml_module_rec *m, void *arg)
 static void alive_type(struct ml_type_rec *t, void *arg)
 {
     struct ml_crash_story *s = arg;
-    if (s->alive_count < ML_STORY_ALIVE && t->module_name && !strcmp(t->module_name, s->module))
+    /* A dead type's record stays until its address is reused (registry.c). */
+    if (s->alive_count < ML_STORY_ALIVE && t->alive && t->module_name && !strcmp(t->module_name, s->module))
         ml_format(s->alive[s->alive_count++], sizeof s->alive[0], "type '%s' of instance #%llu", t->qualname,
                   t->module_instance);
 }

@@ -230,14 +230,17 @@ void ml_engine_halt(void)
     ml_exit_now(ml_opts.exitcode);
 }
 
-/* Findings turn a successful exit into exitcode; a failing status is kept.  on_exit
- * handlers are told the status, and ours, registered first, runs last. */
+/* Errors turn a successful exit into exitcode; a failing status is kept.  Warnings
+ * only when exit_on_warnings asks, as in ASan: a warning in some child must not fail
+ * a test suite.  on_exit handlers are told the status, and ours, registered first,
+ * runs last. */
 static void exit_status(int status, void *arg)
 {
     (void)arg;
     if (declined)
         return;
-    if (status == 0 && ml_findings_reported() > 0) {
+    unsigned long failing = ml_opts.exit_on_warnings ? ml_findings_reported() : ml_findings_reported_errors();
+    if (status == 0 && failing > 0) {
         fflush(NULL);
         ml_exit_now(ml_opts.exitcode);
     }

@@ -5,6 +5,7 @@
 #include "crash_story.h"
 #include "event_ring.h"
 #include "log_writer.h"
+#include "pyapi.h"
 #include "stack.h"
 #include "stack_table.h"
 
@@ -116,12 +117,27 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
         json_kv_int(&rec->j, "instance", (long long)f->instance);
     }
     json_kv_int(&rec->j, "interp", f->interp);
+    /* Where it happened, which may not be the owner's interpreter (read from the
+     * thread state without locks: also from the fatal-signal handler). */
+    PyThreadState *tstate = ml_py_tstate();
+    if (tstate)
+        json_kv_int(&rec->j, "access_interp", py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)));
     if (f->type)
         json_kv_string(&rec->j, "type", f->type);
     if (f->slot) {
         json_kv_string(&rec->j, "slot", f->slot);
         json_kv_string(&rec->j, "slot_function", f->slot_function_name);
     }
+    if (f->cause_kind) {
+        json_key(&rec->j, "cause");
+        json_begin_object(&rec->j);
+        json_kv_string(&rec->j, "kind", f->cause_kind);
+        json_kv_string(&rec->j, "slot", "tp_dealloc");
+        json_kv_string(&rec->j, "slot_function", f->cause_function);
+        json_end_object(&rec->j);
+    }
+    if (f->fix)
+        json_kv_string(&rec->j, "fix", f->fix);
     write_finding_stack(&rec->j, f, access);
     if (f->story)
         ml_crash_story_write(&rec->j, f->story);

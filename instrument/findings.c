@@ -8,6 +8,7 @@
 #include "objects.h"
 #include "report_text.h"
 #include "suppressions.h"
+#include "visible_text.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
 static int enabled[ML_KIND_COUNT];
 static struct ml_suppressions suppressions;
 static unsigned long reported;
+static unsigned long reported_errors;
 
 /* Seen findings: a fixed table of keys, usable from the crash handler. */
 #define SEEN_SLOTS 4096
@@ -101,6 +103,17 @@ int ml_is_kind(const char *name)
     return ml_kind_by_name(name) >= 0;
 }
 
+/* The whole list: a user who mistyped one should not need the manual to see the rest. */
+static void unknown_kind(const char *name, char *err, size_t err_size)
+{
+    int n = snprintf(err, err_size, "report_kinds: unknown finding kind '%s' (known: all",
+                     ml_visible(name, strlen(name)).text);
+    for (int k = 0; k < ML_KIND_COUNT && n > 0 && (size_t)n < err_size; k++)
+        n += snprintf(err + n, err_size - (size_t)n, ", %s", ml_kinds[k].name);
+    if (n > 0 && (size_t)n < err_size)
+        snprintf(err + n, err_size - (size_t)n, "; see libmodlife(7))");
+}
+
 /* report_kinds: "" or "all" for all; a comma list names the kinds to report, and
  * "-kind" entries disable kinds from all. */
 static int configure_kinds(const char *spec, char *err, size_t err_size)
@@ -116,8 +129,7 @@ static int configure_kinds(const char *spec, char *err, size_t err_size)
             continue;
         int k = ml_kind_by_name(item + negate);
         if (k < 0) {
-            snprintf(err, err_size, "report_kinds: unknown finding kind '%s' (known: state-use-after-clear, "
-                     "state-use-after-free, type-outlives-module, ...; see modlife(7))", item + negate);
+            unknown_kind(item + negate, err, err_size);
             return -1;
         }
         enabled[k] = !negate;
@@ -158,20 +170,24 @@ void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, cons
     add_context(f, "created", &t->created);
 }
 
+void ml_function_name(const void *function, char *out, size_t size)
+{
+    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
+    if (ref.function) {
+        char demangled[256];
+        snprintf(out, size, "%s", ml_demangle(ref.function, demangled, sizeof demangled));
+    } else {
+        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
+        snprintf(out, size, "%s+0x%lx", slash ? slash + 1 : ref.path ? ref.path : "?",
+                 (unsigned long)((uintptr_t)function - ref.base));
+    }
+}
+
 void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function)
 {
     f->slot = slot;
     f->slot_function = function;
-    struct ml_object_ref ref = ml_objects_resolve((uintptr_t)function, 1);
-    if (ref.function) {
-        char demangled[sizeof f->slot_function_name];
-        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s",
-                 ml_demangle(ref.function, demangled, sizeof demangled));
-    } else {
-        const char *slash = ref.path ? strrchr(ref.path, '/') : NULL;
-        snprintf(f->slot_function_name, sizeof f->slot_function_name, "%s+0x%lx",
-                 slash ? slash + 1 : ref.path ? ref.path : "?", (unsigned long)((uintptr_t)function - ref.base));
-    }
+    ml_function_name(function, f->slot_function_name, sizeof f->slot_function_name);
 }
 
 int ml_findings_configure(char *err, size_t err_size)
@@ -292,10 +308,11 @@ static int first_time_at(const struct ml_finding *f, const struct ml_stack *acce
 }
 
 /* Apart: its 4 KiB of names must not weigh on the fatal-signal path. */
-static __attribute__((noinline)) int suppressed(const struct ml_finding *f, const struct ml_stack *access)
+static __attribute__((noinline)) const struct ml_suppression *suppressed(const struct ml_finding *f,
+                                                                         const struct ml_stack *access)
 {
     if (!suppressions.count || f->in_signal_handler)
-        return 0;
+        return NULL;
     const char *names[2 + 2 * ML_STACK_MAX];
     size_t n = 0;
     names[n++] = f->module;
@@ -305,7 +322,23 @@ static __attribute__((noinline)) int suppressed(const struct ml_finding *f, cons
         names[n++] = ref.function;
         names[n++] = ref.path;
     }
-    return ml_suppressions_match(&suppressions, ml_kinds[f->kind].name, names, n) != NULL;
+    return ml_suppressions_match(&suppressions, ml_kinds[f->kind].name, names, n);
+}
+
+/* One record per place a rule silenced, counted like reported findings, so that the
+ * tools can say how many findings each rule matched in every process of a run (a
+ * fork child that leaves through os._exit writes no process-exit to sum them in). */
+static __attribute__((noinline)) void log_suppressed(const struct ml_finding *f, const struct ml_suppression *rule)
+{
+    char text[sizeof rule->kind + sizeof rule->pattern + 1];
+    snprintf(text, sizeof text, "%s:%s", rule->kind, rule->pattern);
+    struct ml_record r;
+    ml_record_begin(&r, "finding-suppressed");
+    json_kv_string(&r.j, "kind", ml_kinds[f->kind].name);
+    json_kv_string(&r.j, "module", f->module);
+    json_kv_string(&r.j, "type", f->type);
+    json_kv_string(&r.j, "suppression", text);
+    ml_record_end(&r);
 }
 
 int ml_finding_report(struct ml_finding *f)
@@ -323,10 +356,20 @@ int ml_finding_report(struct ml_finding *f)
         ml_stack_capture(&own, ml_opts.stack_depth);
         access = &own;
     }
+    const struct ml_suppression *rule = suppressed(f, access);
+    if (rule) {
+        /* Counted once per place, as reported findings are; the salt keeps these
+         * places apart from those of findings that were reported. */
+        if (first_time(mix(place_key(what_key(f), f, access), 0x5eed)))
+            log_suppressed(f, rule);
+        return 0;
+    }
     int print;
-    if (suppressed(f, access) || !first_time_at(f, access, &print))
+    if (!first_time_at(f, access, &print))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
+    if (ml_kinds[f->kind].error)
+        __atomic_add_fetch(&reported_errors, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
     if (print)
         ml_report_text(f, access);
@@ -338,4 +381,9 @@ int ml_finding_report(struct ml_finding *f)
 unsigned long ml_findings_reported(void)
 {
     return __atomic_load_n(&reported, __ATOMIC_RELAXED);
+}
+
+unsigned long ml_findings_reported_errors(void)
+{
+    return __atomic_load_n(&reported_errors, __ATOMIC_RELAXED);
 }

@@ -64,6 +64,12 @@ struct ml_finding {
     const char *slot;            /* "tp_dealloc", ..., NULL if none */
     const void *slot_function;
     char slot_function_name[256]; /* filled by ml_finding_set_slot */
+    /* Another finding that explains this one (the type outlives its module because
+     * its dealloc leaks references to it): logged as "cause", and its own Fix:. */
+    const char *cause_kind;       /* NULL if none */
+    char cause_function[256];
+    char fix_buf[512];
+    const char *fix;              /* NULL: the kind's */
 };
 
 /* Fill in what the finding is about, with the stacks kept in the record (which
@@ -71,6 +77,9 @@ struct ml_finding {
 void ml_finding_set_module(struct ml_finding *f, const struct ml_module_rec *m);
 /* subclass: the instance's type when it is not the type itself, else NULL. */
 void ml_finding_set_type(struct ml_finding *f, const struct ml_type_rec *t, const char *subclass);
+
+/* function's name, or object+offset where no symbol holds it. */
+void ml_function_name(const void *function, char *out, size_t size);
 
 /* The finding is a bug of this slot function (not of the place it ran from). */
 void ml_finding_set_slot(struct ml_finding *f, const char *slot, const void *function);
@@ -86,5 +95,12 @@ int ml_finding_report(struct ml_finding *f);
 
 /* Findings reported in this process. */
 unsigned long ml_findings_reported(void);
+/* Those of them of an error kind. */
+unsigned long ml_findings_reported_errors(void);
+
+struct json;
+/* "suppressed": [{"kind", "pattern", "count"}...] for the rules that matched, if
+ * there is a suppressions file. */
+void ml_findings_log_suppressed(struct json *j);
 
 #endif

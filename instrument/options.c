@@ -20,6 +20,7 @@ void ml_options_defaults(struct ml_options *o)
     o->verbosity = 0;
     o->dedup_python_frames = 1;
     o->stack_ids = 1;
+    snprintf(o->python_frames, sizeof o->python_frames, "app");
 }
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL };
@@ -43,12 +44,14 @@ static const struct opt_spec specs[] = {
     {"symbolize", BOOL(symbolize)},
     {"halt_on_error", BOOL(halt_on_error)},
     {"exitcode", INT(exitcode, 0, 255)},
+    {"exit_on_warnings", BOOL(exit_on_warnings)},
     {"suppressions", STR(suppressions)},
     {"report_kinds", STR(report_kinds)},
     {"verbosity", INT(verbosity, 0, 2)},
     {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
     {"stack_ids", BOOL(stack_ids)},
     {"notify", STR(notify)},
+    {"python_frames", STR(python_frames)},
 };
 
 /* The name is put in a sockaddr and printed in messages: a plain word. */
@@ -79,6 +82,10 @@ static int set_value(struct ml_options *o, const struct opt_spec *s, const char 
 {
     char *field = (char *)o + s->offset;
     if (s->type == OPT_STRING) {
+        if (field == o->python_frames && !(len == 3 && (!memcmp(value, "app", 3) || !memcmp(value, "all", 3)))) {
+            snprintf(err, err_size, "python_frames=%s: expected app or all", ml_visible(value, len).text);
+            return -1;
+        }
         if (len >= s->size) {
             snprintf(err, err_size, "%s is too long (at most %zu characters)", s->name, s->size - 1);
             return -1;
@@ -138,7 +145,7 @@ static int parse_pair(struct ml_options *o, const char *pair, size_t len, char *
             return set_value(o, &specs[i], value, value_len, err, err_size);
     char known[512];
     known_list(known, sizeof known);
-    snprintf(err, err_size, "unknown option '%s' (known: %s)", ml_visible(pair, key_len).text, known);
+    snprintf(err, err_size, "unknown option '%s' (known: %s; see libmodlife(7))", ml_visible(pair, key_len).text, known);
     return -1;
 }
 

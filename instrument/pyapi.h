@@ -18,6 +18,8 @@
     X(void *, PyModule_GetState, (PyObject *), 1)                                      \
     X(PyModuleDef *, PyModule_GetDef, (PyObject *), 1)                                 \
     X(const char *, PyModule_GetName, (PyObject *), 1)                                 \
+    X(PyObject *, PyModule_GetDict, (PyObject *), 1)                                   \
+    X(PyObject *, PyDict_GetItemString, (PyObject *, const char *), 1)                 \
     X(PyObject *, PyType_FromSpec, (PyType_Spec *), 1)                                 \
     X(PyObject *, PyType_FromSpecWithBases, (PyType_Spec *, PyObject *), 1)            \
     X(PyObject *, PyType_FromModuleAndSpec, (PyObject *, PyType_Spec *, PyObject *), 1)\

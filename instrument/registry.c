@@ -9,7 +9,16 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ptrmap defs, modules, types, weakrefs, interps;
-static unsigned long long next_instance = 1, next_type = 1;
+static unsigned long long next_type = 1;
+
+/* Instance numbers count per module name: "instance #1" is a module's first,
+ * whatever other extensions were loaded before it.  Few names: a list. */
+struct name_count {
+    struct name_count *next;
+    unsigned long long last;
+    char name[];
+};
+static struct name_count *instance_counts;
 unsigned long ml_registry_generation;
 unsigned long ml_type_generation;
 unsigned long ml_orphan_types;
@@ -52,6 +61,22 @@ static void release_module(struct ml_module_rec *rec)
 
 struct ml_module_rec *ml_module_find(const PyObject *module) { return ptrmap_get(&modules, module); }
 
+static unsigned long long next_instance(const char *name)
+{
+    struct name_count *c = instance_counts;
+    while (c && strcmp(c->name, name))
+        c = c->next;
+    if (!c) {
+        size_t len = strlen(name) + 1;
+        if (!(c = calloc(1, sizeof *c + len)))
+            return 0;
+        memcpy(c->name, name, len);
+        c->next = instance_counts;
+        instance_counts = c;
+    }
+    return ++c->last;
+}
+
 struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, long long interp)
 {
     struct ml_module_rec *rec = calloc(1, sizeof *rec);
@@ -60,7 +85,7 @@ struct ml_module_rec *ml_module_add(PyObject *module, struct ml_def_rec *def, lo
     rec->module = module;
     rec->def = def;
     rec->interp = interp;
-    rec->instance = next_instance++;
+    rec->instance = next_instance(def && def->name ? def->name : "?");
     rec->phase = ML_MOD_CREATED;
     struct ml_module_rec *stale = ptrmap_get(&modules, module);
     if (ptrmap_put(&modules, module, rec) != 0) {

@@ -41,7 +41,7 @@ struct ml_def_rec {
 struct ml_module_rec {
     PyObject *module;
     struct ml_def_rec *def;
-    unsigned long long instance; /* process-wide sequence number, never reused */
+    unsigned long long instance; /* numbered per module name from 1, never reused */
     long long interp;
     enum ml_module_phase phase;
     void *state;
@@ -65,6 +65,8 @@ struct ml_type_rec {
     int alive;
     int freed;                    /* its memory went back: the address may be another type's */
     int traverse_checked;         /* traverse-missing-type-visit looked at it */
+    const void *leaky_dealloc;    /* a tp_dealloc that freed an instance of it without
+                                     Py_DECREF(type): why it may outlive its module */
     PyObject *exec_module;        /* made while this module's exec slot ran */
     int orphan;                   /* exec_module was freed while this type lived */
     struct ml_saved_stack created, module_freed;

@@ -18,6 +18,7 @@
 struct out {
     char buf[32 * 1024];
     size_t len;
+    int python_left_out; /* runner frames left out of the Python stack being written */
 };
 
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -130,9 +131,40 @@ static void put_native(struct out *o, const struct ml_stack *s, int in_signal_ha
     }
 }
 
+/* Frames of the machinery that ran the code, not of the code: the import system
+ * and the test runner (the tools leave out the same ones, report_text.py). */
+static int runner_frame(const char *file, size_t len)
+{
+    static const char *const parts[] = {"/_pytest/", "/pluggy/"};
+    static const char frozen[] = "<frozen importlib.";
+    if (strcmp(ml_opts.python_frames, "app"))
+        return 0;
+    if (len >= sizeof frozen - 1 && !memcmp(file, frozen, sizeof frozen - 1))
+        return 1;
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+        size_t n = strlen(parts[p]);
+        for (size_t i = 0; i + n <= len; i++)
+            if (!memcmp(file + i, parts[p], n))
+                return 1;
+    }
+    return 0;
+}
+
+static void put_left_out(struct out *o)
+{
+    if (o->python_left_out)
+        put(o, "      ... %d frame%s of importlib/pytest/pluggy left out (MODLIFE_OPTIONS python_frames=all)\n",
+            o->python_left_out, o->python_left_out == 1 ? "" : "s");
+    o->python_left_out = 0;
+}
+
 static void put_python_frame(const char *file, int line, const char *function, void *arg)
 {
     struct out *o = arg;
+    if (file && runner_frame(file, strlen(file))) {
+        o->python_left_out++;
+        return;
+    }
     put(o, "      ");
     put_name(o, file, "?");
     put(o, ":%d in ", line);
@@ -150,6 +182,11 @@ static void put_saved_python(struct out *o, const char *text)
         const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
         if (!nl)
             break;
+        if (runner_frame(p, (size_t)(tab1 - p))) {
+            o->python_left_out++;
+            p = nl + 1;
+            continue;
+        }
         put(o, "      ");
         put_text(o, p, (size_t)(tab1 - p));
         put(o, ":%.*s in ", (int)(tab2 - tab1 - 1), tab1 + 1);
@@ -157,6 +194,7 @@ static void put_saved_python(struct out *o, const char *text)
         put(o, "\n");
         p = nl + 1;
     }
+    put_left_out(o);
 }
 
 /* The frame to name in the summary: the innermost one in extension code (not the
@@ -208,6 +246,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
 {
     static struct out o; /* one report at a time: findings are serialised by the GIL or the crash */
     o.len = 0;
+    o.python_left_out = 0;
     const struct ml_kind_info *k = &ml_kinds[f->kind];
     put(&o, "=================================================================\n");
     put(&o, "==%d==%s: modlife: %s: ", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name);
@@ -219,6 +258,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     } else if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
         put(&o, "  Python stack (innermost first):\n");
         ml_python_frames(put_python_frame, &o, ml_opts.stack_depth);
+        put_left_out(&o);
     }
     if (f->story) {
         put(&o, "\n");
@@ -234,7 +274,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
         if (!f->in_signal_handler)
             put_saved_python(&o, f->context[i].stack->python);
     }
-    put(&o, "\nRule: %s\nFix: %s\n", k->rule, k->fix);
+    put(&o, "\nRule: %s\nFix: %s\n", k->rule, f->fix ? f->fix : k->fix);
     put_summary(&o, f, access);
     put(&o, "=================================================================\n");
     for (size_t done = 0; done < o.len;) {

@@ -44,7 +44,7 @@ static int parse_line(struct ml_suppression *out, const char *line, size_t len, 
     out->pattern[pattern_len] = '\0';
     out->hits = 0;
     if (strcmp(out->kind, "*") != 0 && !is_kind(out->kind)) {
-        snprintf(err, err_size, "%s:%d: unknown finding kind '%s' (see modlife(7) for the kinds, or use *)",
+        snprintf(err, err_size, "%s:%d: unknown finding kind '%s' (see libmodlife(7) for the kinds, or use *)",
                  file, number, ml_visible(out->kind, strlen(out->kind)).text);
         return -1;
     }

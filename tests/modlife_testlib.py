@@ -2,9 +2,12 @@
 extensions for each, running Python under `modlife run`, and reading its logs."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+
+import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures")
@@ -52,6 +55,58 @@ def interpreters():
 
 INTERPRETERS = interpreters()
 INTERPRETER_IDS = [i.name for i in INTERPRETERS]
+
+# What the suite can use but a machine with gcc and one Python may lack (other
+# interpreters, gdb, valgrind, chromium, setpriv, pgrep, groff, Debian's extension packages): a test
+# that needs a missing one is skipped with this prefix in its reason, and conftest.py
+# lists each such reason once at the end of the run.
+NOT_COVERED = "not covered: "
+
+
+def skip_missing(what, why):
+    pytest.skip("%s%s (%s)" % (NOT_COVERED, what, why))
+
+
+def require_interpreter(interp):
+    if not os.access(interp.path, os.X_OK):
+        skip_missing(interp.name, "missing at %s" % interp.path)
+    return interp
+
+
+# The Debian package of each tool, for the skip reason.
+TOOL_PACKAGES = {"gdb": "gdb", "valgrind": "valgrind", "chromium": "chromium", "setpriv": "util-linux",
+                 "pgrep": "procps", "groff": "groff-base"}
+
+
+def require_tool(name):
+    """The tool's path; found on PATH only, so that a reduced PATH shows what a
+    machine without it runs."""
+    path = shutil.which(name)
+    if not path:
+        skip_missing(name, "not on PATH; Debian package %s" % TOOL_PACKAGES.get(name, name))
+    return path
+
+
+def path_without(where, hidden):
+    """A PATH of one new directory, where: a link to every program of this PATH but
+    those whose names start with one of hidden (a machine without them)."""
+    os.makedirs(where)
+    for d in os.environ["PATH"].split(os.pathsep):
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            link = os.path.join(where, name)
+            if not name.startswith(tuple(hidden)) and not os.path.lexists(link):
+                os.symlink(os.path.join(d, name), link)
+    return where
+
+
+def require_module(interp, module, package):
+    """Skips unless interp imports module (a Debian package such as python3-numpy)."""
+    require_interpreter(interp)
+    found = subprocess.run([interp.path, "-c", "import importlib.util, sys; "
+                            "sys.exit(importlib.util.find_spec(sys.argv[1]) is None)", module],
+                           capture_output=True, timeout=60)
+    if found.returncode != 0:
+        skip_missing(package, "not installed for %s" % interp.path)
 
 
 def build_extension(interp, source, out_dir, name=None):

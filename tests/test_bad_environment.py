@@ -13,6 +13,7 @@ import pytest
 from modlife_testlib import HERE, INTERPRETERS, SANITIZED, library_path, modlife_command, preload_env
 
 INTERP = next(i for i in INTERPRETERS if i.name == "debian-3.11")
+pytestmark = pytest.mark.needs(INTERP)
 WORK = """
 import sys, xxlimited
 for i in range(200):
@@ -112,6 +113,7 @@ def setuid_program(tmp_path, library, version):
 
 
 @pytest.mark.skipif(SANITIZED, reason="a setuid program cannot preload the sanitizer runtime the library needs")
+@pytest.mark.needs("setpriv")
 def test_setuid_processes_get_no_instrumentation(tmp_path):
     where, exe = setuid_program(tmp_path, library_path(), "3.99.0")
     try:

@@ -3,6 +3,7 @@ signal, the interpreter and its phase, the slot that was running, what of the
 module was still alive and its last lifetime events (in the log, on stderr and in
 `modlife report`), and the process dies as it would without modlife."""
 
+import json
 import re
 import signal
 import subprocess
@@ -120,3 +121,69 @@ def test_exit_status_is_the_uninstrumented_one(case, interp, fixtures_for, tmp_p
 def test_twins_do_not_crash(fixture, interp, fixtures_for, tmp_path):
     run = run_python(interp, TWINS[fixture], tmp_path, pythonpath=fixtures_for(fixture), status=0)
     assert events(run.records(), "finding") == []
+
+
+def test_still_alive_lists_only_the_living(interp, fixtures_for, tmp_path):
+    """A first instance of the module and its type died before the crash: the story's
+    "Still alive" leaves them out (their records stay in the registry, dead)."""
+    script = """
+import gc, sys, finalize_crash as first
+del sys.modules["finalize_crash"]
+import finalize_crash as m
+del first
+gc.collect()
+m.arm("buffer_after_free"); t = m.Tracker()
+del sys.modules["finalize_crash"], m
+gc.collect()
+del t
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=SIGSEGV)
+    records, crash = crash_record(run)
+    deaths = [r for r in events(records, "type-dealloc") if r["type"] == "finalize_crash.Tracker"]
+    assert len(deaths) == 1
+    assert len(crash["alive"]) == 1, crash["alive"]
+    assert re.fullmatch(r"type 'finalize_crash\.Tracker' of instance #\d+", crash["alive"][0])
+    assert crash["alive"][0] != "type 'finalize_crash.Tracker' of instance #%s" % deaths[0]["instance"]
+    assert ("type-dealloc", "finalize_crash") in [(e["event"], e["module"]) for e in crash["recent_events"]]
+
+
+def test_crash_while_running_is_no_finalize_crash(interp, fixtures_for, tmp_path):
+    """A tp_dealloc crashes while its module lives and the interpreter runs: not a
+    teardown's crash.  No finding; the signal goes on as without modlife."""
+    script = """
+import finalize_crash as m
+t = m.Tracker(); m.arm("crash_in_dealloc")
+del t
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=SIGSEGV)
+    assert events(run.records(), "finding") == []
+    assert "finalize-crash" not in run.proc.stderr
+
+
+def test_tools_place_a_crash_where_it_happened(interp, fixtures_for, tmp_path):
+    """A subinterpreter uses the state of the main interpreter's freed instance and
+    crashes: the timeline draws the finding in the subinterpreter (the log's "interp"
+    is the owner's); `lifetimes` says the interpreters were not finalized."""
+    script = """
+import gc, sys, _testcapi, state_after_free as m
+m.bad_cached_counter()
+del sys.modules["state_after_free"], m
+gc.collect()
+_testcapi.run_in_subinterp("import state_after_free as m2; m2.bad_cached_counter()")
+"""
+    run = run_python(interp, script, tmp_path / "logs", pythonpath=fixtures_for("state_after_free"),
+                     status=SIGSEGV)
+    records, crash = crash_record(run)
+    sub = crash["crash_interp"]
+    assert crash["kind"] == "state-use-after-free" and crash["interp"] == 0 and sub > 0
+    assert crash["access_interp"] == sub
+    page = tmp_path / "t.html"
+    subprocess.run([modlife_command(), "timeline", run.log_dir, "-o", str(page)], check=True, capture_output=True)
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(),
+                                re.S).group(1))
+    assert [(f["kind"], f["interp"]) for f in data["processes"][0]["findings"]] == [("state-use-after-free", sub)]
+    lifetimes = subprocess.run([modlife_command(), "lifetimes", run.log_dir], capture_output=True, text=True,
+                               check=True).stdout
+    heads = re.findall(r"^  interpreter (\d+)(?: \(main\))?: created [\d.]+s, (.*)$", lifetimes, re.M)
+    assert heads == [("0", "not finalized"), (str(sub), "not finalized")], lifetimes
+    assert "-s" not in lifetimes

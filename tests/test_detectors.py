@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, events, run_python
+from modlife_testlib import FINDINGS_STATUS, events, modlife_command, run_python
 
 SIGSEGV = -signal.SIGSEGV
 SIGABRT = -signal.SIGABRT
@@ -21,9 +21,17 @@ class Case:
     fixture: str
     script: str
     findings: list          # (kind, module, type, guilty function) in report order
-    status: int = FINDINGS_STATUS
+    status: int = None      # default: FINDINGS_STATUS for errors, 0 for warnings only (as in ASan)
     env: dict = field(default_factory=dict)
     min_version: tuple = (3, 9)
+
+    def __post_init__(self):
+        if self.status is None:
+            errors = [f for f in self.findings if f[0] not in WARNINGS]
+            self.status = FINDINGS_STATUS if errors else 0
+
+
+WARNINGS = {"traverse-missing-type-visit", "static-type-in-multiphase-module", "state-from-non-module"}
 
 
 # A module state pointer cached in a C global, used after the module is gone.
@@ -196,6 +204,12 @@ m.Thing().bad_state()
 m.state_of(m.Thing)
 """, [("state-from-non-module", None, None, "Thing_bad_state"),
       ("state-from-non-module", None, None, "state_of")]),
+    # Warnings change the status only when asked.
+    Case("state-from-non-module-exit-on-warnings", "state_non_module", """
+import state_non_module as m
+m.Thing().bad_state()
+""", [("state-from-non-module", None, None, "Thing_bad_state")], status=FINDINGS_STATUS,
+         env={"MODLIFE_OPTIONS": "exit_on_warnings=1"}),
     Case("state-from-module-twin", "state_non_module", """
 import sys, state_non_module as m
 m.Thing().good_state(); m.state_of(sys)
@@ -289,3 +303,31 @@ def test_crashes_die_as_without_modlife(interp, fixtures_for, tmp_path):
                                capture_output=True, text=True)
         assert plain.returncode == case.status
         run_python(interp, case.script, tmp_path / case.name, pythonpath=path, status=case.status)
+
+
+def test_type_outlives_module_names_the_leaking_dealloc(interp, fixtures_for, tmp_path):
+    """The type outlives its module because its tp_dealloc leaks references to it: the
+    type-outlives-module report says so and points at that dealloc (log, stderr and
+    `modlife report`), not at the generic PyType_FromModuleAndSpec advice."""
+    script = """
+import gc, sys, finalize_crash as m
+m.arm("leak_type_ref"); t = m.Tracker(); del t
+del sys.modules["finalize_crash"], m
+gc.collect()
+"""
+    run = run_python(interp, script, tmp_path, pythonpath=fixtures_for("finalize_crash"), status=FINDINGS_STATUS)
+    found = {r["kind"]: r for r in events(run.records(), "finding")}
+    assert sorted(found) == ["dealloc-missing-type-decref", "type-outlives-module"]
+    outlives = found["type-outlives-module"]
+    assert outlives["cause"] == {"kind": "dealloc-missing-type-decref", "slot": "tp_dealloc",
+                                 "slot_function": "Tracker_dealloc"}
+    assert outlives["message"] == (
+        "heap type 'finalize_crash.Tracker' made by module 'finalize_crash' (instance #1) is still alive at exit, "
+        "after the module was freed; its instances leaked references to it: tp_dealloc Tracker_dealloc does not "
+        "Py_DECREF its type (dealloc-missing-type-decref)")
+    fix = ("Fix: Fix the dealloc-missing-type-decref of tp_dealloc Tracker_dealloc (Py_DECREF(tp) after "
+           "tp->tp_free(self)): the references it leaks keep the type alive past its module.")
+    report = subprocess.run([modlife_command(), "report", run.log_dir], capture_output=True, text=True).stdout
+    for text in (run.proc.stderr, report):
+        assert fix in text.splitlines()
+        assert "PyType_FromModuleAndSpec, store it" not in text

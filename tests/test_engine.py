@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, one, preload_env, read_log,
-                             run_modlife, run_python, xxlimited_status)
+from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, modlife_command, one, preload_env,
+                             read_log, run_modlife, run_python, xxlimited_status)
 
 XXLIMITED_SCRIPT = """
 import gc, sys
@@ -104,14 +104,14 @@ assert _testcapi.run_in_subinterp("import isolated; t = isolated.Thing(); isolat
     assert one(records, "interp-create", interp=sub["interp"])["main"] is False
     assert len(events(records, "interp-finalize", interp=sub["interp"])) == 1
     # Each instance has its own types and its own teardown, in its own interpreter.
-    sub_types = [r for r in events(records, "type-create", instance=sub["instance"])]
+    sub_types = [r for r in events(records, "type-create", module="isolated", instance=sub["instance"])]
     assert {r["type"] for r in sub_types} == {"isolated.Thing", "isolated.SubThing"}
     assert all(r["interp"] == sub["interp"] for r in sub_types)
-    sub_free = one(records, "module-free", instance=sub["instance"])
+    sub_free = one(records, "module-free", module="isolated", instance=sub["instance"])
     assert sub_free["interp"] == sub["interp"]
     assert sub_free["state_lookups"] >= 5
     # The subinterpreter ended before the main one tore its instance down.
-    main_free = one(records, "module-free", instance=main["instance"])
+    main_free = one(records, "module-free", module="isolated", instance=main["instance"])
     assert records.index(sub_free) < records.index(main_free)
 
 
@@ -298,8 +298,8 @@ def test_stack_options(interp, tmp_path):
 
 def test_relro_restored_after_patching(tmp_path, ext_root):
     """Patching makes the extension's RELRO pages writable only for the write."""
-    from modlife_testlib import INTERPRETERS
-    interp = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+    from modlife_testlib import INTERPRETERS, require_interpreter
+    interp = require_interpreter(next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1"))
     code = """
 import xxlimited
 print(sorted(l.split()[1] for l in open("/proc/self/maps") if "xxlimited.cpython" in l))
@@ -392,8 +392,8 @@ for i in ids: interpreters.destroy(i)
 def test_subinterpreters_with_their_own_gil(version, ext_root, tmp_path):
     """Four interpreters run the fixture at the same time: every instance, type and
     lookup is recorded, each in its own interpreter."""
-    from modlife_testlib import INTERPRETERS, build_extension
-    interp = next(i for i in INTERPRETERS if i.name == "pyenv-" + version)
+    from modlife_testlib import INTERPRETERS, build_extension, require_interpreter
+    interp = require_interpreter(next(i for i in INTERPRETERS if i.name == "pyenv-" + version))
     path = build_extension(interp, "isolated", str(ext_root / interp.name))
     records = run_python(interp, OWN_GIL_SCRIPT, tmp_path, pythonpath=path).records()
     subs = {r["interp"] for r in events(records, "interp-create")} - {0}
@@ -471,3 +471,45 @@ os._exit(3)
 def test_exit_of_a_program_that_is_not_python_is_untouched(tmp_path):
     run = run_modlife(["--", "sh", "-c", "(exit 5); /nonexistent/program 2>/dev/null; exit 7"], tmp_path)
     assert run.proc.returncode == 7 and run.logs == []
+
+
+def test_instances_count_per_module_name(interp, fixtures_for, tmp_path):
+    """A module's first instance is #1 whatever was imported before it, and the tools
+    keep apart instances of different modules that share a number."""
+    code = """
+import sys, isolated, finalize_state
+del sys.modules["finalize_state"]
+import finalize_state
+"""
+    run = run_python(interp, code, tmp_path, pythonpath=fixtures_for("isolated", "finalize_state"))
+    creates = [(r["module"], r["instance"]) for r in events(run.records(), "module-create")
+               if r["module"] in ("isolated", "finalize_state")]
+    assert creates == [("isolated", 1), ("finalize_state", 1), ("finalize_state", 2)]
+    lifetimes = subprocess.run([modlife_command(), "lifetimes", run.log_dir], capture_output=True, text=True,
+                               check=True).stdout
+    shown = re.findall(r"^  module +(isolated|finalize_state) #(\d+) ", lifetimes, re.M)
+    assert shown == [("isolated", "1"), ("finalize_state", "1"), ("finalize_state", "2")], lifetimes
+
+
+def test_types_made_in_a_single_phase_init_are_the_modules(interp, fixtures_for, tmp_path):
+    """PyO3's way: PyType_FromSpec in PyInit, no module given, a "builtins." spec name.
+    The type is the module's being initialised on that thread; one made later is none's."""
+    code = "import pyo3_like; pyo3_like.make_type()"
+    records = run_python(interp, code, tmp_path, pythonpath=fixtures_for("pyo3_like")).records()
+    types = {r["type"]: (r.get("module"), r.get("instance"), r.get("bound")) for r in events(records, "type-create")
+             if r["type"] in ("builtins.Thing", "builtins.Later")}
+    assert types == {"builtins.Thing": ("pyo3_like", 1, False), "builtins.Later": (None, None, None)}
+
+
+def test_pyo3_types_are_cryptographys(tmp_path):
+    """python3-cryptography's _rust (PyO3 0.17): its types belong to its module."""
+    interp = INTERPRETERS[0]
+    if subprocess.run([interp.path, "-c", "import cryptography.hazmat.bindings._rust"]).returncode:
+        pytest.skip("python3-cryptography is not installed")
+    code = "from cryptography import x509; x509.ObjectIdentifier('1.2.3')"
+    records = run_modlife(["--", interp.path, "-c", code], tmp_path).records()  # its own findings: any status
+    types = {r["type"]: r for r in events(records, "type-create")}
+    oid = types["builtins.ObjectIdentifier"]
+    assert (oid["module"], oid["instance"], oid["bound"]) == ("_rust", 1, False)
+    rust = [r for r in types.values() if r["type"].startswith("builtins.")]
+    assert len(rust) > 1 and all(r.get("module") == "_rust" for r in rust)

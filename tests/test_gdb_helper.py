@@ -9,6 +9,7 @@ import pytest
 from modlife_testlib import HERE, INTERPRETERS, SANITIZED, build_extension, modlife_command
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs("gdb", "pgrep", INTERP)
 HELPER = os.path.join(os.path.dirname(HERE), "tools", "gdb", "modlife-gdb.py")
 SCRIPT = """
 import gc, sys, time, xxlimited, state_after_clear as m

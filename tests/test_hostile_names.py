@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from cdp_client import CHROMIUM, Browser
+from cdp_client import Browser
 from modlife_testlib import FINDINGS_STATUS, HERE, INTERPRETERS, build_extension, modlife_command
 
 # The part both names share, raw (as Python sees the type's name) and as a terminal
@@ -161,11 +161,10 @@ def test_tools_read_bytes_that_are_not_utf8(hostile, tmp_path):
     assert [(r["module"], r["type"]) for _, r in found] == [(MODULE, TYPE)]
 
 
+@pytest.mark.needs("chromium")
 def test_timeline_page(hostile, tmp_path):
     """The page from a log whose directory and file names hold %DATA% and markup:
     no script of the data runs, every row is drawn, names are shown as they are."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("chromium is missing at %s (./bootstrap installs the Debian package)" % CHROMIUM)
     _, log = hostile
     where = tmp_path / "%DATA%<img src=x onerror=window.pwned=2>"
     where.mkdir()
@@ -194,6 +193,7 @@ def test_timeline_page(hostile, tmp_path):
         assert " in evil_dealloc (module %s) (type %s)\n" % (MODULE_SHOWN, TYPE_SHOWN) in report
 
 
+@pytest.mark.needs("gdb", "pgrep")
 def test_gdb_helper(interp, ext_root, tmp_path):
     """modlife-registries reads the names out of the process: shown as the library's
     report shows them, where it died on the bytes that are not UTF-8."""

@@ -7,13 +7,14 @@ import sys
 
 import pytest
 
-from modlife_testlib import HERE
+from modlife_testlib import HERE, require_tool
 
 TOP = os.path.dirname(HERE)
 
 
 def rendered(page):
-    proc = subprocess.run(["groff", "-man", "-Tascii", "-ww", "-P-c", "-P-b", "-P-u", os.path.join(TOP, "docs", page)],
+    proc = subprocess.run([require_tool("groff"), "-man", "-Tascii", "-ww", "-P-c", "-P-b", "-P-u",
+                           os.path.join(TOP, "docs", page)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     return re.sub(r"-\n\s+", "-", proc.stdout)  # words hyphenated across lines

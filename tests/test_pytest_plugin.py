@@ -2,6 +2,7 @@
 library, findings fail the test they happen in (setup, call, subprocess,
 subinterpreter), xfail/-x/-k/parametrize work, findings at finalize fail the run,
 and exit statuses are kept."""
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from modlife_testlib import HERE, INTERPRETERS, build_extension
 
 PYTEST_PYTHON = "/usr/bin/python3"   # Debian's python3-pytest (static libpython 3.11)
 INTERP = next(i for i in INTERPRETERS if i.name == "debian-3.11")
+pytestmark = pytest.mark.needs(INTERP)
 TOOLS = os.path.join(os.path.dirname(HERE), "tools", "python")
 
 SUITE = '''
@@ -148,12 +150,42 @@ def test_suppressions(project, tmp_path):
     proc, result = run_pytest(project, "--modlife-suppressions", str(supp), "-k", "test_bad and not sub")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no findings" in proc.stdout
+    # How many findings the rule matched (one per test that reached the bug).
+    assert "\nmodlife: 3 findings suppressed: 3 by state-use-after-clear:state_after_clear\n" in proc.stdout
+    # Under pytest-xdist, the workers' counts reach the controller's summary.
+    if importlib.util.find_spec("xdist") is not None:
+        proc, result = run_pytest(project, "-n", "2", "--modlife-suppressions", str(supp), "-k", "test_bad and not sub")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "\nmodlife: 3 findings suppressed: 3 by state-use-after-clear:state_after_clear\n" in proc.stdout
 
 
 def test_bad_fail_on_is_a_usage_error(project):
     proc, _ = run_pytest(project, "--modlife-fail-on=no-such-kind")
     assert proc.returncode == 4
     assert "--modlife-fail-on: unknown kind no-such-kind" in proc.stderr
+
+
+@pytest.mark.parametrize("env_options, supp, message", [
+    ("colour=blue", None, "modlife: MODLIFE_OPTIONS: unknown option 'colour' (known: log_path,"),
+    ("report_kinds=nope", None, "modlife: MODLIFE_OPTIONS: report_kinds: unknown finding kind 'nope' (known: all,"),
+    (None, "nope:x\n", "modlife: MODLIFE_OPTIONS: {supp}:1: unknown finding kind 'nope' (see libmodlife(7)"),
+])
+def test_bad_options_are_a_usage_error(project, tmp_path, env_options, supp, message):
+    """Checked by the library before the session runs: no test runs (the suite would
+    leave a marker); they used to make the session's process die with status 1."""
+    (project / "test_marker.py").write_text("open(%r, 'w').close()\ndef test_it():\n    pass\n"
+                                            % str(tmp_path / "marker"))
+    args = ["--modlife-suppressions", str(tmp_path / "bad.supp")] if supp else []
+    if supp:
+        (tmp_path / "bad.supp").write_text(supp)
+    try:
+        proc, result = run_pytest(project, *args, suite_file="test_marker.py",
+                                  env={"MODLIFE_OPTIONS": env_options} if env_options else None)
+    finally:
+        (project / "test_marker.py").unlink()
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "ERROR: " + message.format(supp=tmp_path / "bad.supp") in proc.stderr
+    assert not (tmp_path / "marker").exists() and result == {}
 
 
 def test_finding_at_finalize_fails_the_session(project):

@@ -11,8 +11,8 @@ from modlife_testlib import build_extension
 from test_pytest_plugin import INTERP, PYTEST_PYTHON, TOOLS, outcomes
 
 XDIST = subprocess.run([PYTEST_PYTHON, "-c", "import xdist"], capture_output=True).returncode == 0
-needs_xdist = pytest.mark.skipif(not XDIST, reason="pytest-xdist is not installed for %s (Debian: "
-                                 "python3-pytest-xdist)" % PYTEST_PYTHON)
+needs_xdist = pytest.mark.skipif(not XDIST, reason="not covered: python3-pytest-xdist (not installed for %s)"
+                                 % PYTEST_PYTHON)
 
 # Two planted bugs: state-use-after-clear (a Holder dying in m_clear asks for the
 # state) and dealloc-missing-type-decref (Leaky's tp_dealloc keeps its type).

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, events, read_log, run_modlife, run_python
+from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, events, read_log, run_modlife, require_module, run_python
 
 # Debian's static 3.11 and pyenv's shared 3.13.
 pytestmark = pytest.mark.parametrize("interp", [i for i in INTERPRETERS if i.name in ("debian-3.11", "pyenv-3.13.0")],
@@ -138,6 +138,7 @@ KIWI_TYPES = ["kiwisolver." + t for t in ("Constraint", "Expression", "Solver", 
 def test_kiwisolver_one_report_per_dealloc(interp, tmp_path):
     if interp.name != "debian-3.11":
         pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    require_module(interp, "kiwisolver", "python3-kiwisolver")
     run = run_python(interp, KIWI_WORKLOAD, tmp_path, status=FINDINGS_STATUS)
     found = [r for r in events(run.records(), "finding") if r["kind"] == "dealloc-missing-type-decref"]
     assert sorted(r["type"] for r in found) == KIWI_TYPES, [r["message"] for r in found]
@@ -214,6 +215,7 @@ def test_kiwisolver_deallocs_not_named_after_neighbours(interp, tmp_path):
     after PyInit__cext, 12 bytes long)."""
     if interp.name != "debian-3.11":
         pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    require_module(interp, "kiwisolver", "python3-kiwisolver")
     run = run_python(interp, KIWI_WORKLOAD, tmp_path / "logs", status=FINDINGS_STATUS)
     doc = json.loads(run_modlife_report(["--format", "json", str(tmp_path / "logs")]))
     groups = [g for g in doc["findings"] if g["kind"] == "dealloc-missing-type-decref"]
@@ -231,6 +233,7 @@ def test_kiwisolver_cxx_names_demangled(interp, tmp_path):
     extension brought) and in `modlife report` (c++filt)."""
     if interp.name != "debian-3.11":
         pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    require_module(interp, "kiwisolver", "python3-kiwisolver")
     run = run_python(interp, KIWI_WORKLOAD, tmp_path / "logs", status=FINDINGS_STATUS)
     text = run_modlife_report([str(tmp_path / "logs")])
     for out in (run.proc.stderr, text):

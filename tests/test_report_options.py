@@ -1,12 +1,16 @@
 """The detector options as users set them: halt_on_error, exitcode, suppressions,
-report_kinds, python_stack, and one report per bug and place."""
+report_kinds, python_stack, python_frames, and one report per bug and place."""
 import os
+import re
+import subprocess
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, build_extension, events, read_log, run_modlife
+from modlife_testlib import (FINDINGS_STATUS, INTERPRETERS, build_extension, events, modlife_command, read_log,
+                             run_modlife, run_python)
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs(INTERP)
 
 TWO_KINDS = """
 import state_non_module as m, heap_type_slots as h
@@ -85,9 +89,11 @@ def test_malformed_suppressions_name_file_and_line(fixtures, tmp_path):
     supp = tmp_path / "supp.txt"
     supp.write_text("state-from-non-module:x\nnot a suppression\n")
     result = run(fixtures, tmp_path / "logs", "--suppressions", str(supp))
-    assert result.proc.returncode == 1
-    assert result.proc.stderr.strip() == (
-        "modlife: MODLIFE_OPTIONS: %s:2: expected kind:pattern, got 'not a suppression'" % supp)
+    # The library's message, from its check before the command starts (which it does not).
+    assert result.proc.returncode == 2
+    assert result.proc.stderr == (
+        "modlife run: MODLIFE_OPTIONS: %s:2: expected kind:pattern, got 'not a suppression'\n"
+        "modlife run: %s was not started\n" % (supp, INTERP.path))
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -101,7 +107,7 @@ def test_report_kinds(fixtures, tmp_path, spec, expected):
 
 def test_unknown_report_kind_is_an_error(fixtures, tmp_path):
     result = run(fixtures, tmp_path, "--report-kinds", "state-use-after-lunch")
-    assert result.proc.returncode == 1
+    assert result.proc.returncode == 2 and result.proc.stdout == ""
     assert "report_kinds: unknown finding kind 'state-use-after-lunch'" in result.proc.stderr
 
 
@@ -109,3 +115,58 @@ def test_python_stack_off(fixtures, tmp_path):
     result = run(fixtures, tmp_path, "--no-python-stack")
     assert "Python stack" not in result.proc.stderr
     assert "SUMMARY: modlife: state-from-non-module" in result.proc.stderr
+
+
+PLUGGY = "def call(f):\n    f()\n"
+RUNNER_SCRIPT = """
+import finalize_crash as m
+from pluggy import call
+m.arm("leak_type_ref")
+call(lambda: m.Tracker())
+"""
+LEFT_OUT = re.compile(r"      \.\.\. (\d+) frames? of importlib/pytest/pluggy left out \((.*)\)")
+
+
+def _python_stacks(text):
+    """The Python stacks of a report's text: lists of their frame lines."""
+    stacks, current = [], None
+    for line in text.splitlines():
+        if line == "  Python stack (innermost first):":
+            current = []
+            stacks.append(current)
+        elif current is not None and line.startswith("      "):
+            current.append(line.strip())
+        else:
+            current = None
+    return stacks
+
+
+def test_runner_python_frames_left_out(interp, fixtures_for, tmp_path):
+    """Frames of importlib, pytest and pluggy are left out of the reports, counted; the
+    log keeps them; python_frames=all and report --all-python-frames keep them."""
+    lib = tmp_path / "lib" / "pluggy"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text(PLUGGY)
+    path = fixtures_for("finalize_crash") + ":" + str(tmp_path / "lib")
+    run = run_python(interp, RUNNER_SCRIPT, tmp_path / "logs", pythonpath=path, status=FINDINGS_STATUS)
+    decref = [r for r in events(run.records(), "finding") if r["kind"] == "dealloc-missing-type-decref"][0]
+    logged = [f["file"] for f in decref["python_stack"]]
+    assert logged == [str(lib / "__init__.py"), "<string>"]
+    created = [f["file"] for f in decref["context"][0]["python_stack"]]
+    frozen = sum(1 for f in created if f.startswith("<frozen importlib."))
+    assert frozen >= 2 and created[-1] == "<string>"
+    report = subprocess.run([modlife_command(), "report", run.log_dir], capture_output=True, text=True).stdout
+    for text, hint in ((run.proc.stderr, "MODLIFE_OPTIONS python_frames=all"), (report, "report --all-python-frames")):
+        stacks = _python_stacks(text.split("SUMMARY: modlife: dealloc-missing-type-decref")[0])
+        assert stacks[0] == ["<string>:5 in <module>", "... 1 frame of importlib/pytest/pluggy left out (%s)" % hint]
+        assert stacks[1] == ["<string>:2 in <module>",
+                             "... %d frames of importlib/pytest/pluggy left out (%s)" % (frozen, hint)]
+    full = run_python(interp, RUNNER_SCRIPT, tmp_path / "all", pythonpath=path, status=FINDINGS_STATUS,
+                      env={"MODLIFE_OPTIONS": "python_frames=all"})
+    report_all = subprocess.run([modlife_command(), "report", "--all-python-frames", run.log_dir],
+                                capture_output=True, text=True).stdout
+    for text in (full.proc.stderr, report_all):
+        assert not LEFT_OUT.search(text)
+        stacks = _python_stacks(text.split("SUMMARY: modlife: dealloc-missing-type-decref")[0])
+        assert len(stacks[0]) == 2 and stacks[0][0].startswith(str(lib / "__init__.py") + ":2 in ")
+        assert len(stacks[1]) == len(created)

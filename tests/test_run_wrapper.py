@@ -61,8 +61,8 @@ def drop_privileges(interp):
             "--ambient-caps=+dac_read_search", interp.path]
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges with setpriv needs root")
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="not covered: dropping privileges with setpriv (needs root)")
+@pytest.mark.needs("setpriv")
 def test_privilege_drop_runs_on_without_a_log(interp, tmp_path):
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
@@ -78,8 +78,8 @@ def test_privilege_drop_runs_on_without_a_log(interp, tmp_path):
     assert logs(log_dir) == []
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges with setpriv needs root")
-@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="not covered: dropping privileges with setpriv (needs root)")
+@pytest.mark.needs("setpriv")
 def test_each_process_without_a_log_is_named(tmp_path):
     interp = PAIR[0]
     log_dir = tmp_path / "logs"
@@ -278,14 +278,16 @@ def test_clean_run_adds_nothing(interp, tmp_path):
 
 
 def test_findings_bring_the_log_line(interp, tmp_path, fixtures_for):
-    """A process that reported findings: modlife run names the logs, unless --quiet."""
+    """A process that reported findings: modlife run counts them and names the logs, unless --quiet."""
     code = ("import gc, sys, state_after_clear as m\n"
             "m.keep(m.Holder()); del sys.modules['state_after_clear'], m; gc.collect()\n")
     env = dict(os.environ, PYTHONPATH=fixtures_for("state_after_clear"))
     got = wrapped(tmp_path / "logs", [interp.path, "-c", code], env=env)
-    assert got.returncode == 23 and got.stderr.endswith(b"\nmodlife: 1 log in %s\n" % str(tmp_path / "logs").encode())
+    assert got.returncode == 23 and got.stderr.endswith(
+        b"\nmodlife: 1 finding (1 error: state-use-after-clear) in 1 of 1 process - modlife report %s\n"
+        % str(tmp_path / "logs").encode())
     quiet = wrapped(tmp_path / "quiet", [interp.path, "-c", code], "--quiet", env=env)
-    assert quiet.returncode == 23 and b"log in" not in quiet.stderr and b"state-use-after-clear" in quiet.stderr
+    assert quiet.returncode == 23 and b"modlife report" not in quiet.stderr and b"state-use-after-clear" in quiet.stderr
 
 
 def test_status_of_a_signal_death_is_kept(interp, tmp_path):

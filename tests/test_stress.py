@@ -116,6 +116,7 @@ for i in range(100):
     assert not [r for r in records if r["event"] == "finding"]
 
 
+@pytest.mark.needs("pgrep")
 def test_killed_in_the_middle(stressed, tmp_path):
     interp, path = stressed
     log_dir = tmp_path / "logs"

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
-from cdp_client import CHROMIUM, Browser
+from cdp_client import Browser
 from modlife_testlib import FINDINGS_STATUS, INTERPRETERS, build_extension, modlife_command, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs("chromium", INTERP)
 SCRIPT = """
 import gc, sys, state_after_clear as m, _testcapi
 m.keep(m.Holder())
@@ -25,8 +26,6 @@ BARS = "[...document.querySelectorAll('.bar')].map(e => [e.dataset.kind, e.datas
 
 @pytest.fixture(scope="module")
 def run(ext_root, tmp_path_factory):
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("chromium is missing at %s (./bootstrap installs the Debian package)" % CHROMIUM)
     out = str(ext_root / INTERP.name)
     build_extension(INTERP, "state_after_clear", out)
     result = run_modlife(["--", INTERP.path, "-c", SCRIPT], tmp_path_factory.mktemp("logs"),

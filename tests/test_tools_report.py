@@ -11,6 +11,7 @@ import pytest
 from modlife_testlib import FINDINGS_STATUS, HERE, INTERPRETERS, build_extension, modlife_command, read_log, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs(INTERP)
 SRCDIR = os.path.dirname(HERE)
 
 # The same finding in a parent and its forked child: one group, seen twice.

@@ -15,28 +15,15 @@ project, as a user types them: `python -m pytest --modlife`, `python -m pytest -
 import os
 import re
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from modlife_testlib import HERE, INTERPRETERS
+from modlife_testlib import HERE, INTERPRETERS, require_module
 from test_install import clean_env, ok, run
 
 DEBIAN = next(i for i in INTERPRETERS if i.name == "debian-3.11")
 PACKAGE = os.path.join(HERE, "fixtures", "xxbugs")
-
-
-def have(module):
-    return subprocess.run([DEBIAN.path, "-c", "import " + module], capture_output=True).returncode == 0
-
-
-pytestmark = [
-    pytest.mark.skipif(not have("setuptools"), reason="setuptools is not installed for %s (Debian: "
-                       "python3-setuptools)" % DEBIAN.path),
-    pytest.mark.skipif(not have("xdist"), reason="pytest-xdist is not installed for %s (Debian: "
-                       "python3-pytest-xdist)" % DEBIAN.path),
-]
 
 DEALLOC = "dealloc-missing-type-decref"
 CLEAR = "state-use-after-clear"
@@ -63,8 +50,12 @@ HEADLINE = re.compile(r"==\d+==ERROR: modlife: ([a-z-]+): ")
 
 
 @pytest.fixture(scope="session")
-def venv(tmp_path_factory, wheel):
+def venv(tmp_path_factory, request):
     """A fresh venv of Debian's python3.11 with modlife's wheel and the user's package."""
+    for module, package in (("setuptools", "python3-setuptools"), ("pytest", "python3-pytest"),
+                            ("xdist", "python3-pytest-xdist")):
+        require_module(DEBIAN, module, package)
+    wheel = request.getfixturevalue("wheel")
     d = tmp_path_factory.mktemp("user-venv")
     ok([DEBIAN.path, "-m", "venv", "--system-site-packages", d])
     ok([d / "bin" / "python", "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel])
@@ -170,9 +161,8 @@ def test_plugin_logs_group_one_report_per_bug(runs, mode):
     assert "Seen 3 times in 2 processes " in text or mode == "xdist", text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: instance numbers count per module name (main counts "
-                   "every module's instances: test_second_instance's module is 'instance #12')")
 def test_plugin_numbers_instances_per_module(runs):
+    """The test module's import made instance #1; the test's own instance is #2."""
     r = runs("plugin")
     section = failure_sections(r.proc.stdout)["test_second_instance"]
     assert "for module 'xxbugs' (instance #2) after its m_clear ran" in section, section

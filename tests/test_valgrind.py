@@ -11,6 +11,7 @@ import pytest
 from modlife_testlib import HERE, INTERPRETERS, SANITIZED, build_extension, run_modlife
 
 INTERP = next(i for i in INTERPRETERS if i.name == "pyenv-3.12.1")
+pytestmark = pytest.mark.needs("valgrind", INTERP)
 SUPPRESSIONS = os.path.join(HERE, "valgrind", "modlife.supp")
 # Frames that only pass the blame on: allocators and libc's memory functions.
 PASS_THROUGH = re.compile(r"(malloc|calloc|realloc|free|strdup|strndup|memcpy|memmove|memset|strlen|strcmp|"

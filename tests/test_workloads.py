@@ -8,21 +8,43 @@ import sys
 
 import pytest
 
-from modlife_testlib import HERE, modlife_command
+from modlife_testlib import HERE, NOT_COVERED, Interpreter, modlife_command, require_module
 
 sys.path.insert(0, os.path.join(HERE, "workloads"))
 import real_workloads  # noqa: E402
 
-WORKLOADS = real_workloads.select(quick=True, only=None, keyword=None)
 
 
-@pytest.mark.parametrize("workload", WORKLOADS, ids=[w.name.replace(" ", "-") for w in WORKLOADS])
+def select():
+    """The quick subset, and a skip reason for each family whose interpreter or test
+    package is missing here."""
+    found, missing = [], {}
+    for family in ("cpython", "pytest", "packages"):
+        try:
+            found += real_workloads.select(quick=True, only=family, keyword=None)
+        except SystemExit as e:
+            why = str(e).replace("real_workloads: ", "").split(": install it")[0]
+            missing[family] = "%s%s workloads (%s)" % (NOT_COVERED, family, why)
+    return found, missing
+
+
+WORKLOADS, MISSING = select()
+PARAMS = [pytest.param(w, id=w.name.replace(" ", "-")) for w in WORKLOADS] + \
+    [pytest.param(None, id="missing-" + f, marks=pytest.mark.skip(reason=r)) for f, r in MISSING.items()]
+
+
+@pytest.mark.parametrize("workload", PARAMS)
 def test_workload_runs_as_without_modlife(workload, tmp_path):
+    if workload.kind == "script":
+        package = workload.name.split(" python3-")[1]
+        require_module(Interpreter("debian-3.11", workload.interpreter), package, "python3-" + package)
     verdict = real_workloads.check(workload, modlife_command(), str(tmp_path), timeout=600)
     assert verdict.ok, "%s: %s\n%s" % (workload.name, verdict.summary, "\n".join(verdict.details))
 
 
 def test_the_quick_subset_covers_every_family():
+    if MISSING:
+        pytest.skip(" ".join(MISSING.values()))
     kinds = {}
     for w in WORKLOADS:
         kinds.setdefault(w.kind, set()).add(w.name.split()[0])

@@ -36,6 +36,12 @@ int main(void)
     CHECK(parse(&o, "log_path='/tmp/a=\"b:c/m':stack_depth=5", err) == 0 && !strcmp(o.log_path, "/tmp/a=\"b:c/m"));
     CHECK(o.stack_depth == 5);
     CHECK(parse(&o, "log_path=\"/tmp/it's:x='y\"", err) == 0 && !strcmp(o.log_path, "/tmp/it's:x='y"));
+    CHECK(parse(&o, NULL, err) == 0 && !strcmp(o.python_frames, "app"));
+    CHECK(parse(&o, "python_frames=all", err) == 0 && !strcmp(o.python_frames, "all"));
+    CHECK(parse(&o, "python_frames=app", err) == 0 && !strcmp(o.python_frames, "app"));
+    CHECK(parse(&o, "python_frames=everything", err) == -1 &&
+          !strcmp(err, "python_frames=everything: expected app or all"));
+    CHECK(parse(&o, "python_frames=al", err) == -1 && strstr(err, "expected app or all"));
     CHECK(parse(&o, "notify=modlife-3f2a_9.x", err) == 0 && !strcmp(o.notify, "modlife-3f2a_9.x"));
     CHECK(parse(&o, "notify=\"abc\"", err) == 0 && !strcmp(o.notify, "abc"));
     CHECK(parse(&o, "notify=a/b", err) == -1 && strstr(err, "notify=a/b: expected a socket name"));
@@ -46,6 +52,10 @@ int main(void)
     CHECK(parse(&o, long_name, err) == -1 && strstr(err, "notify is too long (at most 100 characters)"));
     CHECK(parse(&o, "halt_on_error=true:exitcode=7", err) == 0 && o.halt_on_error == 1 && o.exitcode == 7);
     CHECK(parse(&o, "::stack_depth=3::", err) == 0 && o.stack_depth == 3);
+    CHECK(parse(&o, NULL, err) == 0 && o.exit_on_warnings == 0);
+    CHECK(parse(&o, "exit_on_warnings=1", err) == 0 && o.exit_on_warnings == 1);
+    CHECK(parse(&o, "exit_on_warnings=yes:exit_on_warnings=0", err) == 0 && o.exit_on_warnings == 0);
+    CHECK(parse(&o, "exit_on_warnings=2", err) == -1 && strstr(err, "exit_on_warnings=2: expected 0 or 1"));
 
     CHECK(parse(&o, "stack_depth=abc", err) == -1);
     CHECK(strstr(err, "stack_depth=abc") && strstr(err, "integer from 1 to 256"));
@@ -54,6 +64,7 @@ int main(void)
     CHECK(parse(&o, "stack_depth=", err) == -1);
     CHECK(parse(&o, "python_stack=maybe", err) == -1 && strstr(err, "expected 0 or 1"));
     CHECK(parse(&o, "nonsense=1", err) == -1 && strstr(err, "unknown option 'nonsense'") && strstr(err, "log_path"));
+    CHECK(strstr(err, "exit_on_warnings") && strstr(err, "; see libmodlife(7))"));
     CHECK(parse(&o, "log_path", err) == -1 && strstr(err, "expected key=value"));
     CHECK(parse(&o, "=3", err) == -1 && strstr(err, "expected key=value"));
     CHECK(parse(&o, "log_path='/tmp/a", err) == -1 && strstr(err, "unterminated quote"));

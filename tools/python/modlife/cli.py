@@ -10,6 +10,9 @@ type that CPython extension modules create, with native and Python stacks, in on
 JSONL log per process."""
 
 
+LOG_HELP = "log files, directories of logs, or a directory of runs (its latest run is read)"
+
+
 def build_parser(version):
     parser = argparse.ArgumentParser(prog="modlife", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -19,15 +22,17 @@ def build_parser(version):
 
     p = sub.add_parser("run", help="run a command with modlife in its Python processes",
                        description=run.__doc__)
-    p.add_argument("--log-dir", default="modlife-logs",
-                   help="directory for the logs, one per process (default: ./modlife-logs)")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="directory for the logs, one per process (default: a new directory "
+                        "./modlife-logs/<time>-<pid> for each run)")
     p.add_argument("--audit", action="store_true",
                    help="get control through LD_AUDIT instead of LD_PRELOAD")
     p.add_argument("--stack-depth", type=int, metavar="N", help="frames kept per stack (1-256)")
     p.add_argument("--no-python-stack", action="store_true", help="do not record Python frames")
     p.add_argument("--halt-on-error", action="store_true", help="stop the program at the first finding")
     p.add_argument("--exitcode", type=int, metavar="N",
-                   help="exit status when findings were reported and the program succeeded (default 23)")
+                   help="exit status when any process reported an error and the command succeeded "
+                        "(default 23; warnings too with MODLIFE_OPTIONS=exit_on_warnings=1)")
     p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
     p.add_argument("--report-kinds", metavar="LIST",
                    help="finding kinds to report: a comma list, or -kind entries to leave some out "
@@ -40,23 +45,28 @@ def build_parser(version):
 
     p = sub.add_parser("events", help="print the lifetime events of logs, one line each",
                        description=events.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.set_defaults(func=events.main)
 
     p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks",
                        description=report.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default): the library's report format and a summary table; "
                         "json: one JSON document; sarif: SARIF 2.1.0 for GitHub code scanning")
     p.add_argument("--kind", action="append", metavar="KIND", help="only findings of this kind (repeatable)")
+    p.add_argument("--fail-on", metavar="KINDS",
+                   help="exit 1 when the report has findings of these kinds: errors, all, or a comma list "
+                        "(default: exit 0 whatever was found)")
     p.add_argument("--source-root", default=".", metavar="DIR",
                    help="SARIF: file paths are made relative to DIR (default: the current directory)")
+    p.add_argument("--all-python-frames", action="store_true",
+                   help="text: keep the Python frames of importlib, pytest and pluggy (left out by default)")
     p.set_defaults(func=report.main, version=version)
 
     p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
                        description=lifetimes.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")
     p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter (0 is the main one)")
@@ -65,7 +75,7 @@ def build_parser(version):
 
     p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs",
                        description=timeline.__doc__)
-    p.add_argument("logs", nargs="+", metavar="LOG", help="log files or directories of logs")
+    p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the page to write")
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")

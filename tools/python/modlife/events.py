@@ -33,6 +33,8 @@ def describe(record):
     if e.startswith("type-"):
         owner = " of %s #%s" % (record["module"], record.get("instance")) if record.get("module") else ""
         return "%s%s interp %s" % (record.get("type"), owner, record.get("interp"))
+    if e == "finding-suppressed":
+        return "%s, suppressed by %s" % (record.get("kind"), record.get("suppression"))
     return record.get("kind", "")
 
 

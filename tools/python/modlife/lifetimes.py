@@ -41,8 +41,9 @@ def _notes(life, process):
 def print_process(process, lives, out):
     out.write("== %s (%s)\n" % (visible.terminal(process.name), visible.terminal(process.path)))
     for i in sorted(process.interps.values(), key=lambda i: i.id):
-        out.write("  interpreter %d%s: created %ss, finalized %ss\n" % (
-            i.id, " (main)" if i.main else "", _seconds(i.created), _seconds(i.finalized)))
+        out.write("  interpreter %d%s: created %ss, %s\n" % (
+            i.id, " (main)" if i.main else "", _seconds(i.created),
+            "not finalized" if i.finalized is None else "finalized %ss" % _seconds(i.finalized)))
     if not lives:
         out.write("  (no module instances or heap types%s)\n" % (" match" if process.lives else ""))
         return

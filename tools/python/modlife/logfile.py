@@ -35,6 +35,8 @@ import os
 import sys
 import time
 
+from modlife import rundir
+
 
 # 1: stacks inline; 2: lifetime records may name theirs ("stack" records).
 LOG_FORMAT = 2
@@ -49,8 +51,10 @@ class EmptyLog(LogError):
 
 
 def find_logs(paths):
-    """Log files named by paths: files as given, directories for their *.jsonl."""
+    """Log files named by paths: files as given, directories for their *.jsonl, a
+    directory of runs (modlife run's default) for its latest run's."""
     found = []
+    paths = [rundir.latest(p) for p in paths]
     for p in paths:
         if os.path.isdir(p):
             found.extend(sorted(os.path.join(p, n) for n in os.listdir(p) if n.endswith(".jsonl")))
@@ -101,11 +105,12 @@ _FIELDS = {
     "patched": _INT, "obj": _INT, "stack_id": _INT, "log_format": _INT,
     "event": _STR, "module": _STR, "type": _STR, "kind": _STR, "severity": _STR, "message": _STR,
     "path": _STR, "fn": _STR, "file": _STR, "function": _STR, "build_id": _STR, "what": _STR, "of": _STR,
-    "init": _STR, "phase": _STR, "note": _STR, "python": _STR, "libpython": _STR, "entry": _STR,
+    "init": _STR, "phase": _STR, "suppression": _STR, "note": _STR, "python": _STR, "libpython": _STR, "entry": _STR,
     "ip": _HEX, "off": _HEX, "address": _HEX, "base": _HEX, "def": _HEX, "state": _HEX,
     "main": _BOOL, "bound": _BOOL, "gc": _BOOL, "forked": _BOOL,
     "argv": _LIST, "stack": _LIST, "python_stack": _LIST, "context": _LIST, "recent_events": _LIST,
     "alive": _LIST, "finalizing": _BOOL, "crash_interp": _INT, "signal": _STR, "fault_address": _HEX,
+    "access_interp": _INT, "fix": _STR,
     "how": _STR, "status": _INT, "reason": _STR,
 }
 _NESTED = ("stack", "python_stack", "context", "recent_events")

@@ -51,6 +51,7 @@ class Process:
     interps: dict = field(default_factory=dict)
     lives: list = field(default_factory=list)
     findings: list = field(default_factory=list)
+    suppressed: list = field(default_factory=list)  # finding-suppressed records
     exit: Optional[dict] = None
     incomplete: Optional[str] = None  # why the library could not write the rest of the log
     end: int = 0                   # time of the last record
@@ -99,7 +100,7 @@ class _Builder:
     def __init__(self, path):
         self.process = None
         self.path = path
-        self.modules = {}   # instance -> Life
+        self.modules = {}   # (module name, instance) -> Life: instances count per name
         self.types = {}     # type id -> Life
         self.statics = {}   # (name, interp) -> Life
 
@@ -121,11 +122,11 @@ class _Builder:
         self.process.interps[r["interp"]].finalized = r["t"]
 
     def _module(self, r):
-        life = self.modules.get(r.get("instance"))
+        life = self.modules.get((r.get("module"), r.get("instance")))
         if life is None:
             life = Life("module", r.get("module") or "?", r.get("instance", 0), r.get("interp", 0), r["t"],
                         address=r.get("address"))
-            self.modules[life.key] = life
+            self.modules[(r.get("module"), r.get("instance"))] = life
             self.process.lives.append(life)
         for k in ("init", "def", "state", "state_lookups", "note"):
             if k in r:
@@ -175,12 +176,15 @@ class _Builder:
     def on_finding(self, r):
         index = len(self.process.findings)
         self.process.findings.append(r)
-        life = self.modules.get(r.get("instance")) if r.get("module") else None
+        life = self.modules.get((r["module"], r.get("instance"))) if r.get("module") else None
         if life is not None:
             life.findings.append(index)
         for t in self.types.values():
             if r.get("type") and t.name == r["type"] and t.interp == r.get("interp"):
                 t.findings.append(index)
+
+    def on_finding_suppressed(self, r):
+        self.process.suppressed.append(r)
 
     def on_process_exit(self, r):
         self.process.exit = r
@@ -191,7 +195,26 @@ class _Builder:
 
 # What a report needs: no lifetime records, which are nearly all of a long log.
 FINDINGS_ONLY = frozenset(("process-start", "object-load", "interp-create", "interp-finalize", "finding",
-                           "process-exit", "log-incomplete"))
+                           "finding-suppressed", "process-exit", "log-incomplete"))
+
+
+def suppression_counts(processes):
+    """(suppression, findings it matched) over processes, most first."""
+    counts = {}
+    for p in processes:
+        for r in p.suppressed:
+            rule = r.get("suppression") or "?"
+            counts[rule] = counts.get(rule, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def suppressed_line(counts):
+    """'N findings suppressed: 2 by kind:pattern, 1 by ...', or ''."""
+    if not counts:
+        return ""
+    total = sum(n for _, n in counts)
+    return "%d finding%s suppressed: %s" % (total, "" if total == 1 else "s",
+                                           ", ".join("%d by %s" % (n, rule) for rule, n in counts))
 
 
 def load(path, stacks=False, events=None):

@@ -23,3 +23,32 @@ def pair(key, value):
 def join(existing, pairs):
     """The options already in the environment first: the library lets later keys win."""
     return ":".join(([existing] if existing else []) + [pair(k, v) for k, v in pairs])
+
+
+def split(text):
+    """(key, value) pairs of MODLIFE_OPTIONS as instrument/options.c splits them: ':'
+    between pairs except inside a quoted value.  Only for reading keys the tools act
+    on; whether the options are valid is the library's to say (run.check_options)."""
+    pairs, start, quote = [], 0, None
+    text = text or ""
+    for i, c in enumerate(text + ":"):
+        if quote is None and c in "\"'" and i > start and text[i - 1] == "=":
+            quote = c
+        elif quote is not None and c == quote:
+            quote = None
+        elif quote is None and c == ":":
+            item = text[start:i]
+            start = i + 1
+            if not item or "=" not in item:
+                continue
+            key, value = item.split("=", 1)
+            if len(value) >= 2 and value[0] in "\"'" and value[-1] == value[0]:
+                value = value[1:-1]
+            pairs.append((key, value))
+    return pairs
+
+
+def value(text, key, default=None):
+    """The last value of key in MODLIFE_OPTIONS text: the library lets later keys win."""
+    found = [v for k, v in split(text) if k == key]
+    return found[-1] if found else default

@@ -25,7 +25,7 @@ import sys
 
 import pytest
 
-from modlife import findings, kinds, locate, logfile, model, nolog, report_text, suppressions, visible
+from modlife import findings, kinds, locate, logfile, model, nolog, preflight, report_text, suppressions, visible
 from modlife import options as modlife_options
 
 _CHILD = "MODLIFE_PYTEST_SESSION"   # set in the child: the log directory
@@ -183,7 +183,12 @@ def _run_child(config):
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     listener = nolog.Listener()
-    proc = subprocess.Popen(_child_argv(), env=_child_env(options, log_dir, listener.name))
+    env = _child_env(options, log_dir, listener.name)
+    bad = preflight.problem(env)
+    if bad:
+        listener.stop()
+        raise pytest.UsageError("modlife: %s" % bad)
+    proc = subprocess.Popen(_child_argv(), env=env)
     listener.start()  # after the fork: the child is started from one thread
     while True:
         try:
@@ -331,6 +336,10 @@ class LogTail:
                     record = self._parse(path, number, at, line)
                     if at >= report_from:
                         found.append((process, record))
+                elif line.startswith(b'{"event":"finding-suppressed"'):
+                    record = self._parse(path, number, at, line)
+                    if at >= report_from:
+                        process.suppressed.append(record)
                 elif line.startswith(b'{"event":"object-load"'):
                     record = self._parse(path, number, at, line)
                     process.objects[record["id"]] = record
@@ -448,6 +457,7 @@ class Session:
         self.tail = LogTail(self.log_dir, skip=_read_json(os.path.join(self.log_dir, _SESSION_START)), owns=owns)
         self.by_test = []      # (nodeid, phase, process, record)
         self.errors = []       # log lines that are no records
+        self.suppressed = []   # finding-suppressed records the workers read (pytest-xdist)
         self.reported = set()  # (nodeid, phase) failed with the findings' reports
         self.new_scope = _new_scope_function()
         # Start-up (conftest imports) belongs to no test: listed, fails the session.
@@ -520,6 +530,7 @@ class Session:
             self.config.workeroutput["modlife"] = json.dumps({
                 "findings": [(t, p, {"kind": r["kind"], "message": r.get("message", "")})
                              for t, p, _, r in self.by_test],
+                "suppressed": [r for process in self.tail.processes.values() for r in process.suppressed],
                 "errors": self.errors})
         if session.exitstatus == 0 and self.errors:
             session.exitstatus = 1
@@ -532,6 +543,7 @@ class Session:
         """pytest-xdist's controller: a worker's findings, for the summary and the exit status."""
         output = json.loads(getattr(node, "workeroutput", {}).get("modlife", "{}"))
         self.by_test.extend((t, p, None, r) for t, p, r in output.get("findings", []))
+        self.suppressed.extend(output.get("suppressed", []))
         self.errors.extend(output.get("errors", []))
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -539,6 +551,10 @@ class Session:
         tr.section("modlife")
         for error in self.errors:
             tr.write_line("modlife: cannot read the logs: %s" % error)
+        ours = model.Process("", {}, suppressed=self.suppressed)   # what workers read (pytest-xdist)
+        suppressed = model.suppressed_line(model.suppression_counts(list(self.tail.processes.values()) + [ours]))
+        if suppressed:
+            tr.write_line(visible.terminal("modlife: " + suppressed))
         if not self.by_test:
             tr.write_line("no findings (logs in %s)" % self.log_dir)
             return

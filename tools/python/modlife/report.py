@@ -1,11 +1,13 @@
 """`modlife report LOG...`: the findings of a run (log files, or the log directory
 of a whole process tree), grouped and de-duplicated, with symbolized stacks; then
 a summary table.  --format json gives one JSON document, --format sarif SARIF
-2.1.0 for GitHub code scanning."""
+2.1.0 for GitHub code scanning.  --fail-on=errors|all|KINDS makes the status 1
+when a finding of those kinds is in the report (for CI)."""
 import json
 import os
+import sys
 
-from modlife import findings, model, report_text, sarif
+from modlife import findings, kinds, model, report_text, sarif, visible
 
 
 def _frame_json(f):
@@ -38,14 +40,21 @@ def json_document(groups, processes):
         "findings": [_group_json(g) for g in groups],
         "summary": [{"kind": k, "severity": s, "count": c, "modules": m}
                     for k, s, c, m in findings.summary(groups)],
+        "suppressed": [{"suppression": rule, "count": n} for rule, n in model.suppression_counts(processes)],
     }
 
 
 def main(args, out):
+    try:
+        only = kinds.names(args.kind, "--kind") if args.kind else None
+        fail_on = kinds.select(args.fail_on, "--fail-on") if args.fail_on else set()
+    except kinds.UnknownKind as e:
+        sys.stderr.write("modlife report: %s\n" % visible.terminal(str(e)))
+        return 2
     processes = model.load_all(args.logs, events=model.FINDINGS_ONLY)
     groups = findings.group(processes)
-    if args.kind:
-        groups = [g for g in groups if g.kind in args.kind]
+    if only:
+        groups = [g for g in groups if g.kind in only]
     if args.format == "json":
         json.dump(json_document(groups, processes), out, indent=1)
         out.write("\n")
@@ -55,6 +64,6 @@ def main(args, out):
         out.write("\n")
     else:
         for g in groups:
-            out.write(report_text.render(g))
+            out.write(report_text.render(g, args.all_python_frames))
         out.write(report_text.summary_table(findings.summary(groups), processes))
-    return 0
+    return 1 if any(g.kind in fail_on for g in groups) else 0

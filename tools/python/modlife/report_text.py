@@ -4,7 +4,7 @@ line.  A crash report also tells the story around the fault.  Every line is
 escaped for the terminal (visible.terminal): names in it are the program's."""
 import os
 
-from modlife import kinds, visible
+from modlife import kinds, model, visible
 
 RULER = "=" * 65
 
@@ -50,12 +50,28 @@ def stack_lines(stack, interpreter=None):
     return lines
 
 
-def python_lines(python_stack):
+# Frames of the machinery that ran the code, not of the code: the import system and
+# the test runner (the library leaves out the same ones, report_text.c).
+RUNNER_FRAMES = ("<frozen importlib.", "/_pytest/", "/pluggy/")
+
+
+def runner_frame(frame):
+    file = frame.get("file") or ""
+    return file.startswith(RUNNER_FRAMES[0]) or any(part in file for part in RUNNER_FRAMES[1:])
+
+
+def python_lines(python_stack, all_frames=False):
     if not python_stack:
         return []
-    return ["  Python stack (innermost first):"] + [
+    shown = [p for p in python_stack if all_frames or not runner_frame(p)]
+    lines = ["  Python stack (innermost first):"] + [
         "      %s:%s in %s" % (p.get("file", "?"), p.get("line", "?"), p.get("function", "?"))
-        for p in python_stack]
+        for p in shown]
+    if len(shown) < len(python_stack):
+        n = len(python_stack) - len(shown)
+        lines.append("      ... %d frame%s of importlib/pytest/pluggy left out (report --all-python-frames)"
+                     % (n, "" if n == 1 else "s"))
+    return lines
 
 
 def _events_lines(events):
@@ -109,21 +125,24 @@ def summary_line(group):
     return text
 
 
-def render(group):
+def render(group, all_python_frames=False):
     r = group.record
     headline = "==%s==%s: modlife: %s: %s" % (group.process.pid, "ERROR" if group.severity == "error" else "WARNING",
                                             r["kind"], r.get("message", ""))
     interpreter = interpreter_object(group.process)
-    lines = [RULER, headline] + stack_lines(r["stack"], interpreter) + python_lines(r.get("python_stack"))
+    lines = [RULER, headline] + stack_lines(r["stack"], interpreter)
+    lines += python_lines(r.get("python_stack"), all_python_frames)
     story = crash_story(r)
     if story:
         lines += [""] + story
     for c in r.get("context", []):
         lines += ["", "%s was %s here:" % (c.get("of", "it"), c.get("what", "?"))]
-        lines += stack_lines(c["stack"], interpreter) + python_lines(c.get("python_stack"))
+        lines += stack_lines(c["stack"], interpreter) + python_lines(c.get("python_stack"), all_python_frames)
     lines += ["", "Rule: %s" % kinds.rule(r["kind"])]
     known = kinds.BY_NAME.get(r["kind"])
-    if known:
+    if r.get("fix"):  # this finding's own, when another finding is its cause
+        lines.append("Fix: %s" % r["fix"])
+    elif known:
         lines.append("Fix: %s" % known.fix)
     if group.count > 1 or len(group.pids) > 1:
         lines.append("Seen %d times in %d process%s (pid %s)" % (
@@ -143,6 +162,9 @@ def summary_table(rows, processes):
         lines.append("  %-*s  %-8s %6s  %s" % (width, "kind", "severity", "count", "modules"))
         for kind, severity, count, modules in rows:
             lines.append("  %-*s  %-8s %6d  %s" % (width, kind, severity, count, ", ".join(modules)))
+    suppressed = model.suppressed_line(model.suppression_counts(processes))
+    if suppressed:
+        lines.append("  " + suppressed)
     for p in processes:
         if p.crashed:
             lines.append("  note: %s %s" % (p.name, p.ending))

@@ -1,21 +1,26 @@
 """`modlife run [options] -- CMD...`: run CMD with modlife in every Python process
-it starts, one log per process in the log directory.
+it starts, one log per process in the log directory: a new one for each run,
+modlife-logs/<time>-<pid>/, unless --log-dir names one.
 
 CMD runs in a process group of its own, which gets the terminal while modlife run
 has it: a Ctrl-C or Ctrl-Z at the terminal reaches CMD's processes once, as without
 modlife run.  Signals sent to modlife run itself (TERM, HUP, INT, QUIT, USR1, USR2,
 ALRM, WINCH, CONT, TSTP, TTIN, TTOU), to it alone or to its process group, are
 passed on to CMD's group; when CMD stops, modlife run stops too, and it leaves with
-CMD's status (dying of the same signal).  It prints nothing unless a process
-reported findings or had no log, or --verbose asks."""
-import mmap
+CMD's status (dying of the same signal).
+
+The processes of CMD's tree are one run: when any of them reported findings,
+modlife run ends with one line counting them, and when any reported an error
+(warnings only if exit_on_warnings=1 asks) while CMD succeeded, it leaves with the
+exitcode option's status (default 23).  Otherwise it prints nothing unless a
+process had no log, or --verbose asks."""
 import os
 import resource
 import signal
 import subprocess
 import sys
 
-from modlife import locate, nolog, options, suppressions
+from modlife import locate, nolog, options, preflight, rundir, suppressions, tree, visible
 
 FORWARDED = frozenset({
     signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
@@ -161,25 +166,41 @@ def supervise(child, terminal):
         _forward(child, sig)
 
 
-def _has_findings(path):
+def _new_logs(log_dir, before):
+    """The logs this run wrote, or None when the directory went away."""
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return False
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                return m.find(b'\n{"event":"finding"') >= 0
-    except (OSError, ValueError):
-        return False
+        names = sorted(set(os.listdir(log_dir)) - before)
+    except OSError:
+        return None
+    return [os.path.join(log_dir, n) for n in names if n.endswith(".jsonl")]
 
 
-def _log_line(log_dir, before, verbose, quiet):
+def _exitcode(args, env):
+    if args.exitcode is not None:
+        return args.exitcode
     try:
-        logs = sorted(set(os.listdir(log_dir)) - before)
-    except OSError as e:  # each process said so already
-        return "modlife: the log directory %s is gone (%s)\n" % (log_dir, e.strerror) if verbose else ""
-    if not verbose and (quiet or not any(_has_findings(os.path.join(log_dir, n)) for n in logs)):
-        return ""
-    return "modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir)
+        return int(options.value(env.get("MODLIFE_OPTIONS"), "exitcode", "23"))
+    except ValueError:
+        return 23
+
+
+def _on_warnings(env):
+    return options.value(env.get("MODLIFE_OPTIONS"), "exit_on_warnings", "0") in ("1", "true", "yes")
+
+
+def _end_of_run(args, log_dir, logs):
+    """The run's findings: the line to print, and whether they fail a successful command."""
+    if logs is None:  # each process said so already
+        return ("modlife: the log directory %s is gone\n" % log_dir if args.verbose else ""), None
+    t = tree.tally(logs)
+    lines = "".join("modlife: cannot read %s\n" % why for _, why in t.unreadable)
+    if t.findings and not args.quiet:
+        lines += tree.summary_line(t, log_dir)
+    elif args.verbose:
+        lines += "modlife: %d log%s in %s\n" % (len(logs), "" if len(logs) == 1 else "s", log_dir)
+    if not args.quiet:
+        lines += tree.suppressed_line(t)
+    return lines, t
 
 
 def main(args, out):
@@ -194,11 +215,15 @@ def main(args, out):
         except suppressions.BadFile as e:
             sys.stderr.write("modlife run: %s\n" % e)
             return 2
-    log_dir = os.path.abspath(args.log_dir)
     try:
-        os.makedirs(log_dir, exist_ok=True)
+        if args.log_dir is None:
+            log_dir = os.path.abspath(rundir.create(rundir.DEFAULT_PARENT))
+        else:
+            log_dir = os.path.abspath(args.log_dir)
+            os.makedirs(log_dir, exist_ok=True)
     except OSError as e:
-        sys.stderr.write("modlife run: cannot create the log directory %s: %s\n" % (log_dir, e.strerror))
+        sys.stderr.write("modlife run: cannot create the log directory %s: %s\n"
+                         % (visible.terminal(os.path.abspath(args.log_dir or rundir.DEFAULT_PARENT)), e.strerror))
         return 2
     before = set(os.listdir(log_dir))
     listener = nolog.Listener()
@@ -206,6 +231,12 @@ def main(args, out):
         env = environment(args, log_dir, listener.name)
     except options.Unquotable as e:
         sys.stderr.write("modlife run: %s\n" % e)
+        return 2
+    bad = preflight.problem(env)
+    if bad:
+        if args.log_dir is None:
+            os.rmdir(log_dir)  # made for this run, which does not happen
+        sys.stderr.write("modlife run: %s\nmodlife run: %s was not started\n" % (bad, visible.terminal(command[0])))
         return 2
     terminal = Terminal()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED | {signal.SIGCHLD})
@@ -218,7 +249,10 @@ def main(args, out):
     returncode = supervise(proc.pid, terminal)
     proc.returncode = returncode
     terminal.take_back(proc.pid)
-    sys.stderr.write(_log_line(log_dir, before, args.verbose, args.quiet))
+    lines, found = _end_of_run(args, log_dir, _new_logs(log_dir, before))
+    sys.stderr.write(lines)
     sys.stderr.write(nolog.summary(listener.stop()))
     sys.stderr.flush()
+    if returncode == 0 and found is not None and tree.fails(found, _on_warnings(env)):
+        return _exitcode(args, env)
     return exit_like(returncode)

@@ -5,6 +5,7 @@ the result's "stacks"."""
 import hashlib
 import os
 import re
+import urllib.parse
 
 from modlife import findings, kinds
 
@@ -31,13 +32,25 @@ def _rule(kind):
     }
 
 
+def _outside(relative):
+    return relative == os.pardir or relative.startswith(os.pardir + os.sep)
+
+
 def _uri(path, source_root):
-    """A path relative to the source root as GitHub wants it; else an absolute file URI."""
-    absolute = os.path.normpath(os.path.join(source_root, path)) if not os.path.isabs(path) else path
-    relative = os.path.relpath(absolute, source_root)
-    if not relative.startswith(".."):
-        return {"uri": relative.replace(os.sep, "/"), "uriBaseId": "%SRCROOT%"}
-    return {"uri": "file://" + absolute}
+    """A path under the source root relative to it, as GitHub wants it.  Any other is
+    left as the debug info has it: an absolute one as a file URI, a relative one that
+    is not a file under the root (CPython's "../Objects/call.c" or "Objects/call.c",
+    relative to a build directory nobody knows) as it is, never joined to the root
+    into a path that does not exist."""
+    if os.path.isabs(path):
+        relative = os.path.relpath(os.path.normpath(path), source_root)
+        if _outside(relative):
+            return {"uri": "file://" + urllib.parse.quote(os.path.normpath(path))}
+    else:
+        relative = os.path.normpath(path)
+        if _outside(relative) or not os.path.isfile(os.path.join(source_root, relative)):
+            return {"uri": urllib.parse.quote(path)}
+    return {"uri": urllib.parse.quote(relative.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
 
 
 def _location(frame, source_root, message=None):
@@ -46,7 +59,7 @@ def _location(frame, source_root, message=None):
         loc["physicalLocation"] = {"artifactLocation": _uri(frame["file"], source_root),
                                    "region": {"startLine": int(frame["line"])}}
     elif frame.get("object"):
-        loc["physicalLocation"] = {"artifactLocation": {"uri": "file://" + frame["object"]},
+        loc["physicalLocation"] = {"artifactLocation": {"uri": "file://" + urllib.parse.quote(frame["object"])},
                                    "address": {"relativeAddress": frame.get("off") or 0}}
     if frame.get("fn"):
         loc["logicalLocations"] = [{"name": frame["fn"], "kind": "function"}]
@@ -68,7 +81,20 @@ def _stack(title, frames, source_root):
             "frames": [{"location": _location(f, source_root)} for f in frames if _location(f, source_root)]}
 
 
-def _result(group, index, source_root, extension_objects):
+def _fingerprint(r, frame, taken):
+    """Stable across runs and edits elsewhere, and distinct within one document: two
+    groups at one function (the same bug reached from two Python places) get the
+    same base, told apart by their order."""
+    python = (r.get("python_stack") or [{}])[0]
+    base = repr((r["kind"], r.get("module"), r.get("type"), frame.get("fn"),
+                 os.path.basename(frame.get("file") or ""),
+                 os.path.basename(python.get("file") or ""), python.get("function")))
+    n = taken.get(base, 0)
+    taken[base] = n + 1
+    return hashlib.sha256((base + ("#%d" % n if n else "")).encode()).hexdigest()[:32]
+
+
+def _result(group, index, source_root, extension_objects, taken):
     r = group.record
     frame = _primary_frame(group, extension_objects)
     where = " (module %s)" % r["module"] if r.get("module") else ""
@@ -77,8 +103,7 @@ def _result(group, index, source_root, extension_objects):
     stacks += [_stack("%s was %s here" % (c.get("of", "it"), c.get("what", "?")), c["stack"], source_root)
                for c in r.get("context", [])]
     location = _location(frame, source_root)
-    fingerprint = hashlib.sha256(repr((r["kind"], r.get("module"), r.get("type"), frame.get("fn"),
-                                       os.path.basename(frame.get("file") or ""))).encode()).hexdigest()[:32]
+    fingerprint = _fingerprint(r, frame, taken)
     result = {
         "ruleId": r["kind"],
         "level": group.severity,
@@ -98,9 +123,10 @@ def document(groups, processes, source_root, version):
     rules = [_rule(k) for k in kinds.KINDS]
     index = {k.name: i for i, k in enumerate(kinds.KINDS)}
     results = []
+    taken = {}
     for g in groups:
         extension_objects = {i for i, o in g.process.objects.items() if findings.is_extension(o)}
-        results.append(_result(g, index.get(g.kind, -1), source_root, extension_objects))
+        results.append(_result(g, index.get(g.kind, -1), source_root, extension_objects, taken))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",

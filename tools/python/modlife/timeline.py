@@ -38,7 +38,9 @@ def _finding_rows(process, groups_by_record):
     out = []
     for record in process.findings:
         group = groups_by_record.get(id(record))
-        out.append({"kind": record.get("kind"), "t": record.get("t", 0), "interp": record.get("interp", 0),
+        # Drawn where the access happened; "interp" is the owner's (older logs: crash_interp).
+        where = record.get("access_interp", record.get("crash_interp", record.get("interp", 0)))
+        out.append({"kind": record.get("kind"), "t": record.get("t", 0), "interp": where,
                     "module": record.get("module"), "instance": record.get("instance"),
                     "type": record.get("type"), "severity": group.severity if group else "error",
                     "message": record.get("message", ""),
