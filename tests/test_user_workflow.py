@@ -171,12 +171,12 @@ def test_plugin_numbers_instances_per_module(runs):
 def test_modlife_run_says_why_pytest_passed_and_it_failed(runs):
     r = runs("run")
     # Without the plugin the bugs fail no test; the tree had errors, so modlife run
-    # turns pytest's 0 into 23 and its last line says why (pytest kept the reports).
+    # turns pytest's 0 into 23, and its one line on stderr says why (pytest kept the reports).
     assert r.outcomes == {name: "passed" for name in EXPECTED}, r.out
     assert r.proc.returncode == 23, r.out
     assert "ERROR: modlife" not in r.out
-    m = re.search(r"modlife: (\d+) findings \((\d+) errors: %s, %s\) in (\d+) of (\d+) processes"
-                  r" - modlife report (modlife-logs/\d{8}T\d{6}\.\d{6}Z-\d+)\n\Z" % (DEALLOC, CLEAR), r.proc.stderr)
+    m = re.fullmatch(r"modlife: (\d+) findings \((\d+) errors: %s, %s\) in (\d+) of (\d+) processes"
+                  r" - modlife report (modlife-logs/\d{8}T\d{6}\.\d{6}Z-\d+)\n" % (DEALLOC, CLEAR), r.proc.stderr)
     assert m, r.proc.stderr
     assert m.group(1) == m.group(2)
     assert int(m.group(4)) == 2  # pytest and the fork child
