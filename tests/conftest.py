@@ -85,3 +85,10 @@ def fixtures_for(interp, ext_root):
             build_extension(interp, n, out)
         return out
     return build
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The modlife wheel, built once per session for every test that installs it."""
+    from test_install import build_wheel
+    return build_wheel(tmp_path_factory)

@@ -71,8 +71,8 @@ def ok(argv, **kwargs):
     return proc
 
 
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory):
+def build_wheel(tmp_path_factory):
+    """The modlife wheel of this source tree (conftest's session fixture `wheel`)."""
     require_module(next(i for i in INTERPRETERS if i.name == "debian-3.11"), "pip", "python3-pip")
     out = tmp_path_factory.mktemp("wheel")
     # Without clang on PATH: the backend's configure must not need it (no fuzzing then).
