@@ -161,6 +161,7 @@ static void atfork_child(void)
     ml_registry_atfork_release();
     ml_objects_atfork_release();
     ml_stack_table_atfork_child();
+    ml_findings_atfork_child();
     char err[512];
     if (ml_log_reopen_in_child(err, sizeof err) != 0) {
         /* The hooks inherited from the parent stay, with nowhere to write. */

@@ -90,6 +90,15 @@ static uint64_t seen[SEEN_SLOTS];
  * parametrized test's).  Printed on stderr once all the same.  0: no scopes. */
 static uint64_t scope;
 
+/* A forked child is a process of its own, with a log of its own: what the parent
+ * reported is neither the child's to count (its exit status) nor to hide (a child
+ * reaching the parent's bug reports it in its own log). */
+void ml_findings_atfork_child(void)
+{
+    memset(seen, 0, sizeof seen);
+    reported = reported_errors = 0;
+}
+
 /* Called through ctypes by the plugin before each test. */
 __attribute__((visibility("default"))) void modlife_new_scope(void)
 {

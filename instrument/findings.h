@@ -96,6 +96,8 @@ int ml_finding_report(struct ml_finding *f);
 
 /* Findings reported in this process. */
 unsigned long ml_findings_reported(void);
+/* In a forked child: nothing reported yet in this process. */
+void ml_findings_atfork_child(void);
 /* Those of them of an error kind. */
 unsigned long ml_findings_reported_errors(void);
 

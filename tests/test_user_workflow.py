@@ -185,9 +185,6 @@ def test_modlife_run_says_why_pytest_passed_and_it_failed(runs):
     assert r.report() == text  # modlife report modlife-logs reads the latest run
 
 
-@pytest.mark.xfail(strict=True, reason="the fork child inherits its parent's table of places already "
-                   "reported: its finding at the parent's place is neither logged nor counted, so the run "
-                   "says 1 of 2 processes and 'Seen 2 times in 1 process'")
 def test_modlife_run_counts_the_fork_childs_finding(runs):
     r = runs("run")
     m = re.search(r"in (\d+) of (\d+) processes - modlife report (\S+)\n\Z", r.proc.stderr)
@@ -205,8 +202,6 @@ print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a fork child inherits its parent's count of reported errors: with "
-                   "no finding of its own it exits with exitcode (23) at a normal exit")
 def test_modlife_run_fork_child_keeps_its_status(venv, tmp_path):
     """ASan semantics: a process's status changes for its own errors only."""
     proc = run([venv / "bin" / "modlife", "run", "--", venv / "bin" / "python", "-c", FORK_AFTER_BUG],
