@@ -37,26 +37,31 @@ static enum ml_patch_scope patch_scope(void)
     return entry_point == ML_ENTRY_AUDIT ? ML_PATCH_NON_PLT : ML_PATCH_ALL;
 }
 
+/* One line on stderr, "modlife: <a><b>\n": only snprintf and write, since the child
+ * of a fork of a threaded process comes here too. */
+static void say_line(const char *a, const char *b)
+{
+    char line[1200];
+    int n = snprintf(line, sizeof line, "modlife: %s%s\n", a, b);
+    ssize_t ignored = write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
+    (void)ignored;
+}
+
 /* Configuration errors stop the process, as a bad ASAN_OPTIONS does: running on
  * uninstrumented would hide the very bugs the user asked to see. */
 static void fatal(const char *what, const char *why)
 {
-    char line[1200];
-    int n = snprintf(line, sizeof line, "modlife: %s: %s\n", what, why);
-    if (write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1)) < 0)
-        ml_exit_now(1);
+    char head[256];
+    snprintf(head, sizeof head, "%s: ", what);
+    say_line(head, why);
     ml_exit_now(1);
 }
 
 /* A process that cannot have a log is still the user's program: it goes on, with
- * one line on stderr and a notice to modlife run.  Only snprintf and write: the
- * child of a fork of a threaded process comes here too. */
+ * one line on stderr and a notice to modlife run. */
 static void run_without_log(const char *why)
 {
-    char line[1200];
-    int n = snprintf(line, sizeof line, "modlife: %s; this process runs without modlife\n", why);
-    ssize_t ignored = write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    (void)ignored;
+    say_line(why, "; this process runs without modlife");
     ml_notify_no_log(ml_opts.notify, ml_log_path(), why);
     declined = 1;
 }
