@@ -14,8 +14,29 @@ import subprocess
 import sys
 
 
+# What one file says, kept for the whole tool run and across processes (every fork
+# child of a run names the same libpython and extensions), keyed by the file's
+# identity and age so that a file rebuilt meanwhile is read again.
+_FILE_FACTS = {}
+
+
+def _per_file(kind, path, compute):
+    try:
+        st = os.stat(path)
+        key = (kind, path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return compute(path)
+    if key not in _FILE_FACTS:
+        _FILE_FACTS[key] = compute(path)
+    return _FILE_FACTS[key]
+
+
 def build_id(path):
     """The GNU build id of an ELF file as hex, or None."""
+    return _per_file("build_id", path, _read_build_id)
+
+
+def _read_build_id(path):
     try:
         with open(path, "rb") as f:
             head = f.read(64)
@@ -118,7 +139,6 @@ class Symbolizer:
         self.lines = {}                   # (object id, offset) -> (function, file, line)
         self.warn = warn or (lambda text: sys.stderr.write("modlife: %s\n" % text))
         self.addr2line = shutil.which("addr2line")
-        self.symbols = {}                 # path -> FunctionSymbols
         self.mangled = set()              # C++ names to demangle
         self.demangled = {}               # mangled -> demangled
 
@@ -189,9 +209,7 @@ class Symbolizer:
                                          int(line) if line.isdigit() and line != "0" else None)
 
     def _symbols(self, path):
-        if path not in self.symbols:
-            self.symbols[path] = FunctionSymbols(path)
-        return self.symbols[path]
+        return _per_file("symbols", path, FunctionSymbols)
 
     def frame(self, f):
         """A frame as a dict: ip, fn, file, line, object (path), off (int)."""
