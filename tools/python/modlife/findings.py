@@ -29,7 +29,7 @@ class Group:
 
     @property
     def severity(self):
-        return self.record.get("severity") or kinds.BY_NAME.get(self.kind, kinds.KINDS[0]).severity
+        return kinds.severity(self.record)
 
 
 def guilty_frame(stack, process):

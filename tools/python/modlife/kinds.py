@@ -76,6 +76,12 @@ class UnknownKind(ValueError):
     pass
 
 
+def severity(record):
+    """A finding record's severity: its own, else its kind's (an unknown kind is an error)."""
+    known = BY_NAME.get(record.get("kind"))
+    return record.get("severity") or (known.severity if known else "error")
+
+
 def select(spec, option):
     """The kind names of a list as the tools take it: "all", "errors", or kind names
     joined by ','.  A name that is no kind is an error naming the valid ones: a typo

@@ -24,11 +24,6 @@ class Tally:
         return self.findings - self.errors
 
 
-def severity(record):
-    known = kinds.BY_NAME.get(record.get("kind"))
-    return record.get("severity") or (known.severity if known else "error")
-
-
 def tally(paths):
     """What the logs at paths (one per process) found."""
     t = Tally()
@@ -47,7 +42,7 @@ def tally(paths):
             t.with_findings += 1
         for r in process.findings:
             t.findings += 1
-            if severity(r) == "error":
+            if kinds.severity(r) == "error":
                 t.errors += 1
                 if r.get("kind") not in t.error_kinds:
                     t.error_kinds.append(r.get("kind"))
