@@ -131,11 +131,16 @@ def _wheel_tag():
     return "py3-none-" + _platform_tag()
 
 
+def _dist_info_files(version):
+    """What the wheel's .dist-info holds but RECORD: one list for the wheel and for
+    prepare_metadata_for_build_wheel, which pip may compare."""
+    return (("METADATA", _metadata(version)), ("WHEEL", _wheel_file(_wheel_tag())),
+            ("entry_points.txt", ENTRY_POINTS))
+
+
 def _write_dist_info(directory, version):
-    """What the wheel's .dist-info will hold, but RECORD (pip may compare the two)."""
     os.makedirs(directory, exist_ok=True)
-    files = {"METADATA": _metadata(version), "entry_points.txt": ENTRY_POINTS, "WHEEL": _wheel_file(_wheel_tag())}
-    for name, text in files.items():
+    for name, text in _dist_info_files(version):
         with open(os.path.join(directory, name), "w") as f:
             f.write(text)
 
@@ -222,8 +227,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             for f in sorted(files):
                 path = os.path.join(root, f)
                 wheel.add_file("%s-%s.data/data/share/%s" % (NAME, version, os.path.relpath(path, share)), path)
-        for member, text in (("METADATA", _metadata(version)), ("WHEEL", _wheel_file(tag)),
-                             ("entry_points.txt", ENTRY_POINTS)):
+        for member, text in _dist_info_files(version):
             wheel.add("%s/%s" % (dist_info, member), text.encode())
         wheel.close()
     finally:
