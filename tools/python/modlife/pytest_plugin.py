@@ -447,7 +447,8 @@ class Session:
         self.fail_on = _fail_kinds(config.option.modlife_fail_on)
         self.claims = {}
         worker = getattr(config, "workerinput", None)
-        if worker is not None:
+        self.is_worker = worker is not None
+        if self.is_worker:
             prefix = "modlife-%s-%d" % (worker.get("workerid", "gw"), self.pid)
             os.environ["MODLIFE_OPTIONS"] = modlife_options.join(
                 os.environ.get("MODLIFE_OPTIONS"), [("log_path", os.path.join(self.log_dir, prefix))])
@@ -466,7 +467,7 @@ class Session:
         self._save()
 
     def _read_new(self):
-        if not hasattr(self.config, "workerinput"):
+        if not self.is_worker:
             self.claims = _claims(self.log_dir, but=self.pid)
         return self.tail.read_new()
 
