@@ -22,10 +22,9 @@
 #include "../instrument/events.h"
 #include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
+#include "../instrument/options.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
-
-#include "../instrument/engine.h"
 #include "../instrument/thread_cache.h"
 #include "../instrument/visible_text.h"
 

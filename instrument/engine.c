@@ -9,6 +9,7 @@
 #include "log_writer.h"
 #include "notify.h"
 #include "objects.h"
+#include "options.h"
 #include "pyapi.h"
 #include "registry.h"
 #include "stack_table.h"
@@ -22,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct ml_options ml_opts;
 static int active;
 /* The log could not be created: the process runs on without modlife, and start-up
  * is not tried again at the next dlopen. */

@@ -5,11 +5,7 @@
 #ifndef MODLIFE_ENGINE_H
 #define MODLIFE_ENGINE_H
 
-#include "options.h"
-
 enum ml_entry { ML_ENTRY_PRELOAD, ML_ENTRY_AUDIT };
-
-extern struct ml_options ml_opts;
 
 /* 1 once this process is being watched. */
 int ml_engine_active(void);

@@ -1,10 +1,10 @@
 /* Lifetime record writers (see events.h). */
 #include "events.h"
 
-#include "engine.h"
 #include "crash_story.h"
 #include "event_ring.h"
 #include "log_writer.h"
+#include "options.h"
 #include "pyapi.h"
 #include "stack.h"
 #include "stack_table.h"

@@ -6,6 +6,7 @@
 #include "events.h"
 #include "log_writer.h"
 #include "objects.h"
+#include "options.h"
 #include "report_text.h"
 #include "suppressions.h"
 #include "visible_text.h"

@@ -28,6 +28,9 @@ struct ml_options {
                                        pluggy's frames; "all" keeps them */
 };
 
+/* The process's options, read once at engine start and only read after. */
+extern struct ml_options ml_opts;
+
 void ml_options_defaults(struct ml_options *o);
 
 /* Parses text (may be NULL) over the defaults already in o.  Returns 0, or -1 with

@@ -1,10 +1,10 @@
 /* ASan-style text reports (see report_text.h). */
 #include "report_text.h"
 
-#include "engine.h"
 #include "crash_story.h"
 #include "demangle.h"
 #include "objects.h"
+#include "options.h"
 #include "pyapi.h"
 #include "safe_format.h"
 #include "srcline.h"
