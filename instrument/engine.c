@@ -229,13 +229,6 @@ static void log_process_exit(void)
     ml_log_check_at_exit();
 }
 
-void ml_engine_halt(void)
-{
-    ml_log_finish();
-    fflush(NULL);
-    ml_exit_now(ml_opts.exitcode);
-}
-
 /* Errors turn a successful exit into exitcode; a failing status is kept.  Warnings
  * only when exit_on_warnings asks, as in ASan: a warning in some child must not fail
  * a test suite.  on_exit handlers are told the status, and ours, registered first,

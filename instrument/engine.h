@@ -13,9 +13,6 @@ int ml_engine_active(void);
 /* Called once from the entry point; inert (and silent) in non-Python processes. */
 void ml_engine_start(enum ml_entry entry);
 
-/* halt_on_error: leave now with exitcode, stdio flushed. */
-void ml_engine_halt(void) __attribute__((noreturn));
-
 /* New objects may have been loaded (after dlopen, or an audit activity report). */
 void ml_engine_objects_changed(void);
 

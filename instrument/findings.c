@@ -2,8 +2,8 @@
 #include "findings.h"
 
 #include "demangle.h"
-#include "engine.h"
 #include "events.h"
+#include "exit_interposer.h"
 #include "log_writer.h"
 #include "objects.h"
 #include "options.h"
@@ -357,11 +357,20 @@ static __attribute__((noinline)) void log_suppressed(const struct ml_finding *f,
     ml_record_end(&r);
 }
 
+/* halt_on_error, as in ASan: the first reported finding ends the process with
+ * exitcode, its log cut to its records and stdio flushed. */
+static __attribute__((noreturn)) void halt(void)
+{
+    ml_log_finish();
+    fflush(NULL);
+    ml_exit_now(ml_opts.exitcode);
+}
+
 int ml_finding_report(struct ml_finding *f)
 {
     /* The child of a fork that could not create its log keeps the parent's hooks,
-     * and is to run as without modlife. */
-    if (!enabled[f->kind] || !ml_engine_active())
+     * and is to run as without modlife: no log, no findings. */
+    if (!enabled[f->kind] || !ml_log_is_open())
         return 0;
     struct ml_stack own;
     const struct ml_stack *access = f->access;
@@ -390,7 +399,7 @@ int ml_finding_report(struct ml_finding *f)
     if (print)
         ml_report_text(f, access);
     if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
-        ml_engine_halt();
+        halt();
     return 1;
 }
 
