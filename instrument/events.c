@@ -3,6 +3,7 @@
 
 #include "crash_story.h"
 #include "event_ring.h"
+#include "kinds.h"
 #include "log_writer.h"
 #include "options.h"
 #include "pyapi.h"

@@ -3,6 +3,7 @@
 
 #include "crash_story.h"
 #include "demangle.h"
+#include "kinds.h"
 #include "objects.h"
 #include "options.h"
 #include "pyapi.h"
