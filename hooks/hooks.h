@@ -64,8 +64,6 @@ void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec);
 /* module_teardown.c: after m_free: types made for the module that outlive it, and
  * the quarantine of its state; then the module is forgotten. */
 void ml_module_freed(PyObject *module);
-/* At exit, after finalization: types alive whose module was cleared or freed. */
-void ml_check_types_at_exit(void);
 /* Extension code makes an instance of type: is its module gone? */
 void ml_check_orphan_use(const PyTypeObject *type, const char *api);
 

@@ -106,7 +106,8 @@ static void collect_at_exit(struct ml_type_rec *t, void *arg)
         e->found[e->count++] = *t;
 }
 
-void ml_check_types_at_exit(void)
+/* At exit, after finalization: types alive whose module was cleared or freed. */
+static void check_types_at_exit(void)
 {
     struct at_exit e = {.count = 0};
     if (!ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
@@ -123,4 +124,9 @@ void ml_check_types_at_exit(void)
                    : "heap type '%s' is still alive at exit, after its module '%s' (instance #%llu) was cleared",
                &created);
     }
+}
+
+__attribute__((constructor)) static void register_exit_check(void)
+{
+    ml_findings_at_exit(check_types_at_exit);
 }

@@ -1,7 +1,6 @@
 /* Engine start-up, fork and exit (see engine.h). */
 #include "engine.h"
 
-#include "../hooks/hooks.h"
 #include "crash_handler.h"
 #include "events.h"
 #include "exit_interposer.h"
@@ -211,7 +210,7 @@ static void log_process_exit(void)
 {
     if (!ml_exit_claim())
         return; /* an _exit from another thread already wrote it */
-    ml_check_types_at_exit();
+    ml_findings_run_exit_checks();
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
     ml_record_begin(&r, "process-exit");

@@ -330,6 +330,22 @@ int ml_finding_report(struct ml_finding *f)
     return 1;
 }
 
+/* Filled by constructors, before any thread of the program runs. */
+static void (*exit_checks[ML_EXIT_CHECKS_MAX])(void);
+static int exit_check_count;
+
+void ml_findings_at_exit(void (*check)(void))
+{
+    if (exit_check_count < ML_EXIT_CHECKS_MAX)
+        exit_checks[exit_check_count++] = check;
+}
+
+void ml_findings_run_exit_checks(void)
+{
+    for (int i = 0; i < exit_check_count; i++)
+        exit_checks[i]();
+}
+
 unsigned long ml_findings_reported(void)
 {
     return __atomic_load_n(&reported, __ATOMIC_RELAXED);

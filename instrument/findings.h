@@ -74,6 +74,13 @@ void ml_findings_atfork_child(void);
 /* Those of them of an error kind. */
 unsigned long ml_findings_reported_errors(void);
 
+/* A detector of what is left once the interpreter finalized (types that outlive
+ * their module): registered by the hook that knows what to look for, run by the
+ * engine before the process-exit record.  At most ML_EXIT_CHECKS_MAX. */
+#define ML_EXIT_CHECKS_MAX 4
+void ml_findings_at_exit(void (*check)(void));
+void ml_findings_run_exit_checks(void);
+
 struct json;
 /* "suppressed": [{"kind", "pattern", "count"}...] for the rules that matched, if
  * there is a suppressions file. */
