@@ -1,6 +1,8 @@
 /* C++ names demangled (see demangle.h). */
 #include "demangle.h"
 
+#include "real_dlopen.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +19,7 @@ static cxa_demangle_fn demangler(void)
     if (!f) {
         /* Extensions are loaded RTLD_LOCAL: their libstdc++ is not in the global
          * scope, but can be named.  RTLD_NOLOAD: never load it ourselves. */
-        void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        void *lib = ml_real_dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
         f = lib ? (cxa_demangle_fn)dlsym(lib, "__cxa_demangle") : NULL;
         if (lib)
             dlclose(lib); /* the extension holds it: the function stays */

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, modlife_command, one, preload_env,
-                             read_log, run_modlife, run_python, xxlimited_status)
+from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, modlife_command, object_paths, one,
+                             preload_env, read_log, run_modlife, run_python, xxlimited_status)
 
 XXLIMITED_SCRIPT = """
 import gc, sys
@@ -466,6 +466,20 @@ os._exit(3)
     assert [(r.get("how"), r.get("status")) for r in events(parent, "process-exit")] == [("_exit", 3)]
     for records in logs:   # a fork child (if not vfork) has its own log and its own record
         assert len(events(records, "process-exit")) == 1
+
+
+def test_file_line_lookups_load_libdw_unlogged(interp, fixtures_for, tmp_path):
+    """A report's first file:line lookup loads libdw (libelf, libz under it) for
+    modlife, by the real dlopen: not an object of the program's, so no object-load
+    records for them, none in the middle of the report."""
+    code = "import state_non_module as m\nm.Thing().bad_state()\n"
+    run = run_python(interp, code, tmp_path, pythonpath=fixtures_for("state_non_module"))
+    assert re.search(r"in Thing_bad_state \S*state_non_module\.c:\d+ ", run.proc.stderr), run.proc.stderr
+    records = run.records()
+    assert [r["kind"] for r in events(records, "finding")] == ["state-from-non-module"]
+    loaded = [os.path.basename(p) for p in object_paths(records).values()]
+    assert [name for name in loaded if name.startswith("state_non_module.")], loaded
+    assert not [name for name in loaded if name.startswith(("libdw.", "libelf"))], loaded
 
 
 def test_exit_of_a_program_that_is_not_python_is_untouched(tmp_path):

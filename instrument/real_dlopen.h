@@ -1,0 +1,10 @@
+/* dlopen for modlife's own loads (libdw for file:line, libstdc++ for demangling):
+ * the C library's, never the interposer in preload.c, which would take them for the
+ * program's, scan the objects again and log libdw, libelf and libz as the program's
+ * objects in the middle of a report. */
+#ifndef MODLIFE_REAL_DLOPEN_H
+#define MODLIFE_REAL_DLOPEN_H
+
+void *ml_real_dlopen(const char *file, int mode);
+
+#endif
