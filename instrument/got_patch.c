@@ -1,7 +1,7 @@
 /* GOT/PLT relocation patching (see got_patch.h). */
 #include "got_patch.h"
 
-#include "hook_table.h"
+#include "../hooks/hook_table.h"
 
 #include <elf.h>
 #include <stdint.h>

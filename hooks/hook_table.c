@@ -2,8 +2,8 @@
  * original (resolved at run time into `py`) beside its replacement. */
 #include "hook_table.h"
 
-#include "../hooks/hooks.h"
-#include "pyapi.h"
+#include "hooks.h"
+#include "../instrument/pyapi.h"
 
 #include <string.h>
 
