@@ -1,6 +1,7 @@
 /* Engine start-up, fork and exit (see engine.h). */
 #include "engine.h"
 
+#include "../hooks/hook_table.h"
 #include "crash_handler.h"
 #include "events.h"
 #include "exit_interposer.h"
@@ -278,7 +279,7 @@ static void start_locked(void)
     atexit(log_process_exit);
     ml_crash_handler_install();
     __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
-    ml_objects_scan(patch_scope());
+    ml_objects_scan(patch_scope(), ml_hook_patch_target);
     if (ml_opts.verbosity >= 1)
         dprintf(2, "modlife: recording to %s\n", ml_log_path());
 }
@@ -300,5 +301,5 @@ void ml_engine_objects_changed(void)
         pthread_mutex_unlock(&start_lock);
         return;
     }
-    ml_objects_scan(patch_scope());
+    ml_objects_scan(patch_scope(), ml_hook_patch_target);
 }

@@ -1,8 +1,6 @@
 /* GOT/PLT relocation patching (see got_patch.h). */
 #include "got_patch.h"
 
-#include "../hooks/hook_table.h"
-
 #include <elf.h>
 #include <stdint.h>
 #include <string.h>
@@ -93,7 +91,8 @@ static int is_python_name(const char *name)
 }
 
 static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info *info,
-                       const Elf64_Rela *rel, size_t size, int plt_only, int *python_refs)
+                       const Elf64_Rela *rel, size_t size, int plt_only, ml_patch_lookup lookup,
+                       int *python_refs)
 {
     int patched = 0;
     for (size_t i = 0; rel && i < size / sizeof *rel; i++) {
@@ -108,31 +107,32 @@ static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info
         *python_refs += is_python_name(info->strtab + sym->st_name);
         if (plt_only < 0)
             continue; /* counting only */
-        const struct ml_hook *hook = ml_hook_find(info->strtab + sym->st_name);
-        if (!hook)
+        struct ml_patch_target hook;
+        if (!lookup(info->strtab + sym->st_name, &hook))
             continue;
         void **slot = (void **)(obj->dlpi_addr + rel[i].r_offset);
         /* Only over what the loader bound there (a PLT slot may also still hold its
          * lazy-binding stub): a slot holding anything else is not relocated yet, and
          * writing it, or leaving its page read-only, would break the relocation to
          * come. */
-        if (type != ML_R_JUMP_SLOT && *slot != *hook->original && *slot != hook->replacement)
+        if (type != ML_R_JUMP_SLOT && *slot != hook.original && *slot != hook.replacement)
             continue;
-        write_slot(info, slot, hook->replacement);
+        write_slot(info, slot, hook.replacement);
         patched++;
     }
     return patched;
 }
 
-int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, int *python_refs)
+int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, ml_patch_lookup lookup,
+                 int *python_refs)
 {
     struct dynamic_info info;
     *python_refs = 0;
     if (read_dynamic(obj, &info) != 0)
         return -1;
-    int patched = patch_table(obj, &info, info.rela, info.rela_size, 0, python_refs);
+    int patched = patch_table(obj, &info, info.rela, info.rela_size, 0, lookup, python_refs);
     /* Under LD_AUDIT the PLT is only counted: la_symbind64 redirects it. */
-    patched += patch_table(obj, &info, info.jmprel, info.jmprel_size, scope == ML_PATCH_ALL ? 1 : -1,
+    patched += patch_table(obj, &info, info.jmprel, info.jmprel_size, scope == ML_PATCH_ALL ? 1 : -1, lookup,
                            python_refs);
     return patched;
 }

@@ -126,6 +126,7 @@ static void log_object(const struct ml_object *o, int candidate)
 
 struct scan_ctx {
     enum ml_patch_scope scope;
+    ml_patch_lookup lookup;
 };
 
 static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -155,7 +156,7 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     int candidate = o->candidate = is_patch_candidate(info, lo, hi);
     o->scope = ctx->scope;
     if (candidate)
-        o->patched = ml_got_patch(info, ctx->scope, &o->python_refs);
+        o->patched = ml_got_patch(info, ctx->scope, ctx->lookup, &o->python_refs);
     if (candidate && o->python_refs > 0) {
         /* Extensions' symbols now: the crash handler cannot load them later. */
         o->symtab = ml_symtab_load(o->path);
@@ -181,9 +182,9 @@ static void find_self(void)
             self_hi = map->l_addr + ph[i].p_vaddr + ph[i].p_memsz;
 }
 
-void ml_objects_scan(enum ml_patch_scope scope)
+void ml_objects_scan(enum ml_patch_scope scope, ml_patch_lookup lookup)
 {
-    struct scan_ctx ctx = {scope};
+    struct scan_ctx ctx = {scope, lookup};
     pthread_mutex_lock(&lock);
     find_self();
     dl_iterate_phdr(add_object, &ctx);

@@ -15,9 +15,9 @@ struct ml_object_ref {
     const char *function;
 };
 
-/* Logs and (in the given scope) patches every object not seen before.  Called when
- * modlife starts and after every dlopen. */
-void ml_objects_scan(enum ml_patch_scope scope);
+/* Logs and (in the given scope, to what lookup gives) patches every object not seen
+ * before.  Called when modlife starts and after every dlopen. */
+void ml_objects_scan(enum ml_patch_scope scope, ml_patch_lookup lookup);
 
 /* Which object an address is in, and which function (symbolize=1).  Loads symbols
  * on first use; call outside signal handlers. */
