@@ -384,7 +384,7 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType
     }
 }
 
-void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec)
+int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted)
 {
     long long interp = ml_interp_current(ML_INTERP_ANY);
     struct ml_capture c;
@@ -395,17 +395,17 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     if (!rec) {
         ml_registry_unlock();
         ml_saved_stack_release(&c.saved);
-        return;
+        return 0;
     }
     rec->interp = interp;
     rec->created = c.saved;
     describe_module(rec, module, initialising);
     wrap_slots(rec, type, spec);
     __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
-    struct ml_type_rec copy = *rec;
+    *adopted = *rec;
     ml_registry_unlock();
     ml_check_type_layout(type, module);
     watch(rec, type);
-    ml_event_type("type-create", &copy, &c);
-    ml_check_tp_free(&copy, spec);
+    ml_event_type("type-create", adopted, &c);
+    return 1;
 }
