@@ -21,7 +21,7 @@ void ml_capture_stacks(struct ml_capture *c)
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
     if (c->saved.entry)
-        ml_stack_entry_write_id(&r->j, c->saved.entry);
+        ml_stack_entry_write_id(&r->j, c->saved.entry, ml_stacks_write);
     else
         ml_stacks_write(&r->j, c->native.ips, c->native.depth, c->saved.python);
 }
