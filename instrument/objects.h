@@ -34,7 +34,7 @@ int ml_objects_is_extension(int id);
 /* 1 if addr is inside modlife's own library (its frames are dropped from stacks). */
 int ml_objects_is_self(uintptr_t addr);
 
-/* Forget everything in a forked child's new log: objects are logged again there. */
+/* A new log (a forked child's, or one cut under us): every object logged again in it. */
 void ml_objects_relog_all(void);
 /* The same unless the lock is held (perhaps by the caller, writing a record): 0 then. */
 int ml_objects_try_relog_all(void);
