@@ -13,6 +13,7 @@
 #include "../instrument/findings.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/quarantine.h"
+#include "../instrument/say.h"
 #include "../instrument/slot_context.h"
 
 #include <stdio.h>
@@ -249,8 +250,7 @@ static void *exec_trampoline_for(int (*orig)(PyObject *), struct ml_def_rec *def
     if (exec_slots_used == EXEC_TRAMPOLINES) {
         static int warned;
         if (!warned++)
-            dprintf(2, "modlife: more than %d exec slots; later ones are not recorded\n",
-                    EXEC_TRAMPOLINES);
+            ml_say("more than %d exec slots; later ones are not recorded", EXEC_TRAMPOLINES);
         return (void *)orig;
     }
     exec_slots[exec_slots_used] = (struct exec_slot){orig, def};

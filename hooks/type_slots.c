@@ -24,6 +24,7 @@
 #include "../instrument/interpreters.h"
 #include "../instrument/options.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/say.h"
 #include "../instrument/slot_context.h"
 #include "../instrument/thread_cache.h"
 #include "../instrument/visible_text.h"
@@ -185,8 +186,7 @@ static void wrap_tp_dealloc(PyObject *self)
     if (!owner) {
         /* Cannot happen for an adopted type; leaking beats calling a wrong slot. */
         const char *name = ML_TYPE(self)->tp_name;
-        dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n",
-                ml_visible(name, strlen(name)).text);
+        ml_say("internal error: no tp_dealloc found for a %s", ml_visible(name, strlen(name)).text);
         return;
     }
     /* Our own reference keeps the type readable after the instance is gone (its

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "pyapi.h"
 #include "registry.h"
+#include "say.h"
 #include "stack_table.h"
 
 #include <fcntl.h>
@@ -37,31 +38,20 @@ static enum ml_patch_scope patch_scope(void)
     return entry_point == ML_ENTRY_AUDIT ? ML_PATCH_NON_PLT : ML_PATCH_ALL;
 }
 
-/* One line on stderr, "modlife: <a><b>\n": only snprintf and write, since the child
- * of a fork of a threaded process comes here too. */
-static void say_line(const char *a, const char *b)
-{
-    char line[1200];
-    int n = snprintf(line, sizeof line, "modlife: %s%s\n", a, b);
-    ssize_t ignored = write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    (void)ignored;
-}
-
 /* Configuration errors stop the process, as a bad ASAN_OPTIONS does: running on
  * uninstrumented would hide the very bugs the user asked to see. */
 static void fatal(const char *what, const char *why)
 {
-    char head[256];
-    snprintf(head, sizeof head, "%s: ", what);
-    say_line(head, why);
+    ml_say("%s: %s", what, why);
     ml_exit_now(1);
 }
 
 /* A process that cannot have a log is still the user's program: it goes on, with
- * one line on stderr and a notice to modlife run. */
+ * one line on stderr (the child of a fork of a threaded process comes here too) and
+ * a notice to modlife run. */
 static void run_without_log(const char *why)
 {
-    say_line(why, "; this process runs without modlife");
+    ml_say("%s; this process runs without modlife", why);
     ml_notify_no_log(ml_opts.notify, ml_log_path(), why);
     declined = 1;
 }
@@ -263,7 +253,7 @@ static void start_locked(void)
     if (ml_findings_configure(why, sizeof why) != 0)
         fatal("MODLIFE_OPTIONS", why);
     if (ml_pyapi_resolve(why, sizeof why) != 0) {
-        dprintf(2, "modlife: %s; this process runs without modlife\n", why);
+        ml_say("%s; this process runs without modlife", why);
         return;
     }
     ml_log_reset_clock();
@@ -281,7 +271,7 @@ static void start_locked(void)
     __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
     ml_objects_scan(patch_scope(), ml_hook_patch_target);
     if (ml_opts.verbosity >= 1)
-        dprintf(2, "modlife: recording to %s\n", ml_log_path());
+        ml_say("recording to %s", ml_log_path());
 }
 
 void ml_engine_start(enum ml_entry entry)
