@@ -2,7 +2,9 @@
 #include "objects.h"
 
 #include "log_writer.h"
+#include "options.h"
 #include "pyapi.h"
+#include "say.h"
 #include "symbolize.h"
 #include "thread_cache.h"
 
@@ -163,6 +165,9 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
         o->symbols_loaded = 1;
     }
     log_object(o, candidate);
+    if (candidate && o->python_refs > 0 && ml_opts.verbosity >= 2)
+        ml_say("%d of the %d C-API references of %s go to hooks (%s)", o->patched, o->python_refs, o->path,
+               o->scope == ML_PATCH_ALL ? "got" : "got; its PLT at binding, LD_AUDIT");
     return 0;
 }
 

@@ -482,6 +482,30 @@ def test_file_line_lookups_load_libdw_unlogged(interp, fixtures_for, tmp_path):
     assert not [name for name in loaded if name.startswith(("libdw.", "libelf"))], loaded
 
 
+@pytest.mark.parametrize("entry", ["preload", "audit"])
+def test_verbosity_2_tells_each_extension_patched(interp, entry, tmp_path):
+    """verbosity=2 (libmodlife(7)): where the log goes, then a line per extension
+    object patched, as counted in its object-load record; verbosity=1: the first only."""
+    said, records = {}, {}
+    for level in (1, 2):
+        run = run_python(interp, "import xxlimited", tmp_path / str(level), entry=entry,
+                         env={"MODLIFE_OPTIONS": "verbosity=%d" % level}, status=xxlimited_status(interp))
+        said[level] = [line for line in run.proc.stderr.splitlines() if line.startswith("modlife: ")]
+        assert said[level][0] == "modlife: recording to %s" % run.logs[0], said[level]
+        records[level] = run.records()
+    assert len(said[1]) == 1, said[1]
+    told = [re.fullmatch(r"modlife: (\d+) of the (\d+) C-API references of (.+) go to hooks \((.+)\)", line)
+            for line in said[2][1:]]
+    assert all(told), said[2]
+    loads = {r["path"]: r for r in events(records[2], "object-load")}
+    hooked_by = "got" if entry == "preload" else "got; its PLT at binding, LD_AUDIT"
+    for m in told:
+        assert loads[m.group(3)]["patched"] == int(m.group(1)) <= int(m.group(2)), m.group(0)
+        assert m.group(4) == hooked_by
+    xx = xxlimited_object_id(records[2])
+    assert [m.group(3) for m in told].count(xx["path"]) == 1, said[2]
+
+
 def test_exit_of_a_program_that_is_not_python_is_untouched(tmp_path):
     run = run_modlife(["--", "sh", "-c", "(exit 5); /nonexistent/program 2>/dev/null; exit 7"], tmp_path)
     assert run.proc.returncode == 7 and run.logs == []
