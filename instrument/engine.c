@@ -8,7 +8,7 @@
 #include "findings.h"
 #include "log_writer.h"
 #include "notify.h"
-#include "objects.h"
+#include "elf_objects.h"
 #include "options.h"
 #include "pyapi.h"
 #include "registry.h"

@@ -5,7 +5,7 @@
 #include "events.h"
 #include "exit_interposer.h"
 #include "log_writer.h"
-#include "objects.h"
+#include "elf_objects.h"
 #include "options.h"
 #include "report_text.h"
 #include "suppressions.h"

@@ -4,7 +4,7 @@
 #include "crash_story.h"
 #include "demangle.h"
 #include "kinds.h"
-#include "objects.h"
+#include "elf_objects.h"
 #include "options.h"
 #include "pyapi.h"
 #include "safe_format.h"

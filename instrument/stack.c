@@ -2,7 +2,7 @@
 #define UNW_LOCAL_ONLY
 #include "stack.h"
 
-#include "objects.h"
+#include "elf_objects.h"
 #include "options.h"
 #include "pyapi.h"
 #include "srcline.h"

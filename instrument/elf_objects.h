@@ -1,8 +1,8 @@
 /* The objects (executable and shared libraries) loaded in the process: each gets
  * an id, an object-load record (path, base, build id: enough to symbolize later)
  * and, if it is extension code, its references to the C-API patched. */
-#ifndef MODLIFE_OBJECTS_H
-#define MODLIFE_OBJECTS_H
+#ifndef MODLIFE_ELF_OBJECTS_H
+#define MODLIFE_ELF_OBJECTS_H
 
 #include "got_patch.h"
 

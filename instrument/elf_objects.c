@@ -1,5 +1,5 @@
-/* Loaded objects: ids, object-load records, patching candidates (see objects.h). */
-#include "objects.h"
+/* Loaded objects: ids, object-load records, patching candidates (see elf_objects.h). */
+#include "elf_objects.h"
 
 #include "log_writer.h"
 #include "options.h"
