@@ -1,5 +1,5 @@
 /* The replacements for C-API functions that extensions call (installed by the
- * engine from instrument/hook_table.c) and the helpers the hook files share.
+ * engine from hook_table.c) and the helpers the hook files share.
  * A hook calls the original through `py`, records what happened, and returns
  * exactly what the original returned. */
 #ifndef MODLIFE_HOOKS_H
@@ -58,7 +58,7 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
  * or NULL.  Call it without the registry lock. */
 PyObject *ml_module_initialising(void);
 
-/* module_teardown.c: after m_free: types made for the module that outlive it, and
+/* type_outlives_module.c: after m_free: types made for the module that outlive it, and
  * the quarantine of its state; then the module is forgotten. */
 void ml_module_freed(PyObject *module);
 /* Extension code makes an instance of type: is its module gone? */

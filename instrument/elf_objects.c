@@ -1,4 +1,4 @@
-/* Loaded objects: ids, object-load records, patching candidates (see elf_objects.h). */
+/* Loaded ELF objects: ids, object-load records, patching candidates (see elf_objects.h). */
 #include "elf_objects.h"
 
 #include "log_writer.h"

@@ -1,4 +1,4 @@
-/* The objects (executable and shared libraries) loaded in the process: each gets
+/* The ELF objects (executable and shared libraries) loaded in the process: each gets
  * an id, an object-load record (path, base, build id: enough to symbolize later)
  * and, if it is extension code, its references to the C-API patched. */
 #ifndef MODLIFE_ELF_OBJECTS_H
