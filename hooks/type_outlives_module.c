@@ -28,10 +28,7 @@ static void orphan_type(struct ml_type_rec *t, void *arg)
     struct orphaning *o = arg;
     if (!t->alive || t->orphan || t->module || t->exec_module != o->module)
         return;
-    t->orphan = 1;
-    ml_saved_stack_release(&t->module_freed);
-    ml_saved_stack_copy(&t->module_freed, o->freed);
-    __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
+    ml_type_orphaned(t, o->freed);
 }
 
 void ml_module_freed(PyObject *module)
@@ -77,13 +74,9 @@ static void report(const struct ml_type_rec *t, const char *message_format, cons
 
 void ml_check_orphan_use(const PyTypeObject *type, const char *api)
 {
-    if (!__atomic_load_n(&ml_orphan_types, __ATOMIC_RELAXED) || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
-        return;
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(type);
-    struct ml_type_rec copy = rec && rec->orphan && rec->alive ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
-    if (!copy.orphan)
+    struct ml_type_rec copy;
+    if (!ml_have_orphan_types() || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE) || !ml_type_snapshot(type, &copy) ||
+        !copy.orphan || !copy.alive)
         return;
     char format[256];
     snprintf(format, sizeof format, "%s() makes an instance of heap type '%%s' whose module '%%s' "
