@@ -11,6 +11,7 @@
 #include "elf_objects.h"
 #include "options.h"
 #include "pyapi.h"
+#include "real_dlopen.h"
 #include "registry.h"
 #include "say.h"
 #include "stack_table.h"
@@ -284,6 +285,9 @@ void ml_engine_start(enum ml_entry entry)
 
 void ml_engine_objects_changed(void)
 {
+    /* modlife's own (libdw for a report): left for the next load of the program's. */
+    if (ml_own_load_running())
+        return;
     if (!ml_engine_active()) {
         /* A process that was not Python may have just loaded libpython. */
         pthread_mutex_lock(&start_lock);

@@ -4,6 +4,12 @@
 #include <dlfcn.h>
 #include <stddef.h>
 
+static __thread int own_loads __attribute__((tls_model("initial-exec")));
+
+void ml_own_load_begin(void) { own_loads++; }
+void ml_own_load_end(void) { own_loads--; }
+int ml_own_load_running(void) { return own_loads > 0; }
+
 void *ml_real_dlopen(const char *file, int mode)
 {
     static void *(*real)(const char *, int);

@@ -7,4 +7,11 @@
 
 void *ml_real_dlopen(const char *file, int mode);
 
+/* Around a load of modlife's own and the dlsym calls into it: under LD_AUDIT the
+ * auditor sees every load and hands the objects over at the next dlsym, and the
+ * engine then leaves them for the next load of the program's (engine.c). */
+void ml_own_load_begin(void);
+void ml_own_load_end(void);
+int ml_own_load_running(void);
+
 #endif

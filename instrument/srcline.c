@@ -74,11 +74,13 @@ struct ml_srcline ml_srcline(uintptr_t addr)
 {
     struct ml_srcline result = {NULL, 0};
     pthread_mutex_lock(&lock);
+    ml_own_load_begin(); /* libdw's loads (libelf, libz, its debuginfod client) too */
     if (load_libdw() == 0 && (dwfl || report_process() == 0)) {
         if (!dw.addrmodule(dwfl, addr))
             report_process();
         result = lookup(addr);
     }
+    ml_own_load_end();
     pthread_mutex_unlock(&lock);
     return result;
 }

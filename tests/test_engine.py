@@ -468,12 +468,14 @@ os._exit(3)
         assert len(events(records, "process-exit")) == 1
 
 
-def test_file_line_lookups_load_libdw_unlogged(interp, fixtures_for, tmp_path):
+@pytest.mark.parametrize("entry", ["preload", "audit"])
+def test_file_line_lookups_load_libdw_unlogged(interp, entry, fixtures_for, tmp_path):
     """A report's first file:line lookup loads libdw (libelf, libz under it) for
     modlife, by the real dlopen: not an object of the program's, so no object-load
-    records for them, none in the middle of the report."""
+    records for them, none in the middle of the report (under LD_AUDIT, where the
+    auditor sees every load, they would come at the program's next load)."""
     code = "import state_non_module as m\nm.Thing().bad_state()\n"
-    run = run_python(interp, code, tmp_path, pythonpath=fixtures_for("state_non_module"))
+    run = run_python(interp, code, tmp_path, pythonpath=fixtures_for("state_non_module"), entry=entry)
     assert re.search(r"in Thing_bad_state \S*state_non_module\.c:\d+ ", run.proc.stderr), run.proc.stderr
     records = run.records()
     assert [r["kind"] for r in events(records, "finding")] == ["state-from-non-module"]
