@@ -10,13 +10,13 @@ PyThreadState *ml_hook_Py_NewInterpreter(void)
 {
     PyThreadState *tstate = py.Py_NewInterpreter();
     if (tstate)
-        ml_interp_current(ML_INTERP_IMPORTING);
+        ml_interp_announce(ML_INTERP_IMPORTING);
     return tstate;
 }
 
 void ml_hook_Py_EndInterpreter(PyThreadState *tstate)
 {
-    ml_interp_current(ML_INTERP_ANY);
+    ml_interp_announce(ML_INTERP_ANY);
     ml_interp_ending();
     py.Py_EndInterpreter(tstate);
 }

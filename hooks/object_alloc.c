@@ -13,13 +13,9 @@ static void check_gc(PyTypeObject *type, const char *api)
     if (!type || !(type->tp_flags & ML_TPFLAGS_HAVE_GC) || !ml_finding_enabled(ML_PYOBJECT_NEW_ON_GC_TYPE))
         return;
     struct ml_finding f = {.kind = ML_PYOBJECT_NEW_ON_GC_TYPE, .interp = -1};
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(type);
-    if (rec && rec->freed)
-        rec = NULL; /* a dead type's, at an address now another type's */
-    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
-    if (rec)
+    struct ml_type_rec copy;
+    /* Not a freed one's: a dead type's, at an address now another type's. */
+    if (ml_type_snapshot(type, &copy) && !copy.freed)
         ml_finding_set_type(&f, &copy, NULL);
     else
         f.type = type->tp_name;

@@ -91,6 +91,11 @@ long long ml_interp_current(enum ml_interp_context ctx)
     return id;
 }
 
+void ml_interp_announce(enum ml_interp_context ctx)
+{
+    (void)ml_interp_current(ctx);
+}
+
 PyObject *ml_interp_function(PyMethodDef *def)
 {
     PyInterpreterState *interp = current_interp();
