@@ -311,6 +311,8 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     ml_registry_unlock();
     if (first)
         ml_event_type("type-dealloc", &copy, &c);
+    if (freed)
+        ml_type_freed(&copy);
     if (rec) {
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
         if (!freed)

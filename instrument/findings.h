@@ -22,6 +22,7 @@ enum ml_kind {
     ML_STATE_FROM_NON_MODULE,
     ML_FINALIZE_CRASH,
     ML_STATE_FROM_OTHER_INTERPRETER,
+    ML_DANGLING_GLOBAL,
     ML_KIND_COUNT
 };
 
@@ -71,6 +72,9 @@ struct ml_finding {
     char cause_function[256];
     char fix_buf[512];
     const char *fix;              /* NULL: the kind's */
+    /* The C global the finding is about or came through ("g_state in ringbuf.c"):
+     * logged, and part of what makes two findings at one place different. */
+    const char *global;           /* NULL if none */
 };
 
 /* Fill in what the finding is about, with the stacks kept in the record (which
