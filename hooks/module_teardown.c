@@ -73,8 +73,8 @@ static void report_kept_type(const struct ml_type_rec *t, const struct ml_global
     struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access_saved = &t->created, .global = h->name};
     ml_finding_set_type(&f, t, NULL);
     snprintf(f.message, sizeof f.message,
-             "heap type '%s' is still alive as its module '%s' (instance #%llu) is freed: the C global %s "
-             "holds %s", t->qualname, t->module_name ? t->module_name : "?", t->module_instance, h->name,
+             "heap type '%s' is still alive as its module '%s' (instance #%llu) is freed, and the C global %s "
+             "points to %s", t->qualname, t->module_name ? t->module_name : "?", t->module_instance, h->name,
              instance ? "an instance of it" : "it");
     if (freed->depth)
         f.context[f.context_count++] = (struct ml_context_stack){"orphaned when its module was freed (m_free)", freed};

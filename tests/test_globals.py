@@ -140,8 +140,8 @@ def test_type_kept_by_visited_global_outlives_module(bug, line, type_, glob, hel
                  ("type-outlives-module", "kept_type", type_, None)], env={"KEPT_TYPE": bug})
     records = run.records()
     at_free, at_exit = events(records, "finding")
-    assert at_free["message"] == ("heap type '%s' is still alive as its module 'kept_type' (instance #1) is freed: "
-                                  "the C global %s holds %s" % (type_, glob, held))
+    assert at_free["message"] == ("heap type '%s' is still alive as its module 'kept_type' (instance #1) is freed, "
+                                  "and the C global %s points to %s" % (type_, glob, held))
     assert at_exit["message"] == ("heap type '%s' made by module 'kept_type' (instance #1) is still alive at exit, "
                                   "after the module was freed" % type_)
     # Both at the type's creation: one bug, one group in modlife report.
