@@ -81,8 +81,52 @@ static void report_kept_type(const struct ml_type_rec *t, const struct ml_global
     ml_finding_report(&f);
 }
 
-/* A survivor held by a C global of the extension: a bug now, whatever happens later. */
-static void check_survivors(const void *anchor, const struct survivors *s, const struct ml_saved_stack *freed)
+/* A survivor may still go right after: the module's dict, released after m_free,
+ * may hold its last reference, and the collector may free it later in the same
+ * collection; its global then dangles (reported when it is freed).  Whether it
+ * outlives the module is decided when extension code next makes an instance, and
+ * at exit. */
+#define DEFERRED_MAX 32
+
+struct deferred {
+    const PyTypeObject *type;
+    unsigned long long seq;
+    int instance;
+    struct ml_global_hit hit;
+};
+
+static struct deferred deferred[DEFERRED_MAX];
+static int deferred_count;
+
+static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance)
+{
+    ml_registry_lock();
+    if (deferred_count < DEFERRED_MAX)
+        deferred[deferred_count++] = (struct deferred){t->type, t->seq, instance, *h};
+    ml_registry_unlock();
+}
+
+static void decide_deferred(void)
+{
+    struct deferred found[DEFERRED_MAX];
+    struct ml_type_rec alive[DEFERRED_MAX];
+    int n = 0;
+    ml_registry_lock();
+    for (int i = 0; i < deferred_count; i++) {
+        const struct ml_type_rec *rec = ml_type_find(deferred[i].type);
+        if (rec && rec->seq == deferred[i].seq && !rec->freed) {
+            found[n] = deferred[i];
+            alive[n++] = *rec;
+        }
+    }
+    __atomic_store_n(&deferred_count, 0, __ATOMIC_RELAXED);
+    ml_registry_unlock();
+    for (int i = 0; i < n; i++)
+        report_kept_type(&alive[i], &found[i].hit, found[i].instance, &alive[i].module_freed);
+}
+
+/* Survivors a C global of the extension points to (or to an instance of them). */
+static void check_survivors(const void *anchor, const struct survivors *s)
 {
     for (int i = 0; i < s->count; i++) {
         struct ml_global_hit hits[HITS_MAX];
@@ -91,7 +135,7 @@ static void check_survivors(const void *anchor, const struct survivors *s, const
         if (!n)
             instance = n = ml_global_scan_instances(anchor, type, hits, HITS_MAX);
         for (int k = 0; k < n; k++)
-            report_kept_type(&s->found[i], &hits[k], instance != 0, freed);
+            defer_survivor(&s->found[i], &hits[k], instance != 0);
     }
 }
 
@@ -311,7 +355,7 @@ void ml_module_freed(PyObject *module)
         if (ml_finding_enabled(ML_DANGLING_GLOBAL) || ml_finding_enabled(ML_STATE_USE_AFTER_FREE))
             check_globals(module, &copy, global, sizeof global);
         if (s && s->count && ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
-            check_survivors(copy.def ? (const void *)copy.def->def : NULL, s, &copy.freed);
+            check_survivors(copy.def ? (const void *)copy.def->def : NULL, s);
         remember_freed(module, &copy, global);
         scan_pending_types(module, copy.def ? (const void *)copy.def->def : NULL);
     }
@@ -358,6 +402,8 @@ static void report(const struct ml_type_rec *t, const char *message_format, cons
 
 void ml_check_orphan_use(const PyTypeObject *type, const char *api)
 {
+    if (__builtin_expect(__atomic_load_n(&deferred_count, __ATOMIC_RELAXED) != 0, 0))
+        decide_deferred();
     if (!__atomic_load_n(&ml_orphan_types, __ATOMIC_RELAXED) || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
         return;
     ml_registry_lock();
@@ -392,6 +438,7 @@ void ml_check_types_at_exit(void)
     struct at_exit e = {.count = 0};
     if (!ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
         return;
+    decide_deferred();
     ml_registry_lock();
     ml_each_type(collect_at_exit, &e);
     ml_registry_unlock();

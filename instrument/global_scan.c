@@ -1,6 +1,8 @@
 /* Pointers to dead things in an extension's C globals (see global_scan.h). */
 #include "global_scan.h"
 
+#include "demangle.h"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
@@ -122,7 +124,9 @@ static int symbol_name(const char *map, size_t size, uintptr_t vaddr, const char
             vaddr < s->st_value || vaddr - s->st_value >= (s->st_size ? s->st_size : 1))
             continue;
         int local = ELF64_ST_BIND(s->st_info) == STB_LOCAL;
-        snprintf(out, out_size, "%.90s in %.60s", strings + s->st_name, local && file ? file : object);
+        char demangled[96];
+        snprintf(out, out_size, "%.90s in %.60s", ml_demangle(strings + s->st_name, demangled, sizeof demangled),
+                 local && file ? file : object);
         return 1;
     }
     return 0;
