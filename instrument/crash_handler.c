@@ -129,7 +129,7 @@ static int report_use_after_free(int sig, const siginfo_t *info, const ucontext_
     ml_format(f.message, sizeof f.message,
              "access at %p, %lu bytes into the state of module '%s' (instance #%llu), freed with the module%s%s",
              info->si_addr, (unsigned long)((uintptr_t)info->si_addr - b->start), b->module, b->instance,
-             f.global ? "; the pointer was kept in the C global " : "", f.global ? f.global : "");
+             f.global ? "; the C global that still pointed to it: " : "", f.global ? f.global : "");
     ml_format(f.subject_buf, sizeof f.subject_buf, "the state of module '%s' instance #%llu", b->module,
              b->instance);
     f.subject = f.subject_buf;

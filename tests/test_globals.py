@@ -62,7 +62,7 @@ m2.cached_counter()
       ("state-use-after-free", "dangling_state", None, "g_state in dangling_state.c")], status=SIGSEGV)
     records = run.records()
     use = events(records, "finding")[1]
-    assert use["message"].endswith("freed with the module; the pointer was kept in the C global "
+    assert use["message"].endswith("freed with the module; the C global that still pointed to it: "
                                    "g_state in dangling_state.c"), use["message"]
     assert innermost_fixture_function(use, records, "dangling_state") == "cached_counter"
 
