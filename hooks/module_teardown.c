@@ -106,10 +106,9 @@ static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_h
     ml_registry_unlock();
 }
 
-static void decide_deferred(void)
+/* The deferred survivors still alive, taken off the list. */
+static int take_deferred(struct deferred *found, struct ml_type_rec *alive)
 {
-    struct deferred found[DEFERRED_MAX];
-    struct ml_type_rec alive[DEFERRED_MAX];
     int n = 0;
     ml_registry_lock();
     for (int i = 0; i < deferred_count; i++) {
@@ -121,7 +120,14 @@ static void decide_deferred(void)
     }
     __atomic_store_n(&deferred_count, 0, __ATOMIC_RELAXED);
     ml_registry_unlock();
-    for (int i = 0; i < n; i++)
+    return n;
+}
+
+static void decide_deferred(void)
+{
+    struct deferred found[DEFERRED_MAX];
+    struct ml_type_rec alive[DEFERRED_MAX];
+    for (int i = 0, n = take_deferred(found, alive); i < n; i++)
         report_kept_type(&alive[i], &found[i].hit, found[i].instance, &alive[i].module_freed);
 }
 
@@ -386,13 +392,21 @@ static void leaked_by_dealloc(struct ml_finding *f, const void *dealloc)
     f->fix = f->fix_buf;
 }
 
+/* kept: the C global that points to the type, if the scan at its module's free
+ * found one (NULL otherwise). */
 static void report(const struct ml_type_rec *t, const char *message_format, const struct ml_stack *access,
-                   const struct ml_saved_stack *access_saved)
+                   const struct ml_saved_stack *access_saved, const struct deferred *kept)
 {
     struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access = access, .access_saved = access_saved};
     ml_finding_set_type(&f, t, NULL);
     snprintf(f.message, sizeof f.message, message_format, t->qualname,
              t->module_name ? t->module_name : "?", t->module_instance);
+    if (kept) {
+        size_t n = strlen(f.message);
+        f.global = kept->hit.name;
+        snprintf(f.message + n, sizeof f.message - n, "; the C global %s points to %s", kept->hit.name,
+                 kept->instance ? "an instance of it" : "it");
+    }
     if (t->leaky_dealloc)
         leaked_by_dealloc(&f, t->leaky_dealloc);
     if (t->orphan && t->module_freed.depth)
@@ -415,7 +429,7 @@ void ml_check_orphan_use(const PyTypeObject *type, const char *api)
     char format[256];
     snprintf(format, sizeof format, "%s() makes an instance of heap type '%%s' whose module '%%s' "
              "(instance #%%llu) was freed: the type is kept beyond its module", api);
-    report(&copy, format, NULL, NULL);
+    report(&copy, format, NULL, NULL, NULL);
 }
 
 struct at_exit {
@@ -433,21 +447,38 @@ static void collect_at_exit(struct ml_type_rec *t, void *arg)
         e->found[e->count++] = *t;
 }
 
+/* The scan's global for a type reported at exit, if any (then no longer pending). */
+static const struct deferred *kept_by(const struct ml_type_rec *t, struct deferred *found, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (found[i].type == t->type && found[i].seq == t->seq) {
+            found[i].type = NULL;
+            return &found[i];
+        }
+    return NULL;
+}
+
 void ml_check_types_at_exit(void)
 {
     struct at_exit e = {.count = 0};
     if (!ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
         return;
-    decide_deferred();
+    struct deferred found[DEFERRED_MAX];
+    struct ml_type_rec alive[DEFERRED_MAX];
+    int n = take_deferred(found, alive);
     ml_registry_lock();
     ml_each_type(collect_at_exit, &e);
     ml_registry_unlock();
     for (int i = 0; i < e.count; i++) {
         /* Nothing runs at exit to blame: point at where the type was made (native
-         * and Python frames, as the report at the module's free). */
+         * and Python frames, as a report of the global at the module's free).  One
+         * report says both that it is alive and which global points to it. */
         report(&e.found[i], e.found[i].orphan
                    ? "heap type '%s' made by module '%s' (instance #%llu) is still alive at exit, after the module was freed"
                    : "heap type '%s' is still alive at exit, after its module '%s' (instance #%llu) was cleared",
-               NULL, &e.found[i].created);
+               NULL, &e.found[i].created, kept_by(&e.found[i], found, n));
     }
+    for (int i = 0; i < n; i++)
+        if (found[i].type)
+            report_kept_type(&alive[i], &found[i].hit, found[i].instance, &alive[i].module_freed);
 }
