@@ -340,6 +340,11 @@ class Driver:
         return self.back_in_main(self.in_subinterpreter(kind, "subinterp-destroy-live", keep=True))
 
     def step_finalize(self):
+        if self.module is None:  # the re-import was refused: one more try
+            try:
+                self.load()
+            except ImportError as e:
+                return "opted out: %s" % e
         objects = _exercise_instances(self.module)
         try:
             self.module._modlife_exercise_instances = objects
@@ -356,7 +361,7 @@ class Driver:
             self.declared = declarations(self.module)
         for step in steps:
             self.progress.write(step=step, phase="start")
-            if step != "import" and self.module is None:
+            if step not in ("import", "finalize") and self.module is None:
                 status = "not run: the module is not imported"
             else:
                 try:
