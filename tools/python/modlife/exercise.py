@@ -261,18 +261,18 @@ class Exerciser:
                 current = None
             elif r.get("phase") == "exiting":
                 exiting = True
+                step = result.steps["finalize"]
+                step.outcome, step.detail = _split(r["status"])
         with open(os.path.join(where, "output.txt"), errors="replace") as f:
             result.stderr += f.read()
         self._findings(result, where, starts, attempt)
         if exiting:
             step = result.steps["finalize"]
-            if returncode == 0:
-                step.outcome = "ran"
-            elif returncode is None:
+            if returncode is None:
                 step.outcome, step.detail = "timed out", "after %ds" % self.args.timeout
             elif returncode < 0:
                 step.outcome, step.detail = "crashed", "killed by %s" % _signal_name(returncode)
-            else:
+            elif returncode != 0:
                 step.outcome, step.detail = "failed", "exit status %d" % returncode
             return None
         if current is None:

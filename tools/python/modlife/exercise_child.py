@@ -4,7 +4,7 @@ other, writing one JSON line per step event to the progress file so that the
 parent knows which step a crash or a finding belongs to.  It runs on the
 interpreter being exercised (3.9 and later) and imports nothing of modlife.
 
-    PYTHON exercise_child.py SPEC_JSON
+    PYTHON exercise_child.py SPEC_JSON|@SPEC_FILE
 
 SPEC_JSON: {"module", "package", "path", "progress", "steps", "workload"}.  The
 steps before the first of "steps" are not run, but the module is imported first
@@ -380,7 +380,11 @@ class Driver:
 
 def main():
     warnings.simplefilter("ignore")
-    spec = json.loads(sys.argv[1])
+    if sys.argv[1].startswith("@"):  # a file: for running it by hand, under a debugger
+        with open(sys.argv[1][1:]) as f:
+            spec = json.load(f)
+    else:
+        spec = json.loads(sys.argv[1])
     sys.path[:0] = spec.get("path") or []
     return Driver(spec).run()
 
