@@ -88,7 +88,7 @@ def test_isolated_module_is_clean(interp, tmp_path):
     assert m["findings"] == {} and m["verdict"] == "clean"
     assert sorted(m["types"]["made"]) == ["SubThing", "Thing"]
     threads = m["steps"][STEPS.index("subinterp-threads")]["detail"]
-    assert threads == "3 %s interpreters at once" % ("isolated" if interp.version >= (3, 12) else "legacy")
+    assert threads == "2 %s interpreters at once" % ("isolated" if interp.version >= (3, 12) else "legacy")
 
 
 @pytest.mark.parametrize("interp", [i for i in MAIN if i.name.startswith("pyenv-3.1")],
@@ -201,7 +201,9 @@ def test_lib_dynload(interp, tmp_path):
             fine = allowed.get(s["step"], {"ran", "opted out", "not declared", "not applicable", "not supported"})
             if s["outcome"] not in fine:
                 surprises.append("%s %s: %s %s" % (name, s["step"], s["outcome"], s["detail"]))
-            if s["findings"]:
+            # the crash handler's report cannot be suppressed
+            crash = {"finalize-crash": 1} if s["outcome"] == "crashed" and "crashed" in fine else {}
+            if s["findings"] and s["findings"] != crash:
                 surprises.append("%s %s: findings %s" % (name, s["step"], s["findings"]))
     assert surprises == []
     crashed = any(o == "crashed" for m in found.values() for o in outcomes(m).values())

@@ -7,7 +7,7 @@ walked) or directories (their extension files, as top-level modules) runs in a
 process of its own under modlife (exercise_child.py): import; instances of its
 types that take no arguments, made and dropped; a second module object of the
 same definition; import in a legacy subinterpreter, in one with its own GIL
-(3.12+, where the module declares it), in three at once from threads, and in one
+(3.12+, where the module declares it), in two at once from threads, and in one
 destroyed with instances alive; removal from sys.modules, collection and
 re-import; finalization with instances referenced from the module.  No function
 of the module is called.  A step that crashes the process is reported as

@@ -96,6 +96,7 @@ STEPS = ["import", "instances", "second-module", "subinterp-legacy", "subinterp-
 # Py_mod_* slot numbers and the values the HOWTO names.
 MOD_CREATE, MOD_EXEC, MOD_MULTIPLE_INTERPRETERS, MOD_GIL = 1, 2, 3, 4
 PER_INTERPRETER_GIL_SUPPORTED = 2
+THREADS = 2  # subinterpreters at once in subinterp-threads
 
 
 class Progress:
@@ -325,13 +326,13 @@ class Driver:
         def one():
             statuses.append(self.in_subinterpreter(kind, "subinterp-threads"))
 
-        threads = [threading.Thread(target=one) for _ in range(3)]
+        threads = [threading.Thread(target=one) for _ in range(THREADS)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         bad = [s for s in statuses if s != "ran"]
-        return self.back_in_main(bad[0] if bad else "ran: 3 %s interpreters at once" % kind)
+        return self.back_in_main(bad[0] if bad else "ran: %d %s interpreters at once" % (THREADS, kind))
 
     def step_subinterp_destroy_live(self):
         if not self.subs.supports("legacy") or self.subs.name == "_testcapi":
