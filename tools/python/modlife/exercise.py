@@ -263,8 +263,11 @@ class Exerciser:
                 exiting = True
                 step = result.steps["finalize"]
                 step.outcome, step.detail = _split(r["status"])
-        with open(os.path.join(where, "output.txt"), errors="replace") as f:
-            result.stderr += f.read()
+        try:
+            with open(os.path.join(where, "output.txt"), errors="replace") as f:
+                result.stderr += f.read()
+        except OSError as e:
+            result.stderr += "modlife exercise: cannot read the output of %s: %s\n" % (where, e.strerror)
         self._findings(result, where, starts, attempt)
         if exiting:
             step = result.steps["finalize"]
