@@ -136,6 +136,9 @@ class Result:
                 ", ".join(sorted(count_kinds(self.findings)))))
         if self.steps["import"].outcome != "ran":
             words.append("not imported")
+        failed = [s.name for s in self.steps.values() if s.outcome == "failed" and s.name != "import"]
+        if failed:  # an exception that is no ImportError: said, but no finding
+            words.append("failed in %s" % ", ".join(failed))
         if not words:
             return "clean"
         return "; ".join(words)
