@@ -1,7 +1,8 @@
 """`modlife exercise`: fixture extensions with lifecycle bugs give exactly their
 findings, each in the step that shows it (tests/fixtures/exercise_bugs.c); a
 correct isolated module (tests/fixtures/isolated.c, CPython's xxlimited) gives
-nothing; the HOWTO's opt-out is reported as opted out (exercise_optout.c); a step
+nothing; a type leaked by its instances pins its module past its interpreter
+(exercise_pinned.c); the HOWTO's opt-out is reported as opted out (exercise_optout.c); a step
 that crashes is reported as crashed and the steps after it still run
 (exercise_crash.c).  Then every extension module of CPython's lib-dynload and
 Debian's kiwisolver, rapidjson, markupsafe, numpy and lxml, with CPython's known
@@ -78,6 +79,27 @@ def test_bugs_reported_in_the_step_that_shows_them(interp, tmp_path):
     assert m["declares"]["init"] == "multi-phase"
     assert m["declares"].get("multiple_interpreters") == (2 if interp.version >= (3, 12) else None)
     assert m["verdict"].startswith("%d findings (" % sum(m["findings"].values()))
+
+
+@pytest.mark.parametrize("interp", [DEBIAN, INTERPRETERS[-1]], ids=["debian-3.11", INTERPRETERS[-1].name])
+def test_pinned_module(interp, tmp_path):
+    """exercise_pinned.c: the leaked type keeps every module object alive."""
+    require_interpreter(interp)
+    _, found = exercise(interp, ["exercise_pinned"], tmp_path, fixtures(interp, tmp_path, "exercise_pinned"),
+                        status=FINDINGS_STATUS)
+    m = found["exercise_pinned"]
+    assert outcomes(m) == dict({s: "ran" for s in STEPS}, **{"subinterp-isolated": isolated_outcome(interp)})
+    assert step_kinds(m)["instances"] == ["dealloc-missing-type-decref"]
+
+
+@pytest.mark.xfail(strict=True, reason="needs the xinterp2 helper's kind module-outlives-interpreter")
+@pytest.mark.parametrize("interp", [DEBIAN, INTERPRETERS[-1]], ids=["debian-3.11", INTERPRETERS[-1].name])
+def test_pinned_module_outlives_subinterpreter(interp, tmp_path):
+    require_interpreter(interp)
+    _, found = exercise(interp, ["exercise_pinned"], tmp_path, fixtures(interp, tmp_path, "exercise_pinned"))
+    kinds = step_kinds(found["exercise_pinned"])
+    for step in ("subinterp-legacy", "subinterp-destroy-live"):
+        assert "module-outlives-interpreter" in kinds.get(step, []), (step, kinds)
 
 
 @pytest.mark.parametrize("interp", INTERPRETERS, ids=[i.name for i in INTERPRETERS])
