@@ -366,8 +366,11 @@ def table(result):
     lines.append("findings: %s" % kinds_text(result.findings))
     if result.suppressed:
         lines.append("suppressed: %d" % result.suppressed)
+    if result.elsewhere:
+        lines.append("elsewhere: %d finding%s about other modules in these processes (modlife report the logs)"
+                     % (result.elsewhere, "" if result.elsewhere == 1 else "s"))
     lines.append("verdict:  %s" % result.verdict())
-    if result.findings or result.crashed():
+    if result.findings or result.crashed() or result.elsewhere:
         lines.append("logs:     %s" % ", ".join(result.logs))
     return "\n".join(visible.terminal(line) for line in lines) + "\n"
 
@@ -378,6 +381,7 @@ def as_json(result):
             "steps": [{"step": s.name, "outcome": s.outcome, "detail": s.detail,
                        "findings": count_kinds(s.findings)} for s in result.steps.values()],
             "findings": count_kinds(result.findings), "suppressed": result.suppressed,
+            "elsewhere": result.elsewhere,
             "verdict": result.verdict(), "logs": result.logs,
             "types_of_findings": sorted({r.get("type") for r in result.findings if r.get("type")})}
 
