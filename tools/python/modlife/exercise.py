@@ -422,7 +422,7 @@ def main(args, out):
     if errors or not targets:
         return 2
     try:
-        log_root = os.path.abspath(args.log_dir) if args.log_dir else os.path.abspath(rundir.create(rundir.DEFAULT_PARENT))
+        log_root = os.path.abspath(args.log_dir or rundir.create(rundir.DEFAULT_PARENT))
         os.makedirs(log_root, exist_ok=True)
     except OSError as e:
         sys.stderr.write("modlife exercise: cannot create the log directory: %s\n" % e.strerror)

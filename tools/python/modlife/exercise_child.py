@@ -16,6 +16,7 @@ container or test framework does with an object)."""
 import gc
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import sys
@@ -207,15 +208,14 @@ class Driver:
         self.module = None
         self.declared = {}
         self.subs = Subinterpreters()
-        self.results = 0
+        self.results = itertools.count(1)  # next() is atomic: the threads step takes them at once
 
     def load(self):
         self.module = importlib.import_module(self.name)
         _exercise_workload(self.module, self.spec.get("workload"))
 
     def sub_code(self, kind_step, keep=False):
-        self.results += 1
-        result = "%s.%d" % (self.spec["progress"], self.results)
+        result = "%s.%d" % (self.spec["progress"], next(self.results))
         body = HELPERS + SUB_BODY % {"path": list(sys.path), "result": result, "module": self.name,
                                      "workload": self.spec.get("workload"), "keep": keep}
         code = "exec(compile(%r, %r, 'exec'))" % (body, "<modlife exercise %s>" % kind_step)
