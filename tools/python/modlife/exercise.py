@@ -204,9 +204,32 @@ def _signal_name(returncode):
         return "signal %d" % -returncode
 
 
+def _progress(result, records):
+    """Fills result from a child's progress records: (step starts as (wall_ns, step),
+    the step it was in when it ended, whether it reached finalize)."""
+    starts, current, exiting = [], None, False
+    for r in records:
+        if "declares" in r:
+            result.declares = r["declares"]
+            result.target.file = r.get("file") or result.target.file
+        elif "types" in r:
+            result.types = r["types"]
+        elif r.get("phase") in ("start", "setup"):
+            starts.append((r["wall_ns"], r["step"]))
+            current = r["step"] if r["phase"] == "start" else None
+        elif r.get("phase") in ("end", "exiting"):
+            step = result.steps[r["step"]]
+            step.outcome, step.detail = _split(r["status"])
+            current, exiting = None, r["phase"] == "exiting"
+    return starts, current, exiting
+
+
 def _split(status):
     outcome, _, detail = status.partition(": ")
-    return (outcome, detail) if outcome in OUTCOMES else ("failed", status)
+    if outcome not in OUTCOMES:
+        outcome, detail = "failed", status
+    detail = detail.strip()
+    return outcome, (detail.splitlines()[0][:200] if detail and outcome != "ran" else detail)
 
 
 class Exerciser:
@@ -219,7 +242,6 @@ class Exerciser:
         where = os.path.join(self.log_root, re.sub(r"[^\w.-]", "_", target.module), str(attempt))
         os.makedirs(where, exist_ok=True)
         env = run.environment(self.env_options, where)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
         progress = os.path.join(where, "exercise.progress")
         spec = {"module": target.module, "package": target.package, "path": target.path, "progress": progress,
                 "steps": [first], "workload": self.args.workload}
@@ -241,62 +263,44 @@ class Exerciser:
         while first is not None:
             attempt += 1
             where, progress, returncode = self.run_child(target, first, attempt)
-            first = self._account(result, where, _read_progress(progress), returncode, attempt)
+            first = self._account(result, where, _read_progress(progress), returncode, attempt, first)
         return result
 
-    def _account(self, result, where, records, returncode, attempt):
+    def _account(self, result, where, records, returncode, attempt, first):
         """Fills result from one child's progress and logs; the step to go on with."""
-        starts, current, exiting = [], None, False
-        for r in records:
-            if "declares" in r:
-                result.declares = r["declares"]
-                result.target.file = r.get("file") or result.target.file
-            elif "types" in r:
-                result.types = r["types"]
-            elif r.get("phase") in ("start", "setup"):
-                starts.append((r["wall_ns"], r["step"]))
-                current = r["step"] if r["phase"] == "start" else None
-            elif r.get("phase") == "end":
-                step = result.steps[r["step"]]
-                step.outcome, step.detail = _split(r["status"])
-                if step.outcome != "ran":
-                    step.detail = step.detail.strip().splitlines()[0][:200] if step.detail.strip() else ""
-                current = None
-            elif r.get("phase") == "exiting":
-                exiting = True
-                step = result.steps["finalize"]
-                step.outcome, step.detail = _split(r["status"])
+        starts, current, exiting = _progress(result, records)
         try:
             with open(os.path.join(where, "output.txt"), errors="replace") as f:
                 result.stderr += f.read()
         except OSError as e:
             result.stderr += "modlife exercise: cannot read the output of %s: %s\n" % (where, e.strerror)
         self._findings(result, where, starts, attempt)
-        if exiting:
-            step = result.steps["finalize"]
-            if returncode is None:
-                step.outcome, step.detail = "timed out", "after %ds" % self.args.timeout
-            elif returncode < 0:
-                step.outcome, step.detail = "crashed", "killed by %s" % _signal_name(returncode)
-            elif returncode != 0:
-                step.outcome, step.detail = "failed", "exit status %d" % returncode
+        ended = self._ending(returncode)
+        if exiting:  # finalize is the process's end: its status says how it went
+            if ended is not None:
+                result.steps["finalize"].outcome, result.steps["finalize"].detail = ended
             return None
         if current is None:
-            if returncode not in (0, None) and attempt == 1 and not records:
-                result.steps["import"].outcome = "failed"
-                result.steps["import"].detail = "the process ended with status %s before importing" % returncode
+            if ended is not None and not starts:
+                result.steps["import"].outcome, result.steps["import"].detail = "failed", (
+                    "the process ended (%s) before importing" % ended[1])
+            elif ended is not None and attempt > 1:  # in the import before its first step
+                result.steps[first].detail = "the import before it %s in a new process" % ended[0]
             return None
         step = result.steps[current]
-        if returncode is None:
-            step.outcome, step.detail = "timed out", "after %ds" % self.args.timeout
-        elif returncode < 0:
-            step.outcome, step.detail = "crashed", "killed by %s" % _signal_name(returncode)
-        else:
-            step.outcome, step.detail = "crashed", "the process left with status %d" % returncode
-        if current == "import":
-            return None
+        step.outcome, step.detail = ended or ("crashed", "the process left with status 0")
         following = STEPS.index(current) + 1
-        return STEPS[following] if following < len(STEPS) else None
+        return STEPS[following] if current != "import" and following < len(STEPS) else None
+
+    def _ending(self, returncode):
+        """(outcome, detail) of a process that did not end well, else None."""
+        if returncode is None:
+            return "timed out", "after %ds" % self.args.timeout
+        if returncode < 0:
+            return "crashed", "killed by %s" % _signal_name(returncode)
+        if returncode != 0:
+            return "crashed", "the process left with status %d" % returncode
+        return None
 
     def _names(self, result):
         names = {result.target.module, result.target.module.rpartition(".")[2]}
