@@ -190,12 +190,13 @@ LIB_DYNLOAD = {
     # module state's expat C-API (EXPAT(st, ParserFree)), already cleared when an
     # XMLParser kept in the module's globals dies at finalization (finalize-crash).
     # _decimal is single-phase with its state in C globals; after legacy
-    # subinterpreters imported it from threads, the next Py_NewInterpreterFromConfig
-    # crashes in pymalloc_alloc (Objects/obmalloc.c:1544) about one run in six, with
-    # or without modlife.  _zoneinfo declares a per-interpreter GIL but needs
+    # subinterpreters imported it, a later Py_NewInterpreterFromConfig crashes in
+    # pymalloc_alloc (Objects/obmalloc.c:1544) about one run in six, with or without
+    # modlife: in whichever step makes the next interpreter.  _zoneinfo declares a per-interpreter GIL but needs
     # _datetime's C-API capsule, which an isolated interpreter does not get.
     (3, 12): {"_elementtree": {"finalize": {"crashed"}},
-              "_decimal": {"subinterp-destroy-live": {"ran", "crashed"}},
+              "_decimal": {s: {"ran", "crashed"} for s in ("subinterp-legacy", "subinterp-threads",
+                                                           "subinterp-destroy-live")},
               "_zoneinfo": {s: {"failed"} for s in ("subinterp-isolated", "subinterp-threads",
                                                     "subinterp-destroy-live")}},
 }
