@@ -179,6 +179,24 @@ def test_exitcode_and_errors(tmp_path):
     assert proc.stderr == "modlife exercise: json: 'json' has no extension module\n"
 
 
+def test_suppressions_and_timeout(tmp_path):
+    interp = require_interpreter(DEBIAN)
+    path = fixtures(interp, tmp_path, "exercise_bugs", "isolated")
+    supp = tmp_path / "bugs.supp"
+    supp.write_text("dealloc-missing-type-decref:exercise_bugs.Leaky\n")
+    _, found = exercise(interp, ["exercise_bugs"], tmp_path, path, extra=["--suppressions", str(supp)],
+                        status=FINDINGS_STATUS)
+    m = found["exercise_bugs"]
+    assert "instances" not in step_kinds(m) and m["suppressed"] > 0  # each dealloc that ran
+    # A step that hangs is killed and reported; the steps after it run in a new process.
+    hang = "import sys, time\nif any(f.function == 'step_reimport' for f in __import__('inspect').stack()): time.sleep(60)"
+    proc, found = exercise(interp, ["isolated"], tmp_path, path, extra=["--timeout", "5", "--workload", hang],
+                           status=FINDINGS_STATUS)
+    m = found["isolated"]
+    assert outcomes(m)["reimport"] == "timed out" and outcomes(m)["finalize"] == "ran"
+    assert m["verdict"] == "timed out in reimport"
+
+
 # lib-dynload: what CPython's own modules do that is not suppressed by
 # docs/known-findings.supp (a crash cannot be suppressed): module -> {step: outcomes}.
 LIB_DYNLOAD = {
