@@ -189,7 +189,8 @@ def test_suppressions_and_timeout(tmp_path):
     m = found["exercise_bugs"]
     assert "instances" not in step_kinds(m) and m["suppressed"] > 0  # each dealloc that ran
     # A step that hangs is killed and reported; the steps after it run in a new process.
-    hang = "import sys, time\nif any(f.function == 'step_reimport' for f in __import__('inspect').stack()): time.sleep(60)"
+    hang = ("import inspect, time\n"
+            "if any(f.function == 'step_reimport' for f in inspect.stack()): time.sleep(60)")
     proc, found = exercise(interp, ["isolated"], tmp_path, path, extra=["--timeout", "5", "--workload", hang],
                            status=FINDINGS_STATUS)
     m = found["isolated"]
