@@ -222,9 +222,10 @@ LIB_DYNLOAD = {
 # current_context_var, made by the first interpreter; Decimal() in a subinterpreter
 # (Modules/_decimal/_decimal.c current_context, 3.11.7: line 1696) may crash in
 # PyContextVar_Get (Python/context.c:249) on the other interpreter's object - in
-# 3.11.7 three runs in four without modlife, rarer under it, as memory reuse goes.
+# 3.11.7 three runs in four without modlife, rarer under it, as memory reuse goes;
+# what it corrupted may crash a later step.
 DECIMAL = {"_decimal": {s: {"ran", "crashed"} for s in ("subinterp-legacy", "subinterp-threads",
-                                                       "subinterp-destroy-live")}}
+                                                       "subinterp-destroy-live", "reimport", "finalize")}}
 
 
 def lib_dynload(interp):
