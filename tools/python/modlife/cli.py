@@ -2,7 +2,9 @@
 import argparse
 import sys
 
-from modlife import events, lifetimes, locate, logfile, report, run, timeline, visible
+import os
+
+from modlife import events, exercise, lifetimes, locate, logfile, report, run, timeline, visible
 
 DESCRIPTION = """\
 modlife records the lifetime of every module object, module state block and heap
@@ -81,6 +83,32 @@ def build_parser(version):
                    help="only this module and its types (a glob; repeatable)")
     p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter")
     p.set_defaults(func=timeline.main)
+
+    p = sub.add_parser("exercise", help="put extension modules through their lifecycle under modlife, "
+                                        "without a test suite", description=exercise.__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("targets", nargs="+", metavar="MODULE_OR_PACKAGE",
+                   help="an extension module, a package (its extension modules) or a directory "
+                        "(its extension files, as top-level modules)")
+    p.add_argument("--python", default=sys.executable, metavar="PY",
+                   help="the interpreter to exercise them with (default: the one running modlife)")
+    p.add_argument("--log-dir", metavar="DIR",
+                   help="directory for the logs, one subdirectory per module (default: a new directory "
+                        "./modlife-logs/<time>-<pid>)")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="modules exercised at once (default: the number of CPUs)")
+    p.add_argument("--timeout", type=int, default=120, metavar="SECONDS",
+                   help="a module's process is killed after this long (default 120)")
+    p.add_argument("--workload", metavar="CODE",
+                   help="Python code run after each import of the module, in every interpreter, with the "
+                        "module as m (what the module is for; by default no function of it is called)")
+    p.add_argument("--exitcode", type=int, metavar="N",
+                   help="exit status when a module had an error finding or a step crashed (default 23; "
+                        "warnings too with MODLIFE_OPTIONS=exit_on_warnings=1)")
+    p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text (default): a table per module; json: one JSON document")
+    p.set_defaults(func=exercise.main)
     return parser
 
 

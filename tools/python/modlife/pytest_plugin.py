@@ -5,6 +5,10 @@
 
 (`--modlife` alone once modlife is installed: `make install` registers the plugin.)
 
+    pytest -p modlife.pytest_plugin --modlife-exercise=PKG
+
+adds one test per extension module of PKG, `modlife exercise` on it (exercise_pytest).
+
 The library must be in the process from its start, so a session started without it
 runs pytest again as a child under it, with the same argv and environment, and
 leaves with the child's exit status, telling which processes had no log (see
@@ -48,6 +52,9 @@ def pytest_addoption(parser):
                     help="where the logs go, one per process (default: ./modlife-logs)")
     group.addoption("--modlife-suppressions", metavar="FILE",
                     help="a suppressions file of kind:pattern lines")
+    group.addoption("--modlife-exercise", metavar="PKG", action="append", default=[],
+                    help="one test per extension module of PKG (repeatable): `modlife exercise` "
+                         "puts it through its lifecycle; findings or a crash fail it")
 
 
 def _fail_kinds(spec):
@@ -223,6 +230,9 @@ def _run_child(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    if config.option.modlife_exercise:
+        from modlife import exercise_pytest
+        config.pluginmanager.register(exercise_pytest.Plugin(config), "modlife-exercise")
     if not config.option.modlife:
         return
     if _library_loaded():
