@@ -6,6 +6,7 @@
 #include "events.h"
 #include "exit_interposer.h"
 #include "findings.h"
+#include "interpreters.h"
 #include "log_writer.h"
 #include "notify.h"
 #include "objects.h"
@@ -212,6 +213,7 @@ static void log_process_exit(void)
     if (!ml_exit_claim())
         return; /* an _exit from another thread already wrote it */
     ml_check_types_at_exit();
+    ml_interp_check_outliving(-1);
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
     ml_record_begin(&r, "process-exit");
