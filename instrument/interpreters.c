@@ -132,6 +132,7 @@ struct outliving {
     int live_count;
     struct ml_module_rec found[OUTLIVED_MAX];
     char holder[OUTLIVED_MAX][128];
+    const void *leaky_dealloc[OUTLIVED_MAX]; /* why the holder lives on, if known */
     int count;
 };
 
@@ -174,11 +175,13 @@ static void find_holder(struct ml_type_rec *t, void *arg)
 {
     struct outliving *o = arg;
     for (int i = 0; t->alive && !t->freed && t->module && i < o->count; i++)
-        if (t->module == o->found[i].module && !o->holder[i][0])
+        if (t->module == o->found[i].module && (!o->holder[i][0] || (!o->leaky_dealloc[i] && t->leaky_dealloc))) {
             snprintf(o->holder[i], sizeof o->holder[i], "%s", t->qualname ? t->qualname : "?");
+            o->leaky_dealloc[i] = t->leaky_dealloc;
+        }
 }
 
-static void report_outliving(const struct ml_module_rec *m, const char *holder)
+static void report_outliving(const struct ml_module_rec *m, const char *holder, const void *leaky_dealloc)
 {
     /* What holds it is not known, and it is found wherever the check runs (when
      * Py_EndInterpreter returns, at the main interpreter's finalization, at exit):
@@ -191,10 +194,22 @@ static void report_outliving(const struct ml_module_rec *m, const char *holder)
     if (holder[0])
         snprintf(with, sizeof with, ", with its heap type '%s' (a type made with PyType_FromModuleAndSpec holds "
                  "its module)", holder);
+    char why[384] = "a reference from outside the interpreter (a C global, a leaked object) keeps them";
+    if (leaky_dealloc) {
+        /* The type's instances leaked references to it: that bug is what to fix. */
+        f.cause_kind = "dealloc-missing-type-decref";
+        ml_function_name(leaky_dealloc, f.cause_function, sizeof f.cause_function);
+        snprintf(why, sizeof why, "its instances leaked references to the type: tp_dealloc %s does not Py_DECREF "
+                 "its type (dealloc-missing-type-decref)", f.cause_function);
+        snprintf(f.fix_buf, sizeof f.fix_buf,
+                 "Fix the dealloc-missing-type-decref of tp_dealloc %s (Py_DECREF(tp) after tp->tp_free(self)): the "
+                 "references it leaks keep the type, and the module it holds, alive past the interpreter.",
+                 f.cause_function);
+        f.fix = f.fix_buf;
+    }
     snprintf(f.message, sizeof f.message,
              "module '%s' (instance #%llu) of interpreter %lld and its state are still alive after the interpreter "
-             "ended%s: a reference from outside the interpreter (a C global, a leaked object) keeps them",
-             f.module ? f.module : "?", m->instance, m->interp, with);
+             "ended%s: %s", f.module ? f.module : "?", m->instance, m->interp, with, why);
     ml_finding_report(&f);
 }
 
@@ -215,6 +230,6 @@ void ml_interp_check_outliving(long long interp)
         ml_registry_unlock();
     }
     for (int i = 0; i < o->count; i++)
-        report_outliving(&o->found[i], o->holder[i]);
+        report_outliving(&o->found[i], o->holder[i], o->leaky_dealloc[i]);
     free(o);
 }
