@@ -332,3 +332,64 @@ def test_module_outlives_twins_report_nothing(interp, fixtures_for, tmp_path, ho
     assert found == [] and "modlife:" not in run.proc.stderr, run.proc.stderr
     modules = events(run.records(), "module-free", module="xinterp_leak")
     assert len(modules) == 1, "the subinterpreter's module is freed with it"
+
+
+# The re-import case (tests/fixtures/xinterp_reimport.c): the first module instance's
+# Part type, which does not hold its module, called after that instance was dropped
+# and freed (type-outlives-module through the type's tp_alloc); and called in a
+# subinterpreter (type-from-other-interpreter).  The twin calls its own module's.
+REIMPORT = """
+import os; os.environ["XINTERP_REIMPORT_GLOBAL"] = "1"
+import gc, sys, xinterp_reimport as m
+m.call_part(); m.call_own()
+del sys.modules["xinterp_reimport"], m
+gc.collect()
+import xinterp_reimport as m2
+m2.call_own()
+m2.call_part()
+"""
+
+REIMPORT_TWIN = """
+import gc, sys, xinterp_reimport as m
+m.call_own()
+del sys.modules["xinterp_reimport"], m
+gc.collect()
+import xinterp_reimport as m2
+m2.call_own()
+"""
+
+PART_IN_SUBINTERPRETER = SUBINTERPRETERS + """
+import os; os.environ["XINTERP_REIMPORT_GLOBAL"] = "1"
+import xinterp_reimport as m
+m.call_part()
+sub = new()
+run(sub, "import xinterp_reimport as m; m.call_own(); m.call_part()")
+print("sub", int(sub))
+_i.destroy(sub)
+"""
+
+
+def test_reimported_module_calls_the_dropped_instances_type(interp, fixtures_for, tmp_path):
+    run, found = run_type_case(interp, fixtures_for, tmp_path, REIMPORT, fixture="xinterp_reimport")
+    assert [(f["kind"], f["type"], f["instance"]) for f in found] == [
+        ("type-outlives-module", "xinterp_reimport.Part", 1)] * 2, run.proc.stderr
+    assert found[0]["message"] == (
+        "tp_alloc() makes an instance of heap type 'xinterp_reimport.Part' whose module 'xinterp_reimport' "
+        "(instance #1) was freed: the type is kept beyond its module")
+    assert "call_part" in stack_functions(found[0])
+    assert "still alive at exit" in found[1]["message"]
+
+
+def test_reimport_twin_reports_nothing(interp, fixtures_for, tmp_path):
+    run, found = run_type_case(interp, fixtures_for, tmp_path, REIMPORT_TWIN, fixture="xinterp_reimport", status=0)
+    assert found == [] and "modlife:" not in run.proc.stderr, run.proc.stderr
+
+
+def test_first_instances_type_called_in_subinterpreter(interp, fixtures_for, tmp_path):
+    """The global also keeps Part beyond its module's end at finalization."""
+    run, found = run_type_case(interp, fixtures_for, tmp_path, PART_IN_SUBINTERPRETER, fixture="xinterp_reimport")
+    assert [f["kind"] for f in found] == ["type-from-other-interpreter", "type-outlives-module"], run.proc.stderr
+    f = found[0]
+    assert (f["kind"], f["type"], f["module"], f["instance"], f["interp"], f["access_interp"]) == (
+        "type-from-other-interpreter", "xinterp_reimport.Part", "xinterp_reimport", 1, 0, subinterpreter_id(run))
+    assert "call_part" in stack_functions(f)
