@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from modlife_testlib import FINDINGS_STATUS, events, run_python
+from modlife_testlib import FINDINGS_STATUS, events, require_module, run_python
 
 # Legacy subinterpreters (shared GIL): the fixture does not declare a per-interpreter
 # GIL, which isolated 3.12+ interpreters would refuse to import.
@@ -393,3 +393,32 @@ def test_first_instances_type_called_in_subinterpreter(interp, fixtures_for, tmp
     assert (f["kind"], f["type"], f["module"], f["instance"], f["interp"], f["access_interp"]) == (
         "type-from-other-interpreter", "xinterp_reimport.Part", "xinterp_reimport", 1, 0, subinterpreter_id(run))
     assert "call_part" in stack_functions(f)
+
+
+# Debian's python3-kiwisolver 1.4.4 keeps its types in C++ statics that every exec
+# overwrites (Variable::TypeObject = PyType_FromSpec(...)): once a subinterpreter
+# imported it, the main interpreter's `-v` makes a Term of the subinterpreter's type
+# (and `v + 1` raises TypeError: its type checks use the same statics).
+KIWI = SUBINTERPRETERS + """
+import kiwisolver as k
+v = k.Variable("x"); t = -v; assert type(t) is k.Term
+sub = new()
+run(sub, "import kiwisolver")
+t = -v
+assert type(t) is not k.Term
+print("sub", int(sub))
+"""
+
+
+def test_kiwisolver_types_from_the_last_importer(interp, tmp_path):
+    if interp.name != "debian-3.11":
+        pytest.skip("python3-kiwisolver is built for Debian's python3.11")
+    require_module(interp, "kiwisolver", "python3-kiwisolver")
+    run = run_python(interp, KIWI, tmp_path, status=FINDINGS_STATUS)
+    found = [f for f in events(run.records(), "finding") if f["kind"] == "type-from-other-interpreter"]
+    assert len(found) == 1, run.proc.stderr
+    f = found[0]
+    assert (f["type"], f["module"], f["instance"], f["interp"], f["access_interp"]) == (
+        "kiwisolver.Term", "_cext", 2, subinterpreter_id(run), 0)
+    assert f["message"].startswith("tp_alloc makes an instance of heap type 'kiwisolver.Term' of module '_cext' "
+                                   "(instance #2) owned by interpreter %d, in interpreter 0" % subinterpreter_id(run))
