@@ -1,5 +1,5 @@
 /* The replacements for C-API functions that extensions call (installed by the
- * engine from instrument/hook_table.c) and the helpers the hook files share.
+ * engine from hook_table.c) and the helpers the hook files share.
  * A hook calls the original through `py`, records what happened, and returns
  * exactly what the original returned. */
 #ifndef MODLIFE_HOOKS_H
@@ -61,20 +61,16 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
  * or NULL.  Call it without the registry lock. */
 PyObject *ml_module_initialising(void);
 
-/* type_create.c: tp-free-override, checked on a type just made from spec. */
-void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec);
-
-/* module_teardown.c: after m_free: types made for the module that outlive it, and
+/* type_outlives_module.c: after m_free: types made for the module that outlive it, and
  * the quarantine of its state; then the module is forgotten. */
 void ml_module_freed(PyObject *module);
-/* At exit, after finalization: types alive whose module was cleared or freed. */
-void ml_check_types_at_exit(void);
 /* Extension code makes an instance of type: is its module gone? */
 void ml_check_orphan_use(const PyTypeObject *type, const char *api);
 
 /* type_slots.c: takes over a new heap type's tp_dealloc/tp_traverse and watches it.
- * spec: what it was made from (NULL if unknown). */
-void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec);
+ * spec: what it was made from (NULL if unknown).  1 with a copy of its record in
+ * *adopted, for the creation hook's own checks; 0 if it could not be registered. */
+int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted);
 /* The state lookups' fast path reads ht_module once it agrees with the C API. */
 void ml_check_type_layout(PyTypeObject *type, PyObject *module);
 

@@ -10,7 +10,7 @@ PyThreadState *ml_hook_Py_NewInterpreter(void)
 {
     PyThreadState *tstate = py.Py_NewInterpreter();
     if (tstate)
-        ml_interp_current(ML_INTERP_IMPORTING);
+        ml_interp_announce(ML_INTERP_IMPORTING);
     return tstate;
 }
 

@@ -9,7 +9,7 @@
 PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def)
 {
     /* The module itself is made later inside CPython; our slots see it then. */
-    ml_interp_current(ML_INTERP_IMPORTING);
+    ml_interp_announce(ML_INTERP_IMPORTING);
     struct ml_def_rec *rec = ml_module_def_adopt(def, 1);
     if (rec)
         ml_static_types_check_def(rec);
@@ -44,7 +44,7 @@ PyObject *ml_module_initialising(void)
 
 PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
 {
-    ml_interp_current(ML_INTERP_IMPORTING);
+    ml_interp_announce(ML_INTERP_IMPORTING);
     struct ml_def_rec *rec = ml_module_def_adopt(def, 0);
     if (rec)
         ml_static_types_check_def(rec); /* single-phase: static types are its way */
@@ -59,7 +59,7 @@ PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver)
 
 PyObject *ml_hook_PyModule_FromDefAndSpec2(PyModuleDef *def, PyObject *spec, int apiver)
 {
-    ml_interp_current(ML_INTERP_IMPORTING);
+    ml_interp_announce(ML_INTERP_IMPORTING);
     struct ml_def_rec *rec = ml_module_def_adopt(def, 1);
     PyObject *module = py.PyModule_FromDefAndSpec2(def, spec, apiver);
     if (module && rec && ml_py_is_module(module))

@@ -13,6 +13,7 @@
 #include "../instrument/findings.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/quarantine.h"
+#include "../instrument/say.h"
 #include "../instrument/slot_context.h"
 
 #include <stdio.h>
@@ -88,12 +89,6 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
         ml_saved_stack_release(&c.saved);
 }
 
-/* Where a module's event keeps its stack. */
-static struct ml_saved_stack *kept_stack(struct ml_module_rec *rec, enum ml_module_phase phase)
-{
-    return phase == ML_MOD_CLEARED ? &rec->cleared : phase == ML_MOD_FREED ? &rec->freed : NULL;
-}
-
 /* Moves module to phase and writes event. */
 static void module_event(PyObject *module, const char *event, enum ml_module_phase phase)
 {
@@ -105,22 +100,11 @@ static void module_event(PyObject *module, const char *event, enum ml_module_pha
         ml_module_created(module, def, "first seen at this event, not at creation");
     struct ml_capture c;
     ml_capture_stacks(&c);
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    struct ml_module_rec copy = {0};
-    struct ml_saved_stack *keep = rec ? kept_stack(rec, phase) : NULL;
-    if (rec) {
-        rec->phase = phase;
-        if (keep) {
-            ml_saved_stack_release(keep);
-            *keep = c.saved;
-        }
-        copy = *rec;
-    }
-    ml_registry_unlock();
-    if (rec)
+    struct ml_module_rec copy;
+    int kept;
+    if (ml_module_phase_change(module, phase, &c.saved, &kept, &copy))
         ml_event_module(event, &copy, &c, NULL);
-    if (!keep)
+    if (!kept)
         ml_saved_stack_release(&c.saved);
 }
 
@@ -249,8 +233,7 @@ static void *exec_trampoline_for(int (*orig)(PyObject *), struct ml_def_rec *def
     if (exec_slots_used == EXEC_TRAMPOLINES) {
         static int warned;
         if (!warned++)
-            dprintf(2, "modlife: more than %d exec slots; later ones are not recorded\n",
-                    EXEC_TRAMPOLINES);
+            ml_say("more than %d exec slots; later ones are not recorded", EXEC_TRAMPOLINES);
         return (void *)orig;
     }
     exec_slots[exec_slots_used] = (struct exec_slot){orig, def};

@@ -73,25 +73,13 @@ static int own_teardown(const PyObject *module)
     return ml_slot_top && ml_slot_top->slot == ML_SLOT_MODULE_TEARDOWN && ml_slot_top->object == module;
 }
 
-/* The module's record as it is now, taken under the lock: a report then reads it at
- * leisure.  0 for a module we never saw. */
-static int module_snapshot(const PyObject *module, struct ml_module_rec *copy)
-{
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    if (rec)
-        *copy = *rec;
-    ml_registry_unlock();
-    return rec != NULL;
-}
-
 static void report_after_clear(const PyObject *module, const char *api)
 {
     if (own_teardown(module) || !ml_finding_enabled(ML_STATE_USE_AFTER_CLEAR))
         return;
     struct ml_finding f = {.kind = ML_STATE_USE_AFTER_CLEAR};
     struct ml_module_rec copy;
-    if (!module_snapshot(module, &copy))
+    if (!ml_module_snapshot(module, &copy))
         return;
     ml_finding_set_module(&f, &copy);
     const struct ml_slot_frame *dealloc = ml_slot_innermost(ML_SLOT_TP_DEALLOC);
@@ -117,7 +105,7 @@ static void report_other_interp(const PyObject *module, const char *api, long lo
         return;
     struct ml_finding f = {.kind = ML_STATE_FROM_OTHER_INTERPRETER};
     struct ml_module_rec copy;
-    if (!module_snapshot(module, &copy))
+    if (!ml_module_snapshot(module, &copy))
         return;
     ml_finding_set_module(&f, &copy);
     snprintf(f.message, sizeof f.message,

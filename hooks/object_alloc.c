@@ -79,7 +79,7 @@ static struct alloc_entry alloc_entry(PyTypeObject *type)
     struct alloc_entry *cache = alloc_cache ? alloc_cache
                                             : ml_thread_cache_alloc(ALLOC_CACHE * sizeof *cache,
                                                                     (void **)&alloc_cache);
-    unsigned long generation = __atomic_load_n(&ml_type_generation, __ATOMIC_ACQUIRE);
+    unsigned long generation = ml_type_generation_now();
     const PyThreadState *tstate = checked_tstate();
     struct alloc_entry *e = cache ? &cache[((uintptr_t)type >> 4) % ALLOC_CACHE] : NULL;
     if (e && e->type == type && e->generation == generation && e->tstate == tstate)
@@ -150,13 +150,9 @@ static void check_gc(PyTypeObject *type, const char *api)
     if (!type || !(type->tp_flags & ML_TPFLAGS_HAVE_GC) || !ml_finding_enabled(ML_PYOBJECT_NEW_ON_GC_TYPE))
         return;
     struct ml_finding f = {.kind = ML_PYOBJECT_NEW_ON_GC_TYPE, .interp = -1};
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(type);
-    if (rec && rec->freed)
-        rec = NULL; /* a dead type's, at an address now another type's */
-    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
-    if (rec)
+    struct ml_type_rec copy;
+    /* Not a freed one's: a dead type's, at an address now another type's. */
+    if (ml_type_snapshot(type, &copy) && !copy.freed)
         ml_finding_set_type(&f, &copy, NULL);
     else
         f.type = type->tp_name;

@@ -16,7 +16,7 @@
 
 #include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
-#include "../instrument/objects.h"
+#include "../instrument/elf_objects.h"
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
 

@@ -10,10 +10,15 @@
 
 #include <stdio.h>
 
+static void check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec);
+
+/* The checks of the type as made run once it is adopted: they report on its record. */
 static PyObject *adopted(PyObject *type, PyObject *module, const PyType_Spec *spec)
 {
-    if (type && (((PyTypeObject *)type)->tp_flags & ML_TPFLAGS_HEAPTYPE))
-        ml_type_adopt((PyTypeObject *)type, module, spec);
+    struct ml_type_rec rec;
+    if (type && (((PyTypeObject *)type)->tp_flags & ML_TPFLAGS_HEAPTYPE) &&
+        ml_type_adopt((PyTypeObject *)type, module, spec, &rec))
+        check_tp_free(&rec, spec);
     return type;
 }
 
@@ -53,7 +58,7 @@ int ml_hook_PyType_Ready(PyTypeObject *type)
 }
 
 /* tp-free-override: a tp_free that cannot free what tp_alloc made. */
-void ml_check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec)
+static void check_tp_free(const struct ml_type_rec *type, const PyType_Spec *spec)
 {
     void *tp_free = NULL;
     for (const PyType_Slot *s = spec ? spec->slots : NULL; s && s->slot; s++)

@@ -22,10 +22,10 @@
 #include "../instrument/events.h"
 #include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
+#include "../instrument/options.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/say.h"
 #include "../instrument/slot_context.h"
-
-#include "../instrument/engine.h"
 #include "../instrument/thread_cache.h"
 #include "../instrument/visible_text.h"
 
@@ -106,7 +106,7 @@ static inline __attribute__((always_inline)) PyTypeObject *find_owner_cached(PyT
                                                                     (void **)&owner_cache);
     if (!cache)
         return find_owner(start, kind, orig);
-    unsigned long generation = __atomic_load_n(&ml_type_generation, __ATOMIC_ACQUIRE);
+    unsigned long generation = ml_type_generation_now();
     struct owner_entry *e = &cache[kind * OWNER_CACHE + ((uintptr_t)start >> 4) % OWNER_CACHE];
     if (start && e->start == start && e->generation == generation && holds_wrapper(start, kind)) {
         *orig = e->orig;
@@ -186,8 +186,7 @@ static void wrap_tp_dealloc(PyObject *self)
     if (!owner) {
         /* Cannot happen for an adopted type; leaking beats calling a wrong slot. */
         const char *name = ML_TYPE(self)->tp_name;
-        dprintf(2, "modlife: internal error: no tp_dealloc found for a %s\n",
-                ml_visible(name, strlen(name)).text);
+        ml_say("internal error: no tp_dealloc found for a %s", ml_visible(name, strlen(name)).text);
         return;
     }
     /* Our own reference keeps the type readable after the instance is gone (its
@@ -230,10 +229,8 @@ static void report_missing_visit(PyTypeObject *owner, void *orig)
 {
     struct ml_stack access;
     struct ml_finding f = {.kind = ML_TRAVERSE_MISSING_TYPE_VISIT, .access = blaming(&access, orig)};
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(owner);
-    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
+    struct ml_type_rec copy;
+    ml_type_snapshot(owner, &copy);
     ml_finding_set_slot(&f, "tp_traverse", orig);
     snprintf(f.message, sizeof f.message, "tp_traverse %s of heap type '%s' does not visit Py_TYPE(self)",
              f.slot_function_name, owner->tp_name);
@@ -293,28 +290,15 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     (void)self;
     struct ml_capture c;
     ml_capture_stacks(&c);
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find_by_weakref(weakref);
-    struct ml_type_rec copy = {0};
-    PyTypeObject *type = rec ? rec->type : NULL;
-    int first = 0, freed = 0;
-    if (rec) {
-        first = rec->alive;
-        freed = rec->freed = type->ob_base.ob_refcnt == 0;
-        rec->alive = 0;
-        rec->weakref = NULL;
-        __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE); /* its address may be reused */
-        if (first && rec->orphan)
-            __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
-        copy = *rec;
-    }
-    ml_registry_unlock();
+    int first;
+    struct ml_type_rec copy;
+    struct ml_type_rec *rec = ml_type_died(weakref, &first, &copy);
     if (first)
         ml_event_type("type-dealloc", &copy, &c);
     if (rec) {
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
-        if (!freed)
-            watch(rec, type); /* the type is alive until the collector is done: rec stays */
+        if (!copy.freed)
+            watch(rec, copy.type); /* the type is alive until the collector is done: rec stays */
     }
     ml_saved_stack_release(&c.saved);
     py.Py_IncRef(py.none);
@@ -387,7 +371,7 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType
     }
 }
 
-void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec)
+int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted)
 {
     long long interp = ml_interp_current(ML_INTERP_ANY);
     struct ml_capture c;
@@ -398,17 +382,17 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     if (!rec) {
         ml_registry_unlock();
         ml_saved_stack_release(&c.saved);
-        return;
+        return 0;
     }
     rec->interp = interp;
     rec->created = c.saved;
     describe_module(rec, module, initialising);
     wrap_slots(rec, type, spec);
-    __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
-    struct ml_type_rec copy = *rec;
+    ml_type_adopted(rec);
+    *adopted = *rec;
     ml_registry_unlock();
     ml_check_type_layout(type, module);
     watch(rec, type);
-    ml_event_type("type-create", &copy, &c);
-    ml_check_tp_free(&copy, spec);
+    ml_event_type("type-create", adopted, &c);
+    return 1;
 }

@@ -1,6 +1,6 @@
 /* What the LD_AUDIT entry (audit.c, another namespace) may call in the core. */
 #include "engine.h"
-#include "hook_table.h"
+#include "../hooks/hook_table.h"
 
 __attribute__((visibility("default"))) void modlife_audit_start(void)
 {

@@ -2,9 +2,9 @@
 #include "crash_handler.h"
 
 #include "crash_story.h"
-#include "engine.h"
 #include "findings.h"
 #include "log_writer.h"
+#include "options.h"
 #include "pyapi.h"
 #include "quarantine.h"
 #include "registry.h"

@@ -33,10 +33,6 @@ static void find_slot(struct ml_crash_story *s, int registry_locked)
     }
 }
 
-struct alive_walk {
-    struct ml_crash_story *s;
-};
-
 static void alive_module(struct ml_module_rec *m, void *arg)
 {
     struct ml_crash_story *s = arg;

@@ -1,6 +1,8 @@
 /* C++ names demangled (see demangle.h). */
 #include "demangle.h"
 
+#include "real_dlopen.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +19,10 @@ static cxa_demangle_fn demangler(void)
     if (!f) {
         /* Extensions are loaded RTLD_LOCAL: their libstdc++ is not in the global
          * scope, but can be named.  RTLD_NOLOAD: never load it ourselves. */
-        void *lib = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        ml_own_load_begin();
+        void *lib = ml_real_dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
         f = lib ? (cxa_demangle_fn)dlsym(lib, "__cxa_demangle") : NULL;
+        ml_own_load_end();
         if (lib)
             dlclose(lib); /* the extension holds it: the function stays */
         __atomic_store_n(&found, f, __ATOMIC_RELEASE);

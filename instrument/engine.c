@@ -1,7 +1,7 @@
 /* Engine start-up, fork and exit (see engine.h). */
 #include "engine.h"
 
-#include "../hooks/hooks.h"
+#include "../hooks/hook_table.h"
 #include "crash_handler.h"
 #include "events.h"
 #include "exit_interposer.h"
@@ -9,9 +9,12 @@
 #include "interpreters.h"
 #include "log_writer.h"
 #include "notify.h"
-#include "objects.h"
+#include "elf_objects.h"
+#include "options.h"
 #include "pyapi.h"
+#include "real_dlopen.h"
 #include "registry.h"
+#include "say.h"
 #include "stack_table.h"
 
 #include <fcntl.h>
@@ -23,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct ml_options ml_opts;
 static int active;
 /* The log could not be created: the process runs on without modlife, and start-up
  * is not tried again at the next dlopen. */
@@ -38,31 +40,20 @@ static enum ml_patch_scope patch_scope(void)
     return entry_point == ML_ENTRY_AUDIT ? ML_PATCH_NON_PLT : ML_PATCH_ALL;
 }
 
-/* One line on stderr, "modlife: <a><b>\n": only snprintf and write, since the child
- * of a fork of a threaded process comes here too. */
-static void say_line(const char *a, const char *b)
-{
-    char line[1200];
-    int n = snprintf(line, sizeof line, "modlife: %s%s\n", a, b);
-    ssize_t ignored = write(2, line, (size_t)(n < (int)sizeof line ? n : (int)sizeof line - 1));
-    (void)ignored;
-}
-
 /* Configuration errors stop the process, as a bad ASAN_OPTIONS does: running on
  * uninstrumented would hide the very bugs the user asked to see. */
 static void fatal(const char *what, const char *why)
 {
-    char head[256];
-    snprintf(head, sizeof head, "%s: ", what);
-    say_line(head, why);
+    ml_say("%s: %s", what, why);
     ml_exit_now(1);
 }
 
 /* A process that cannot have a log is still the user's program: it goes on, with
- * one line on stderr and a notice to modlife run. */
+ * one line on stderr (the child of a fork of a threaded process comes here too) and
+ * a notice to modlife run. */
 static void run_without_log(const char *why)
 {
-    say_line(why, "; this process runs without modlife");
+    ml_say("%s; this process runs without modlife", why);
     ml_notify_no_log(ml_opts.notify, ml_log_path(), why);
     declined = 1;
 }
@@ -212,8 +203,7 @@ static void log_process_exit(void)
 {
     if (!ml_exit_claim())
         return; /* an _exit from another thread already wrote it */
-    ml_check_types_at_exit();
-    ml_interp_check_outliving(-1);
+    ml_findings_run_exit_checks();
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
     ml_record_begin(&r, "process-exit");
@@ -229,13 +219,6 @@ static void log_process_exit(void)
     ml_record_end(&r);
     ml_log_finish();
     ml_log_check_at_exit();
-}
-
-void ml_engine_halt(void)
-{
-    ml_log_finish();
-    fflush(NULL);
-    ml_exit_now(ml_opts.exitcode);
 }
 
 /* Errors turn a successful exit into exitcode; a failing status is kept.  Warnings
@@ -272,7 +255,7 @@ static void start_locked(void)
     if (ml_findings_configure(why, sizeof why) != 0)
         fatal("MODLIFE_OPTIONS", why);
     if (ml_pyapi_resolve(why, sizeof why) != 0) {
-        dprintf(2, "modlife: %s; this process runs without modlife\n", why);
+        ml_say("%s; this process runs without modlife", why);
         return;
     }
     ml_log_reset_clock();
@@ -288,9 +271,9 @@ static void start_locked(void)
     atexit(log_process_exit);
     ml_crash_handler_install();
     __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
-    ml_objects_scan(patch_scope());
+    ml_objects_scan(patch_scope(), ml_hook_patch_target);
     if (ml_opts.verbosity >= 1)
-        dprintf(2, "modlife: recording to %s\n", ml_log_path());
+        ml_say("recording to %s", ml_log_path());
 }
 
 void ml_engine_start(enum ml_entry entry)
@@ -303,6 +286,9 @@ void ml_engine_start(enum ml_entry entry)
 
 void ml_engine_objects_changed(void)
 {
+    /* modlife's own (libdw for a report): left for the next load of the program's. */
+    if (ml_own_load_running())
+        return;
     if (!ml_engine_active()) {
         /* A process that was not Python may have just loaded libpython. */
         pthread_mutex_lock(&start_lock);
@@ -310,5 +296,5 @@ void ml_engine_objects_changed(void)
         pthread_mutex_unlock(&start_lock);
         return;
     }
-    ml_objects_scan(patch_scope());
+    ml_objects_scan(patch_scope(), ml_hook_patch_target);
 }

@@ -5,20 +5,13 @@
 #ifndef MODLIFE_ENGINE_H
 #define MODLIFE_ENGINE_H
 
-#include "options.h"
-
 enum ml_entry { ML_ENTRY_PRELOAD, ML_ENTRY_AUDIT };
-
-extern struct ml_options ml_opts;
 
 /* 1 once this process is being watched. */
 int ml_engine_active(void);
 
 /* Called once from the entry point; inert (and silent) in non-Python processes. */
 void ml_engine_start(enum ml_entry entry);
-
-/* halt_on_error: leave now with exitcode, stdio flushed. */
-void ml_engine_halt(void) __attribute__((noreturn));
 
 /* New objects may have been loaded (after dlopen, or an audit activity report). */
 void ml_engine_objects_changed(void);

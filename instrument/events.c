@@ -1,10 +1,11 @@
 /* Lifetime record writers (see events.h). */
 #include "events.h"
 
-#include "engine.h"
 #include "crash_story.h"
 #include "event_ring.h"
+#include "kinds.h"
 #include "log_writer.h"
+#include "options.h"
 #include "pyapi.h"
 #include "stack.h"
 #include "stack_table.h"
@@ -20,7 +21,7 @@ void ml_capture_stacks(struct ml_capture *c)
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
     if (c->saved.entry)
-        ml_stack_entry_write_id(&r->j, c->saved.entry);
+        ml_stack_entry_write_id(&r->j, c->saved.entry, ml_stacks_write);
     else
         ml_stacks_write(&r->j, c->native.ips, c->native.depth, c->saved.python);
 }

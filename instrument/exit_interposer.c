@@ -10,7 +10,6 @@
  * the middle of copying a record (the lock for that is its own). */
 #include "exit_interposer.h"
 
-#include "engine.h"
 #include "log_writer.h"
 
 #include <dlfcn.h>
@@ -63,7 +62,9 @@ void ml_exit_now(int status)
 
 static void record_exit(int status)
 {
-    if (!ml_engine_active() || !ml_log_is_open() || getpid() != owner || !ml_exit_claim())
+    /* No log: not a process modlife watches (not Python, or a fork child whose log
+     * could not be made). */
+    if (!ml_log_is_open() || getpid() != owner || !ml_exit_claim())
         return;
     struct ml_record r;
     ml_record_begin(&r, "process-exit");

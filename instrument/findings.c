@@ -2,10 +2,11 @@
 #include "findings.h"
 
 #include "demangle.h"
-#include "engine.h"
 #include "events.h"
+#include "exit_interposer.h"
 #include "log_writer.h"
-#include "objects.h"
+#include "elf_objects.h"
+#include "options.h"
 #include "report_text.h"
 #include "suppressions.h"
 #include "visible_text.h"
@@ -14,78 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
-    [ML_STATE_USE_AFTER_CLEAR] = {"state-use-after-clear", 1,
-        "Module state must not be used after the module's m_clear has run: its references are gone "
-        "and the module is being torn down.",
-        "Code that runs during teardown (tp_dealloc, tp_finalize, weakref callbacks) must not reach module "
-        "state through PyType_GetModuleByDef/PyType_GetModuleState once m_clear has run; keep what the "
-        "dealloc needs in the object itself, or check for NULL members."},
-    [ML_STATE_USE_AFTER_FREE] = {"state-use-after-free", 1,
-        "Module state belongs to one module object and is freed with it; do not keep pointers to it "
-        "(for instance in C globals) beyond the module's lifetime.",
-        "Fetch the state from the module each time (PyModule_GetState, PyType_GetModuleState, the "
-        "defining_class argument) instead of caching the pointer in a C global or an object that outlives the "
-        "module."},
-    [ML_TYPE_OUTLIVES_MODULE] = {"type-outlives-module", 1,
-        "A heap type made for a module belongs to that module instance; keep it in the module state "
-        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module.",
-        "Create the type in Py_mod_exec with PyType_FromModuleAndSpec, store it in the module state, visit it "
-        "in m_traverse and clear it in m_clear."},
-    [ML_DEALLOC_MISSING_TYPE_DECREF] = {"dealloc-missing-type-decref", 1,
-        "Instances of heap types hold a reference to their type: tp_dealloc must Py_DECREF(Py_TYPE(self)) "
-        "after freeing the object.",
-        "In tp_dealloc: PyTypeObject *tp = Py_TYPE(self); ... tp->tp_free(self); Py_DECREF(tp);"},
-    [ML_TRAVERSE_MISSING_TYPE_VISIT] = {"traverse-missing-type-visit", 0,
-        "A heap type's tp_traverse must visit Py_TYPE(self) (Python 3.9+), so the garbage collector sees "
-        "the instance's reference to its type.",
-        "Start tp_traverse with Py_VISIT(Py_TYPE(self)); when it delegates to a base type's tp_traverse, make "
-        "sure the type is visited exactly once."},
-    [ML_PYOBJECT_NEW_ON_GC_TYPE] = {"pyobject-new-on-gc-type", 1,
-        "Objects of types with Py_TPFLAGS_HAVE_GC must be allocated with PyObject_GC_New (or tp_alloc), "
-        "never PyObject_New, which leaves out the GC header.",
-        "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, and free "
-        "with PyObject_GC_Del (tp_free)."},
-    [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
-        "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
-        "otherwise.",
-        "Leave Py_tp_free out of the spec so CPython inherits the right one, or set it to match "
-        "Py_TPFLAGS_HAVE_GC."},
-    [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
-        "A module with multi-phase initialization must not use static types: one type would be shared "
-        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",
-        "Replace the static PyTypeObject with a PyType_Spec and create the type per module in Py_mod_exec "
-        "with PyType_FromModuleAndSpec."},
-    [ML_STATE_FROM_NON_MODULE] = {"state-from-non-module", 0,
-        "PyModule_GetState takes a module object; to reach the state from a method of a type, use "
-        "PyType_GetModuleByDef (or the defining_class argument).",
-        "Pass the module object: in a method of a type use PyType_GetModuleByDef(Py_TYPE(self), &def) or "
-        "METH_METHOD and the defining_class argument."},
-    [ML_FINALIZE_CRASH] = {"finalize-crash", 1,
-        "Module teardown (m_clear, m_free, tp_dealloc during finalization) must not touch state that is "
-        "already gone.",
-        "Read the report's stacks: the slot that was running, the module's last lifetime events and what was "
-        "still alive tell which object was used after its module was torn down."},
-    [ML_STATE_FROM_OTHER_INTERPRETER] = {"state-from-other-interpreter", 1,
-        "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its "
-        "own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
-        "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class "
-        "argument, or PyModule_GetState(module) of the module the function was called with; keep per-module "
-        "objects in the module state, not in static variables."},
-    [ML_TYPE_FROM_OTHER_INTERPRETER] = {"type-from-other-interpreter", 1,
-        "A heap type belongs to the module instance it was made for, and so to one interpreter; each "
-        "interpreter's module makes its own types. Do not keep a type in a C global shared by every interpreter.",
-        "Keep the type in the module state and reach it from the object at hand: "
-        "PyType_GetModuleByDef(Py_TYPE(self), &def) or the defining_class argument, then the state's type; "
-        "never a static PyTypeObject * filled by whichever interpreter imported first (or last)."},
-    [ML_MODULE_OUTLIVES_INTERPRETER] = {"module-outlives-interpreter", 1,
-        "A module instance and its state die with their interpreter: nothing outside the interpreter may keep "
-        "them, or objects of it, alive.",
-        "Drop the reference that keeps the module alive: a module object, a heap type made with "
-        "PyType_FromModuleAndSpec (which holds its module) or an instance kept in a C global; keep such "
-        "references in the module state, visit them in m_traverse and release them in m_clear."},
-};
 
 static int enabled[ML_KIND_COUNT];
 static struct ml_suppressions suppressions;
@@ -115,19 +44,6 @@ void ml_findings_atfork_child(void)
 __attribute__((visibility("default"))) void modlife_new_scope(void)
 {
     __atomic_add_fetch(&scope, 1, __ATOMIC_RELAXED);
-}
-
-int ml_kind_by_name(const char *name)
-{
-    for (int k = 0; k < ML_KIND_COUNT; k++)
-        if (!strcmp(ml_kinds[k].name, name))
-            return k;
-    return -1;
-}
-
-int ml_is_kind(const char *name)
-{
-    return ml_kind_by_name(name) >= 0;
 }
 
 /* The whole list: a user who mistyped one should not need the manual to see the rest. */
@@ -368,11 +284,20 @@ static __attribute__((noinline)) void log_suppressed(const struct ml_finding *f,
     ml_record_end(&r);
 }
 
+/* halt_on_error, as in ASan: the first reported finding ends the process with
+ * exitcode, its log cut to its records and stdio flushed. */
+static __attribute__((noreturn)) void halt(void)
+{
+    ml_log_finish();
+    fflush(NULL);
+    ml_exit_now(ml_opts.exitcode);
+}
+
 int ml_finding_report(struct ml_finding *f)
 {
     /* The child of a fork that could not create its log keeps the parent's hooks,
-     * and is to run as without modlife. */
-    if (!enabled[f->kind] || !ml_engine_active())
+     * and is to run as without modlife: no log, no findings. */
+    if (!enabled[f->kind] || !ml_log_is_open())
         return 0;
     struct ml_stack own;
     const struct ml_stack *access = f->access;
@@ -401,8 +326,24 @@ int ml_finding_report(struct ml_finding *f)
     if (print)
         ml_report_text(f, access);
     if (ml_opts.halt_on_error && !f->in_signal_handler) /* the crash ends the process anyway */
-        ml_engine_halt();
+        halt();
     return 1;
+}
+
+/* Filled by constructors, before any thread of the program runs. */
+static void (*exit_checks[ML_EXIT_CHECKS_MAX])(void);
+static int exit_check_count;
+
+void ml_findings_at_exit(void (*check)(void))
+{
+    if (exit_check_count < ML_EXIT_CHECKS_MAX)
+        exit_checks[exit_check_count++] = check;
+}
+
+void ml_findings_run_exit_checks(void)
+{
+    for (int i = 0; i < exit_check_count; i++)
+        exit_checks[i]();
 }
 
 unsigned long ml_findings_reported(void)

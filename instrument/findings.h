@@ -1,43 +1,14 @@
-/* Findings: the lifecycle bugs modlife reports.  The kinds and their names are a
- * contract (DESIGN.md): tests, suppressions and reports use them.  A finding goes
- * through one pipeline: enabled kind? suppressed? seen here before? then a
+/* Findings: the lifecycle bugs modlife reports, of the kinds in kinds.h.  A finding
+ * goes through one pipeline: enabled kind? suppressed? seen here before? then a
  * "finding" record in the log and one report on stderr (report_text.c). */
 #ifndef MODLIFE_FINDINGS_H
 #define MODLIFE_FINDINGS_H
 
+#include "kinds.h"
 #include "registry.h"
 #include "stack.h"
 
 struct ml_crash_story;
-
-enum ml_kind {
-    ML_STATE_USE_AFTER_CLEAR,
-    ML_STATE_USE_AFTER_FREE,
-    ML_TYPE_OUTLIVES_MODULE,
-    ML_DEALLOC_MISSING_TYPE_DECREF,
-    ML_TRAVERSE_MISSING_TYPE_VISIT,
-    ML_PYOBJECT_NEW_ON_GC_TYPE,
-    ML_TP_FREE_OVERRIDE,
-    ML_STATIC_TYPE_IN_MULTIPHASE_MODULE,
-    ML_STATE_FROM_NON_MODULE,
-    ML_FINALIZE_CRASH,
-    ML_STATE_FROM_OTHER_INTERPRETER,
-    ML_TYPE_FROM_OTHER_INTERPRETER,
-    ML_MODULE_OUTLIVES_INTERPRETER,
-    ML_KIND_COUNT
-};
-
-struct ml_kind_info {
-    const char *name;
-    int error;        /* 1: error (memory-unsafe or leaks), 0: warning */
-    const char *rule; /* the HOWTO rule it breaks */
-    const char *fix;  /* how to fix it (the tools' kinds.py says the same) */
-};
-
-extern const struct ml_kind_info ml_kinds[ML_KIND_COUNT];
-
-int ml_kind_by_name(const char *name); /* -1 if unknown */
-int ml_is_kind(const char *name);
 
 /* A stack kept with a record, to explain a later finding. */
 struct ml_context_stack {
@@ -102,6 +73,13 @@ unsigned long ml_findings_reported(void);
 void ml_findings_atfork_child(void);
 /* Those of them of an error kind. */
 unsigned long ml_findings_reported_errors(void);
+
+/* A detector of what is left once the interpreter finalized (types that outlive
+ * their module): registered by the hook that knows what to look for, run by the
+ * engine before the process-exit record.  At most ML_EXIT_CHECKS_MAX. */
+#define ML_EXIT_CHECKS_MAX 4
+void ml_findings_at_exit(void (*check)(void));
+void ml_findings_run_exit_checks(void);
 
 struct json;
 /* "suppressed": [{"kind", "pattern", "count"}...] for the rules that matched, if

@@ -1,8 +1,6 @@
 /* GOT/PLT relocation patching (see got_patch.h). */
 #include "got_patch.h"
 
-#include "hook_table.h"
-
 #include <elf.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,47 +90,56 @@ static int is_python_name(const char *name)
     return name[0] == 'P' && name[1] == 'y';
 }
 
+/* What a relocation table is read for. */
+enum table_use {
+    PATCH_ALL,        /* JUMP_SLOT, GLOB_DAT and absolute references */
+    PATCH_JUMP_SLOTS, /* the PLT's table: its JUMP_SLOTs */
+    COUNT_ONLY,       /* references to Python counted, none rewritten (LD_AUDIT's PLT) */
+};
+
 static int patch_table(const struct dl_phdr_info *obj, const struct dynamic_info *info,
-                       const Elf64_Rela *rel, size_t size, int plt_only, int *python_refs)
+                       const Elf64_Rela *rel, size_t size, enum table_use use, ml_patch_lookup lookup,
+                       int *python_refs)
 {
     int patched = 0;
     for (size_t i = 0; rel && i < size / sizeof *rel; i++) {
         unsigned type = ELF64_R_TYPE(rel[i].r_info);
         int wanted = type == ML_R_JUMP_SLOT || type == ML_R_GLOB_DAT ||
                      (type == ML_R_ABS64 && rel[i].r_addend == 0);
-        if (!wanted || (plt_only && type != ML_R_JUMP_SLOT))
+        if (!wanted || (use != PATCH_ALL && type != ML_R_JUMP_SLOT))
             continue;
         const Elf64_Sym *sym = &info->symtab[ELF64_R_SYM(rel[i].r_info)];
         if (sym->st_shndx != SHN_UNDEF) /* defined here: not a call into Python */
             continue;
         *python_refs += is_python_name(info->strtab + sym->st_name);
-        if (plt_only < 0)
-            continue; /* counting only */
-        const struct ml_hook *hook = ml_hook_find(info->strtab + sym->st_name);
-        if (!hook)
+        if (use == COUNT_ONLY)
+            continue;
+        struct ml_patch_target hook;
+        if (!lookup(info->strtab + sym->st_name, &hook))
             continue;
         void **slot = (void **)(obj->dlpi_addr + rel[i].r_offset);
         /* Only over what the loader bound there (a PLT slot may also still hold its
          * lazy-binding stub): a slot holding anything else is not relocated yet, and
          * writing it, or leaving its page read-only, would break the relocation to
          * come. */
-        if (type != ML_R_JUMP_SLOT && *slot != *hook->original && *slot != hook->replacement)
+        if (type != ML_R_JUMP_SLOT && *slot != hook.original && *slot != hook.replacement)
             continue;
-        write_slot(info, slot, hook->replacement);
+        write_slot(info, slot, hook.replacement);
         patched++;
     }
     return patched;
 }
 
-int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, int *python_refs)
+int ml_got_patch(const struct dl_phdr_info *obj, enum ml_patch_scope scope, ml_patch_lookup lookup,
+                 int *python_refs)
 {
     struct dynamic_info info;
     *python_refs = 0;
     if (read_dynamic(obj, &info) != 0)
         return -1;
-    int patched = patch_table(obj, &info, info.rela, info.rela_size, 0, python_refs);
+    int patched = patch_table(obj, &info, info.rela, info.rela_size, PATCH_ALL, lookup, python_refs);
     /* Under LD_AUDIT the PLT is only counted: la_symbind64 redirects it. */
-    patched += patch_table(obj, &info, info.jmprel, info.jmprel_size, scope == ML_PATCH_ALL ? 1 : -1,
-                           python_refs);
+    patched += patch_table(obj, &info, info.jmprel, info.jmprel_size,
+                           scope == ML_PATCH_ALL ? PATCH_JUMP_SLOTS : COUNT_ONLY, lookup, python_refs);
     return patched;
 }

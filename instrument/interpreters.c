@@ -99,6 +99,11 @@ long long ml_interp_current(enum ml_interp_context ctx)
     return id;
 }
 
+void ml_interp_announce(enum ml_interp_context ctx)
+{
+    (void)ml_interp_current(ctx);
+}
+
 PyObject *ml_interp_function(PyMethodDef *def)
 {
     PyInterpreterState *interp = current_interp();
@@ -232,4 +237,16 @@ void ml_interp_check_outliving(long long interp)
     for (int i = 0; i < o->count; i++)
         report_outliving(&o->found[i], o->holder[i], o->leaky_dealloc[i]);
     free(o);
+}
+
+/* At exit: subinterpreters that ended unseen (3.13's _interpreters, a static
+ * libpython) after the main interpreter's finalization checked. */
+static void check_outliving_at_exit(void)
+{
+    ml_interp_check_outliving(-1);
+}
+
+__attribute__((constructor)) static void register_exit_check(void)
+{
+    ml_findings_at_exit(check_outliving_at_exit);
 }

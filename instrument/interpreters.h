@@ -12,7 +12,12 @@ enum ml_interp_context {
     ML_INTERP_IMPORTING, /* safe to import atexit and register with it */
 };
 
-/* The id of the calling thread's interpreter, -1 without a thread state. */
+/* The calling thread's interpreter is announced (interp-create) the first time it
+ * is met and, once ctx says importing is safe, its finalization is watched. */
+void ml_interp_announce(enum ml_interp_context ctx);
+
+/* The id of the calling thread's interpreter, -1 without a thread state; announced
+ * as by ml_interp_announce. */
 long long ml_interp_current(enum ml_interp_context ctx);
 
 /* 1 once an interpreter other than the main one was seen: until then no module

@@ -14,6 +14,8 @@
  * from a signal handler that interrupted a copy. */
 #include "log_writer.h"
 
+#include "say.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -234,12 +236,6 @@ void ml_record_begin(struct ml_record *r, const char *event)
     r->header_len = r->j.len;
 }
 
-static void say(const char *text)
-{
-    ssize_t ignored = write(2, text, strlen(text));
-    (void)ignored;
-}
-
 static const char *write_error_name(int error)
 {
     return error == ENOSPC ? "no space left on the device"
@@ -276,8 +272,8 @@ static void mark_incomplete(long long off, const char *why)
 }
 
 /* A log that cannot be written is said once on stderr; the program goes on and
- * the log ends at its last whole record.  Only write(2): this runs in the fatal-
- * signal handler too, where strerror and stdio are not safe. */
+ * the log ends at its last whole record.  By ml_say: this runs in the fatal-signal
+ * handler too, where strerror and stdio are not safe. */
 static void report_write_failure(int error, long long off)
 {
     __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
@@ -286,11 +282,8 @@ static void report_write_failure(int error, long long off)
     const char *why = write_error_name(error);
     if (off >= 0)
         mark_incomplete(off, why);
-    say("modlife: cannot write the log ");
-    say(log_path);
-    say(": ");
-    say(why);
-    say("; it ends at its last whole record, and the program goes on\n");
+    ml_say("cannot write the log %s: %s; it ends at its last whole record, and the program goes on", log_path,
+           why);
 }
 
 /* The log's descriptor no longer is the log and the file cannot be found again:
@@ -300,18 +293,15 @@ static void give_up_lost_log(void)
     __atomic_store_n(&log_broken, 1, __ATOMIC_RELEASE);
     if (__atomic_exchange_n(&failure_said, 1, __ATOMIC_ACQ_REL))
         return;
-    say("modlife: the program closed the descriptor of the log ");
-    say(log_path);
-    say(" and the file cannot be opened again; the log ends here, and the program goes on\n");
+    ml_say("the program closed the descriptor of the log %s and the file cannot be opened again; the log ends "
+           "here, and the program goes on", log_path);
 }
 
 void ml_log_check_at_exit(void)
 {
     struct stat st;
     if (is_our_file(log_fd, &st) && st.st_nlink == 0) {
-        say("modlife: the log ");
-        say(log_path);
-        say(" was removed while the process ran; its records are lost\n");
+        ml_say("the log %s was removed while the process ran; its records are lost", log_path);
     }
 }
 

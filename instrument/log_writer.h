@@ -31,6 +31,8 @@ int ml_log_reopen_in_child(char *err, size_t err_size);
 void ml_log_finish(void);
 
 const char *ml_log_path(void);
+/* 0 in a process without a log (not watched, or a fork child whose log could not be
+ * made): findings and exit records are then not written. */
 int ml_log_is_open(void);
 
 /* Nanoseconds since modlife started in this process (CLOCK_MONOTONIC). */

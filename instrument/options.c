@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct ml_options ml_opts;
+
 void ml_options_defaults(struct ml_options *o)
 {
     memset(o, 0, sizeof *o);

@@ -20,13 +20,16 @@ struct ml_options {
     int exit_on_warnings;           /* warnings set exitcode too */
     char suppressions[ML_PATH_MAX]; /* file of kind:pattern lines, "" for none */
     char report_kinds[1024];        /* comma list, "-kind" disables, "" = all */
-    int verbosity;                  /* 0 quiet, 1 one line at start, 2 patching details */
+    int verbosity;                  /* 0 quiet, 1 one line at start, 2 and one per extension patched */
     int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
     int stack_ids;                  /* lifetime records name their stacks, each written once */
     char notify[ML_NOTIFY_MAX + 1]; /* abstract unix socket told of a process without a log */
     char python_frames[4];          /* reports: "app" leaves out importlib's, pytest's and
                                        pluggy's frames; "all" keeps them */
 };
+
+/* The process's options, read once at engine start and only read after. */
+extern struct ml_options ml_opts;
 
 void ml_options_defaults(struct ml_options *o);
 

@@ -1,6 +1,7 @@
 /* LD_PRELOAD entry point: start the engine before main(), and see every dlopen so
  * that extension modules are patched as soon as they are loaded.  Nothing else. */
 #include "engine.h"
+#include "real_dlopen.h"
 
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -21,10 +22,7 @@ __attribute__((constructor)) static void modlife_preload_start(void)
 
 __attribute__((visibility("default"))) void *dlopen(const char *file, int mode)
 {
-    static void *(*real_dlopen)(const char *, int);
-    if (!real_dlopen)
-        *(void **)&real_dlopen = dlsym(RTLD_NEXT, "dlopen");
-    void *handle = real_dlopen(file, mode);
+    void *handle = ml_real_dlopen(file, mode);
     if (handle)
         ml_engine_objects_changed();
     return handle;

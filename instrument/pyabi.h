@@ -2,7 +2,15 @@
  * library serves every interpreter from 3.9 to 3.13 (default builds and Py_DEBUG,
  * not free-threaded).  Only layouts that are identical across those versions are
  * mirrored; tests/test_abi.py checks every offset against each interpreter's headers.
- * Everything else goes through functions resolved at run time (pyapi.h). */
+ * Everything else goes through functions resolved at run time (pyapi.h).
+ *
+ * The types keep CPython's names (PyObject, PyTypeObject, PyType_Spec...), on
+ * purpose: the library never includes Python.h, so nothing in it can clash with
+ * them, and each hook then reads with the signature of the C-API function it stands
+ * for.  The names that carry values CPython also defines (flags, slot ids, method
+ * flags) are ML_-prefixed, so that a value is never taken for CPython's own without
+ * a look here.  Code that includes Python.h beside this file (tests/abi_check.c)
+ * renames the types with macros first. */
 #ifndef MODLIFE_PYABI_H
 #define MODLIFE_PYABI_H
 

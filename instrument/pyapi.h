@@ -10,14 +10,11 @@
 /* X(return type, name, parameter list, required) */
 #define ML_PYAPI_FUNCTIONS(X)                                                          \
     X(const char *, Py_GetVersion, (void), 1)                                          \
-    X(int, Py_IsInitialized, (void), 1)                                                \
-    X(int, Py_AtExit, (void (*)(void)), 1)                                             \
     X(PyObject *, PyModuleDef_Init, (PyModuleDef *), 1)                                \
     X(PyObject *, PyModule_Create2, (PyModuleDef *, int), 1)                           \
     X(PyObject *, PyModule_FromDefAndSpec2, (PyModuleDef *, PyObject *, int), 1)       \
     X(void *, PyModule_GetState, (PyObject *), 1)                                      \
     X(PyModuleDef *, PyModule_GetDef, (PyObject *), 1)                                 \
-    X(const char *, PyModule_GetName, (PyObject *), 1)                                 \
     X(PyObject *, PyModule_GetDict, (PyObject *), 1)                                   \
     X(PyObject *, PyDict_GetItemString, (PyObject *, const char *), 1)                 \
     X(PyObject *, PyType_FromSpec, (PyType_Spec *), 1)                                 \
@@ -36,7 +33,6 @@
     X(PyInterpreterState *, PyThreadState_GetInterpreter, (PyThreadState *), 1)        \
     X(long long, PyInterpreterState_GetID, (PyInterpreterState *), 1)                  \
     X(PyInterpreterState *, PyInterpreterState_Main, (void), 1)                        \
-    X(PyObject *, PyInterpreterState_GetDict, (PyInterpreterState *), 1)               \
     X(PyInterpreterState *, PyInterpreterState_Head, (void), 1)                        \
     X(PyInterpreterState *, PyInterpreterState_Next, (PyInterpreterState *), 1)        \
     X(PyObject *, PyType_GenericAlloc, (PyTypeObject *, Py_ssize_t), 1)                \

@@ -216,3 +216,77 @@ void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg)
     struct type_visit v = {fn, arg};
     ptrmap_each(&types, visit_type, &v);
 }
+
+void ml_type_adopted(struct ml_type_rec *rec)
+{
+    (void)rec;
+    __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE);
+}
+
+void ml_type_orphaned(struct ml_type_rec *rec, const struct ml_saved_stack *module_freed)
+{
+    rec->orphan = 1;
+    ml_saved_stack_release(&rec->module_freed);
+    ml_saved_stack_copy(&rec->module_freed, module_freed);
+    __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
+}
+
+struct ml_type_rec *ml_type_died(const PyObject *weakref, int *was_alive, struct ml_type_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find_by_weakref(weakref);
+    *was_alive = 0;
+    if (rec) {
+        *was_alive = rec->alive;
+        /* Freed: set under the lock before the address can be anyone else's. */
+        rec->freed = rec->type->ob_base.ob_refcnt == 0;
+        rec->alive = 0;
+        rec->weakref = NULL;
+        __atomic_add_fetch(&ml_type_generation, 1, __ATOMIC_RELEASE); /* its address may be reused */
+        if (*was_alive && rec->orphan)
+            __atomic_sub_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
+        *snapshot = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+int ml_module_phase_change(const PyObject *module, enum ml_module_phase phase, const struct ml_saved_stack *stack,
+                           int *kept, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_saved_stack *keep = !rec ? NULL
+                                  : phase == ML_MOD_CLEARED ? &rec->cleared
+                                  : phase == ML_MOD_FREED ? &rec->freed
+                                                          : NULL;
+    *kept = keep != NULL;
+    if (rec) {
+        rec->phase = phase;
+        if (keep) {
+            ml_saved_stack_release(keep);
+            *keep = *stack;
+        }
+        *snapshot = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+int ml_module_snapshot(const PyObject *module, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    *snapshot = rec ? *rec : (struct ml_module_rec){0};
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find(type);
+    *snapshot = rec ? *rec : (struct ml_type_rec){0};
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}

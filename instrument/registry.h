@@ -1,7 +1,11 @@
 /* The registries: what modlife knows about module definitions, module instances,
  * heap types and interpreters of this process.  Records are created by the hooks
- * and read by the event writers; one mutex guards the maps (hooks run under a GIL,
- * but subinterpreters of 3.12+ may each have their own).
+ * and read by the event writers; one mutex guards the maps and records (hooks run
+ * under a GIL, but subinterpreters of 3.12+ may each have their own, so a GIL
+ * orders nothing here).  The verbs at the end keep the invariants of a module's
+ * phase change and of a type's adoption, orphaning and death, with the counters
+ * the hooks' fast paths read without the lock (written only here); a snapshot
+ * copies a record under the lock for reading at leisure.
  *
  * Module identity is kept abstract (struct ml_def_rec): today a PyModuleDef, later
  * also the token of PEP 793 slot-exported modules. */
@@ -112,12 +116,48 @@ void ml_each_def(void (*fn)(struct ml_def_rec *, void *), void *arg);
 void ml_each_module(void (*fn)(struct ml_module_rec *, void *), void *arg);
 void ml_each_type(void (*fn)(struct ml_type_rec *, void *), void *arg);
 
-/* Live types whose module was freed (read without the lock as a fast filter). */
-extern unsigned long ml_orphan_types;
+/* The verbs: what the hooks do to the records, each with the invariants it keeps. */
 
-/* Bumped when a heap type of ours is adopted or dies: invalidates the per-thread
- * slot-owner caches of type_slots.c. */
-extern unsigned long ml_type_generation;
+/* A heap type's record is complete (its slots wrapped): the per-thread slot-owner
+ * caches of type_slots.c are invalidated.  Lock held. */
+void ml_type_adopted(struct ml_type_rec *rec);
+
+/* The type outlives the module it was made in, which was freed (module_freed: that
+ * module's m_free stack, copied).  Lock held. */
+void ml_type_orphaned(struct ml_type_rec *rec, const struct ml_saved_stack *module_freed);
+
+/* The type's weakref of ours was cleared: the record is dead for the log, and once
+ * the type has no reference left (its memory goes back), no longer answers for its
+ * address.  Takes the lock.  NULL when the weakref is not ours; else the record,
+ * *was_alive (it was alive until now) and *snapshot, the record as left. */
+struct ml_type_rec *ml_type_died(const PyObject *weakref, int *was_alive, struct ml_type_rec *snapshot);
+
+/* The module moved to phase; the record keeps *stack as the stack of the phases
+ * that have one (cleared, freed): *kept is then 1 and the stack is the record's.
+ * Takes the lock.  0 for a module never seen; else 1 and *snapshot. */
+int ml_module_phase_change(const PyObject *module, enum ml_module_phase phase, const struct ml_saved_stack *stack,
+                           int *kept, struct ml_module_rec *snapshot);
+
+/* The record as it is now, copied under the lock for reading at leisure (its stacks
+ * stay the record's).  0 if there is none, and *snapshot zeroed. */
+int ml_module_snapshot(const PyObject *module, struct ml_module_rec *snapshot);
+int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot);
+
+/* Read without the lock by the hooks' fast paths; written only by the verbs above. */
+extern unsigned long ml_orphan_types, ml_type_generation;
+
+/* Live types whose module was freed: 0 lets the allocation hooks skip the check. */
+static inline int ml_have_orphan_types(void)
+{
+    return __atomic_load_n(&ml_orphan_types, __ATOMIC_RELAXED) != 0;
+}
+
+/* Changes when a heap type of ours is adopted or dies: a slot-owner cache entry of
+ * another generation is stale. */
+static inline unsigned long ml_type_generation_now(void)
+{
+    return __atomic_load_n(&ml_type_generation, __ATOMIC_ACQUIRE);
+}
 
 /* Bumped when a module record comes or goes: invalidates the lookup caches. */
 extern unsigned long ml_registry_generation;

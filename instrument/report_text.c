@@ -1,12 +1,14 @@
 /* ASan-style text reports (see report_text.h). */
 #include "report_text.h"
 
-#include "engine.h"
 #include "crash_story.h"
 #include "demangle.h"
-#include "objects.h"
+#include "kinds.h"
+#include "elf_objects.h"
+#include "options.h"
 #include "pyapi.h"
 #include "safe_format.h"
+#include "say.h"
 #include "srcline.h"
 #include "visible_text.h"
 
@@ -277,10 +279,5 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     put(&o, "\nRule: %s\nFix: %s\n", k->rule, f->fix ? f->fix : k->fix);
     put_summary(&o, f, access);
     put(&o, "=================================================================\n");
-    for (size_t done = 0; done < o.len;) {
-        ssize_t n = write(2, o.buf + done, o.len - done);
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
+    ml_say_text(o.buf, o.len);
 }

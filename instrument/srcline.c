@@ -3,6 +3,8 @@
  * (nearly all of them) is spared loading and relocating five libraries. */
 #include "srcline.h"
 
+#include "real_dlopen.h"
+
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <pthread.h>
@@ -34,7 +36,7 @@ static int load_libdw(void)
     if (state)
         return state > 0 ? 0 : -1;
     state = -1;
-    void *handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *handle = ml_real_dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!handle)
         return -1;
     if (!(RESOLVE(dw.begin, "dwfl_begin") && RESOLVE(dw.report_begin, "dwfl_report_begin") &&
@@ -72,11 +74,13 @@ struct ml_srcline ml_srcline(uintptr_t addr)
 {
     struct ml_srcline result = {NULL, 0};
     pthread_mutex_lock(&lock);
+    ml_own_load_begin(); /* libdw's loads (libelf, libz, its debuginfod client) too */
     if (load_libdw() == 0 && (dwfl || report_process() == 0)) {
         if (!dw.addrmodule(dwfl, addr))
             report_process();
         result = lookup(addr);
     }
+    ml_own_load_end();
     pthread_mutex_unlock(&lock);
     return result;
 }

@@ -2,8 +2,8 @@
 #define UNW_LOCAL_ONLY
 #include "stack.h"
 
-#include "engine.h"
-#include "objects.h"
+#include "elf_objects.h"
+#include "options.h"
 #include "pyapi.h"
 #include "srcline.h"
 #include "stack_table.h"

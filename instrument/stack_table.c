@@ -105,11 +105,11 @@ static struct ml_stack_entry *make_entry(uint64_t hash, const struct ml_stack *n
     return e;
 }
 
-static void write_definition(const struct ml_stack_entry *e)
+static void write_definition(const struct ml_stack_entry *e, ml_frames_writer write_frames)
 {
     ml_record_begin(&def_record, "stack");
     json_kv_int(&def_record.j, "id", e->id);
-    ml_stacks_write(&def_record.j, e->ips, e->depth, e->python);
+    write_frames(&def_record.j, e->ips, e->depth, e->python);
     ml_record_end(&def_record);
 }
 
@@ -144,14 +144,14 @@ void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, in
     *python = e->python;
 }
 
-void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e)
+void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e, ml_frames_writer write_frames)
 {
     struct ml_stack_entry *entry = (struct ml_stack_entry *)e; /* only id and log change */
     pthread_mutex_lock(&lock);
     if (entry->log != current_log) {
         entry->id = next_id++;
         entry->log = current_log;
-        write_definition(entry);
+        write_definition(entry, write_frames);
     }
     long long id = entry->id;
     pthread_mutex_unlock(&lock);

@@ -25,8 +25,12 @@ const struct ml_stack_entry *ml_stack_intern(const struct ml_stack *native, cons
 /* What an entry holds. */
 void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, int *depth, const char **python);
 
+/* How a "stack" record's frames are written: stack.c's ml_stacks_write, handed in by
+ * the record's writer, since stack.c interns its stacks here. */
+typedef void (*ml_frames_writer)(struct json *j, void *const *ips, int depth, const char *python);
+
 /* Writes "stack_id", and first the entry's "stack" record if this log has not had it. */
-void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e);
+void ml_stack_entry_write_id(struct json *j, const struct ml_stack_entry *e, ml_frames_writer write_frames);
 
 /* fork: in the child the log is new, and every entry is written to it again. */
 void ml_stack_table_new_log(void);

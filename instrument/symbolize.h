@@ -1,6 +1,7 @@
 /* Function names for native frames, from an object's .symtab (static functions
- * included) or, when stripped, its .dynsym.  File:line needs DWARF and is left to
- * the tools, which have the object-load records (path, base, build id). */
+ * included) or, when stripped, its .dynsym.  File:line needs DWARF: srcline.c finds
+ * it for a finding's report; the tools find it for the rest from the object-load
+ * records (path, base, build id). */
 #ifndef MODLIFE_SYMBOLIZE_H
 #define MODLIFE_SYMBOLIZE_H
 

@@ -11,7 +11,7 @@ from modlife_testlib import (INTERPRETERS, INTERPRETER_IDS, NOT_COVERED, Interpr
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "interp: runs once per interpreter of DESIGN.md")
+    config.addinivalue_line("markers", "interp: runs once per interpreter of modlife_testlib.interpreters()")
     config.addinivalue_line("markers", "needs(*what): tools by name (gdb, valgrind, chromium, setpriv) "
                             "and Interpreters the test needs; skipped, saying so, without one")
 

@@ -41,7 +41,8 @@ class Interpreter:
 
 
 def interpreters():
-    """Every interpreter of DESIGN.md: Debian's (static libpython, and -dbg) and pyenv's."""
+    """Every interpreter the suite runs on (README, Layout: tests/): Debian's (static
+    libpython, and -dbg) and pyenv's."""
     found = [
         Interpreter("debian-3.11", "/usr/bin/python3.11", static_libpython=True, symbols=False),
         Interpreter("debian-3.11-dbg", "/usr/bin/python3.11-dbg", static_libpython=True),

@@ -60,11 +60,17 @@ def test_log_directory_removed_while_running(tmp_path):
                         r"records are lost\n" % re.escape(str(log_dir)), proc.stderr), proc.stderr
 
 
-def fake_python(tmp_path, version):
-    """An executable that exports every C-API name modlife looks for, and says it is
-    Python `version`."""
+def fake_api_names():
+    """The C-API functions modlife resolves (pyapi.h) and the one it tells a Python
+    process by (ml_pyapi_present), but Py_GetVersion, which a fake defines itself."""
     header = open(os.path.join(os.path.dirname(HERE), "instrument", "pyapi.h")).read()
-    names = sorted(set(re.findall(r"X\([^,]+,\s*(\w+),", header)) - {"Py_GetVersion"})
+    return set(re.findall(r"X\([^,]+,\s*(\w+),", header)) - {"Py_GetVersion"} | {"Py_IsInitialized"}
+
+
+def fake_python(tmp_path, version, leave_out=()):
+    """An executable that exports every C-API name modlife looks for (but leave_out),
+    and says it is Python `version`."""
+    names = sorted(fake_api_names() - set(leave_out))
     source = tmp_path / "fake.c"
     source.write_text("#include <stdio.h>\n"
                       + "".join("void %s(void) {}\n" % n for n in names)
@@ -90,11 +96,22 @@ def test_unknown_interpreter_version(tmp_path, version, message):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".jsonl")]
 
 
+def test_functions_modlife_never_calls_are_not_required(tmp_path):
+    """An interpreter is refused for lacking a C-API function only if modlife calls it:
+    these were once resolved as required and never called."""
+    exe = fake_python(tmp_path, "3.99.0", leave_out={"Py_AtExit", "PyModule_GetName", "PyInterpreterState_GetDict"})
+    env = preload_env(MODLIFE_OPTIONS="log_path=%s/m" % tmp_path)
+    proc = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "fake python ran\n"
+    # Resolution went past them, to the version check.
+    assert proc.stderr == "modlife: Python 3.99 is not supported (supported: 3.9 to 3.13); this process runs " \
+                          "without modlife\n"
+
+
 def setuid_program(tmp_path, library, version):
     """A fake Python (see fake_python) that loads the library itself: ld.so ignores
     LD_PRELOAD in setuid programs, but a library can still get in another way."""
-    header = open(os.path.join(os.path.dirname(HERE), "instrument", "pyapi.h")).read()
-    names = sorted(set(re.findall(r"X\([^,]+,\s*(\w+),", header)) - {"Py_GetVersion"})
+    names = sorted(fake_api_names())
     where = tempfile.mkdtemp(prefix="modlife-suid-")
     os.chmod(where, 0o755)
     lib = os.path.join(where, "libmodlife.so")

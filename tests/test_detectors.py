@@ -1,6 +1,7 @@
-"""Every finding kind of DESIGN.md, each through at least two paths, and the correct
-twins that must report nothing; on every interpreter.  Assertions name the kind,
-module, type and the guilty function (the innermost frame of the report)."""
+"""Every finding kind (instrument/kinds.c, README's Findings), each through at least
+two paths, and the correct twins that must report nothing; on every interpreter.
+Assertions name the kind, module, type and the guilty function (the innermost frame
+of the report)."""
 import os
 import re
 import signal

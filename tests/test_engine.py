@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, modlife_command, one, preload_env,
-                             read_log, run_modlife, run_python, xxlimited_status)
+from modlife_testlib import (INTERPRETERS, events, frame_objects, function_names, modlife_command, object_paths, one,
+                             preload_env, read_log, run_modlife, run_python, xxlimited_status)
 
 XXLIMITED_SCRIPT = """
 import gc, sys
@@ -466,6 +466,46 @@ os._exit(3)
     assert [(r.get("how"), r.get("status")) for r in events(parent, "process-exit")] == [("_exit", 3)]
     for records in logs:   # a fork child (if not vfork) has its own log and its own record
         assert len(events(records, "process-exit")) == 1
+
+
+@pytest.mark.parametrize("entry", ["preload", "audit"])
+def test_file_line_lookups_load_libdw_unlogged(interp, entry, fixtures_for, tmp_path):
+    """A report's first file:line lookup loads libdw (libelf, libz under it) for
+    modlife, by the real dlopen: not an object of the program's, so no object-load
+    records for them, none in the middle of the report (under LD_AUDIT, where the
+    auditor sees every load, they would come at the program's next load)."""
+    code = "import state_non_module as m\nm.Thing().bad_state()\n"
+    run = run_python(interp, code, tmp_path, pythonpath=fixtures_for("state_non_module"), entry=entry)
+    assert re.search(r"in Thing_bad_state \S*state_non_module\.c:\d+ ", run.proc.stderr), run.proc.stderr
+    records = run.records()
+    assert [r["kind"] for r in events(records, "finding")] == ["state-from-non-module"]
+    loaded = [os.path.basename(p) for p in object_paths(records).values()]
+    assert [name for name in loaded if name.startswith("state_non_module.")], loaded
+    assert not [name for name in loaded if name.startswith(("libdw.", "libelf"))], loaded
+
+
+@pytest.mark.parametrize("entry", ["preload", "audit"])
+def test_verbosity_2_tells_each_extension_patched(interp, entry, tmp_path):
+    """verbosity=2 (libmodlife(7)): where the log goes, then a line per extension
+    object patched, as counted in its object-load record; verbosity=1: the first only."""
+    said, records = {}, {}
+    for level in (1, 2):
+        run = run_python(interp, "import xxlimited", tmp_path / str(level), entry=entry,
+                         env={"MODLIFE_OPTIONS": "verbosity=%d" % level}, status=xxlimited_status(interp))
+        said[level] = [line for line in run.proc.stderr.splitlines() if line.startswith("modlife: ")]
+        assert said[level][0] == "modlife: recording to %s" % run.logs[0], said[level]
+        records[level] = run.records()
+    assert len(said[1]) == 1, said[1]
+    told = [re.fullmatch(r"modlife: (\d+) of the (\d+) C-API references of (.+) go to hooks \((.+)\)", line)
+            for line in said[2][1:]]
+    assert all(told), said[2]
+    loads = {r["path"]: r for r in events(records[2], "object-load")}
+    hooked_by = "got" if entry == "preload" else "got; its PLT at binding, LD_AUDIT"
+    for m in told:
+        assert loads[m.group(3)]["patched"] == int(m.group(1)) <= int(m.group(2)), m.group(0)
+        assert m.group(4) == hooked_by
+    xx = xxlimited_object_id(records[2])
+    assert [m.group(3) for m in told].count(xx["path"]) == 1, said[2]
 
 
 def test_exit_of_a_program_that_is_not_python_is_untouched(tmp_path):

@@ -122,7 +122,7 @@ def test_sarif_report(forked):
     assert doc["version"] == "2.1.0" and "sarif-2.1.0" in doc["$schema"]
     (run,) = doc["runs"]
     rules = run["tool"]["driver"]["rules"]
-    kinds_in_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),', open(os.path.join(SRCDIR, "instrument/findings.c")).read())
+    kinds_in_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),', open(os.path.join(SRCDIR, "instrument/kinds.c")).read())
     assert [r["id"] for r in rules] == [k for k, _ in kinds_in_c]
     for rule, (_, error) in zip(rules, kinds_in_c):
         assert rule["defaultConfiguration"]["level"] == ("error" if error == "1" else "warning")
@@ -238,7 +238,7 @@ def test_missing_log_is_a_clear_error(tmp_path):
 
 def test_kinds_of_the_tools_are_the_librarys():
     from_c = re.findall(r'\] = \{"([a-z-]+)", ([01]),\s*((?:"[^"]*"\s*)+),\s*((?:"[^"]*"\s*)+)\}',
-                        open(os.path.join(SRCDIR, "instrument/findings.c")).read())
+                        open(os.path.join(SRCDIR, "instrument/kinds.c")).read())
     proc = subprocess.run([modlife_command(), "report", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
     import sys

@@ -1,5 +1,5 @@
 """The finding kinds: names, severities, rules and how to fix each are the library's
-(instrument/findings.c, checked by tests/test_tools_report.py), and go into reports,
+(instrument/kinds.c, checked by tests/test_tools_report.py), and go into reports,
 SARIF rules and the man page."""
 from collections import namedtuple
 

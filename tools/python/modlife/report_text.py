@@ -74,14 +74,6 @@ def python_lines(python_stack, all_frames=False):
     return lines
 
 
-def _events_lines(events):
-    out = []
-    for e in events:
-        what = e.get("type") or ("%s #%s" % (e.get("module"), e.get("instance")) if e.get("module") else "")
-        out.append("      %9.6fs  %-14s %s" % (e.get("t", 0) / 1e9, e.get("event", "?"), what))
-    return out
-
-
 def crash_story(record):
     """What the fatal-signal handler told about a crash, as the library prints it."""
     if not record.get("signal"):

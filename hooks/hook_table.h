@@ -4,6 +4,8 @@
 #ifndef MODLIFE_HOOK_TABLE_H
 #define MODLIFE_HOOK_TABLE_H
 
+#include "../instrument/got_patch.h"
+
 #include <stddef.h>
 
 struct ml_hook {
@@ -20,5 +22,8 @@ const struct ml_hook *ml_hook_find(const char *symbol);
 
 /* Its replacement, or NULL likewise. */
 void *ml_hook_replacement(const char *symbol);
+
+/* The lookup GOT patching is given (see got_patch.h). */
+int ml_hook_patch_target(const char *symbol, struct ml_patch_target *target);
 
 #endif

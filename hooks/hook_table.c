@@ -2,8 +2,8 @@
  * original (resolved at run time into `py`) beside its replacement. */
 #include "hook_table.h"
 
-#include "../hooks/hooks.h"
-#include "pyapi.h"
+#include "hooks.h"
+#include "../instrument/pyapi.h"
 
 #include <string.h>
 
@@ -56,4 +56,13 @@ void *ml_hook_replacement(const char *symbol)
 {
     const struct ml_hook *hook = ml_hook_find(symbol);
     return hook ? hook->replacement : NULL;
+}
+
+int ml_hook_patch_target(const char *symbol, struct ml_patch_target *target)
+{
+    const struct ml_hook *hook = ml_hook_find(symbol);
+    if (!hook)
+        return 0;
+    *target = (struct ml_patch_target){*hook->original, hook->replacement};
+    return 1;
 }

@@ -1,8 +1,10 @@
-/* Loaded objects: ids, object-load records, patching candidates (see objects.h). */
-#include "objects.h"
+/* Loaded ELF objects: ids, object-load records, patching candidates (see elf_objects.h). */
+#include "elf_objects.h"
 
 #include "log_writer.h"
+#include "options.h"
 #include "pyapi.h"
+#include "say.h"
 #include "symbolize.h"
 #include "thread_cache.h"
 
@@ -26,9 +28,19 @@ struct ml_object {
     struct ml_symtab *symtab;
 };
 
+/* The table is read without the lock by the crash handler and by the findings'
+ * place and report code (ml_objects_is_extension, ml_objects_resolve_unlocked),
+ * while another thread's dlopen may be adding to it under the lock.  So it is
+ * never moved (a realloc would free what such a reader is reading): entries live in
+ * blocks that are allocated once and never freed, and an entry is complete before
+ * object_count, stored with release, makes it visible to acquiring readers.
+ * Entries do not change once visible, but for their symbols, loaded once under the
+ * lock: symtab is set before symbols_loaded is stored with release. */
+#define BLOCK_OBJECTS 64
+#define MAX_BLOCKS 1024
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ml_object *objects;
-static int object_count, object_cap;
+static struct ml_object *blocks[MAX_BLOCKS];
+static int object_count;
 static uintptr_t self_lo, self_hi;
 
 static void build_id_of(const struct dl_phdr_info *info, char out[41])
@@ -74,12 +86,35 @@ static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t
     }
 }
 
+static struct ml_object *object_at(int id)
+{
+    return &blocks[id / BLOCK_OBJECTS][id % BLOCK_OBJECTS];
+}
+
+static int visible_count(void)
+{
+    return __atomic_load_n(&object_count, __ATOMIC_ACQUIRE);
+}
+
 static struct ml_object *find_by_range(uintptr_t addr)
 {
-    for (int i = 0; i < object_count; i++)
-        if (addr >= objects[i].lo && addr < objects[i].hi)
-            return &objects[i];
+    for (int i = 0, n = visible_count(); i < n; i++) {
+        struct ml_object *o = object_at(i);
+        if (addr >= o->lo && addr < o->hi)
+            return o;
+    }
     return NULL;
+}
+
+/* The next entry, zeroed, in a block of its own; NULL when none can be had. */
+static struct ml_object *next_entry(void)
+{
+    int block = object_count / BLOCK_OBJECTS;
+    if (block >= MAX_BLOCKS)
+        return NULL;
+    if (!blocks[block] && !(blocks[block] = calloc(BLOCK_OBJECTS, sizeof *blocks[block])))
+        return NULL;
+    return object_at(object_count);
 }
 
 static char *object_path(const struct dl_phdr_info *info)
@@ -126,6 +161,7 @@ static void log_object(const struct ml_object *o, int candidate)
 
 struct scan_ctx {
     enum ml_patch_scope scope;
+    ml_patch_lookup lookup;
 };
 
 static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
@@ -136,32 +172,30 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     load_range(info, &lo, &hi);
     if (lo >= hi || find_by_range(lo))
         return 0;
-    if (object_count == object_cap) {
-        int cap = object_cap ? object_cap * 2 : 64;
-        struct ml_object *grown = realloc(objects, (size_t)cap * sizeof *grown);
-        if (!grown)
-            return 1;
-        objects = grown;
-        object_cap = cap;
-    }
-    struct ml_object *o = &objects[object_count];
+    struct ml_object *o = next_entry();
+    if (!o)
+        return 1;
     memset(o, 0, sizeof *o);
     o->path = object_path(info);
     o->base = info->dlpi_addr;
     o->lo = lo;
     o->hi = hi;
-    o->id = object_count++;
+    o->id = object_count;
     build_id_of(info, o->build_id);
     int candidate = o->candidate = is_patch_candidate(info, lo, hi);
     o->scope = ctx->scope;
     if (candidate)
-        o->patched = ml_got_patch(info, ctx->scope, &o->python_refs);
+        o->patched = ml_got_patch(info, ctx->scope, ctx->lookup, &o->python_refs);
     if (candidate && o->python_refs > 0) {
         /* Extensions' symbols now: the crash handler cannot load them later. */
         o->symtab = ml_symtab_load(o->path);
         o->symbols_loaded = 1;
     }
     log_object(o, candidate);
+    __atomic_store_n(&object_count, o->id + 1, __ATOMIC_RELEASE);
+    if (candidate && o->python_refs > 0 && ml_opts.verbosity >= 2)
+        ml_say("%d of the %d C-API references of %s go to hooks (%s)", o->patched, o->python_refs, o->path,
+               o->scope == ML_PATCH_ALL ? "got" : "got; its PLT at binding, LD_AUDIT");
     return 0;
 }
 
@@ -181,9 +215,9 @@ static void find_self(void)
             self_hi = map->l_addr + ph[i].p_vaddr + ph[i].p_memsz;
 }
 
-void ml_objects_scan(enum ml_patch_scope scope)
+void ml_objects_scan(enum ml_patch_scope scope, ml_patch_lookup lookup)
 {
-    struct scan_ctx ctx = {scope};
+    struct scan_ctx ctx = {scope, lookup};
     pthread_mutex_lock(&lock);
     find_self();
     dl_iterate_phdr(add_object, &ctx);
@@ -206,7 +240,7 @@ static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
         ref.path = o->path;
         if (symbolize && !o->symbols_loaded) {
             o->symtab = ml_symtab_load(o->path);
-            o->symbols_loaded = 1;
+            __atomic_store_n(&o->symbols_loaded, 1, __ATOMIC_RELEASE);
         }
         if (symbolize)
             ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
@@ -257,7 +291,7 @@ struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr)
         ref.id = o->id;
         ref.base = o->base;
         ref.path = o->path;
-        if (o->symbols_loaded)
+        if (__atomic_load_n(&o->symbols_loaded, __ATOMIC_ACQUIRE))
             ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
     }
     return ref;
@@ -265,14 +299,14 @@ struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr)
 
 int ml_objects_is_extension(int id)
 {
-    return id >= 0 && id < object_count && objects[id].candidate && objects[id].python_refs > 0;
+    return id >= 0 && id < visible_count() && object_at(id)->candidate && object_at(id)->python_refs > 0;
 }
 
 void ml_objects_relog_all(void)
 {
     pthread_mutex_lock(&lock);
     for (int i = 0; i < object_count; i++)
-        log_object(&objects[i], objects[i].candidate);
+        log_object(object_at(i), object_at(i)->candidate);
     pthread_mutex_unlock(&lock);
 }
 
@@ -281,7 +315,7 @@ int ml_objects_try_relog_all(void)
     if (pthread_mutex_trylock(&lock) != 0)
         return 0;
     for (int i = 0; i < object_count; i++)
-        log_object(&objects[i], objects[i].candidate);
+        log_object(object_at(i), object_at(i)->candidate);
     pthread_mutex_unlock(&lock);
     return 1;
 }

@@ -28,10 +28,7 @@ static void orphan_type(struct ml_type_rec *t, void *arg)
     struct orphaning *o = arg;
     if (!t->alive || t->orphan || t->module || t->exec_module != o->module)
         return;
-    t->orphan = 1;
-    ml_saved_stack_release(&t->module_freed);
-    ml_saved_stack_copy(&t->module_freed, o->freed);
-    __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
+    ml_type_orphaned(t, o->freed);
 }
 
 void ml_module_freed(PyObject *module)
@@ -77,13 +74,9 @@ static void report(const struct ml_type_rec *t, const char *message_format, cons
 
 void ml_check_orphan_use(const PyTypeObject *type, const char *api)
 {
-    if (!__atomic_load_n(&ml_orphan_types, __ATOMIC_RELAXED) || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
-        return;
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(type);
-    struct ml_type_rec copy = rec && rec->orphan && rec->alive ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
-    if (!copy.orphan)
+    struct ml_type_rec copy;
+    if (!ml_have_orphan_types() || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE) || !ml_type_snapshot(type, &copy) ||
+        !copy.orphan || !copy.alive)
         return;
     char format[256];
     snprintf(format, sizeof format, "%s() makes an instance of heap type '%%s' whose module '%%s' "
@@ -106,7 +99,8 @@ static void collect_at_exit(struct ml_type_rec *t, void *arg)
         e->found[e->count++] = *t;
 }
 
-void ml_check_types_at_exit(void)
+/* At exit, after finalization: types alive whose module was cleared or freed. */
+static void check_types_at_exit(void)
 {
     struct at_exit e = {.count = 0};
     if (!ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
@@ -123,4 +117,9 @@ void ml_check_types_at_exit(void)
                    : "heap type '%s' is still alive at exit, after its module '%s' (instance #%llu) was cleared",
                &created);
     }
+}
+
+__attribute__((constructor)) static void register_exit_check(void)
+{
+    ml_findings_at_exit(check_types_at_exit);
 }

@@ -1,8 +1,8 @@
-/* The objects (executable and shared libraries) loaded in the process: each gets
+/* The ELF objects (executable and shared libraries) loaded in the process: each gets
  * an id, an object-load record (path, base, build id: enough to symbolize later)
  * and, if it is extension code, its references to the C-API patched. */
-#ifndef MODLIFE_OBJECTS_H
-#define MODLIFE_OBJECTS_H
+#ifndef MODLIFE_ELF_OBJECTS_H
+#define MODLIFE_ELF_OBJECTS_H
 
 #include "got_patch.h"
 
@@ -15,9 +15,9 @@ struct ml_object_ref {
     const char *function;
 };
 
-/* Logs and (in the given scope) patches every object not seen before.  Called when
- * modlife starts and after every dlopen. */
-void ml_objects_scan(enum ml_patch_scope scope);
+/* Logs and (in the given scope, to what lookup gives) patches every object not seen
+ * before.  Called when modlife starts and after every dlopen. */
+void ml_objects_scan(enum ml_patch_scope scope, ml_patch_lookup lookup);
 
 /* Which object an address is in, and which function (symbolize=1).  Loads symbols
  * on first use; call outside signal handlers. */
@@ -34,7 +34,7 @@ int ml_objects_is_extension(int id);
 /* 1 if addr is inside modlife's own library (its frames are dropped from stacks). */
 int ml_objects_is_self(uintptr_t addr);
 
-/* Forget everything in a forked child's new log: objects are logged again there. */
+/* A new log (a forked child's, or one cut under us): every object logged again in it. */
 void ml_objects_relog_all(void);
 /* The same unless the lock is held (perhaps by the caller, writing a record): 0 then. */
 int ml_objects_try_relog_all(void);
