@@ -66,6 +66,14 @@ PyObject *ml_module_initialising(void);
 void ml_module_freed(PyObject *module);
 /* Extension code makes an instance of type: is its module gone? */
 void ml_check_orphan_use(const PyTypeObject *type, const char *api);
+/* 1 if module may be one modlife saw freed (a quick test, no lock, no read of it). */
+int ml_module_was_freed(const PyObject *module);
+/* Reports api's use of module if it is freed and no module was made there since;
+ * 1 if so. */
+int ml_report_freed_module_use(const PyObject *module, const char *api);
+/* A heap type of ours was freed: C globals of its extension still pointing to it
+ * are dangling-global (scanned once its module is freed, if it still lives). */
+void ml_type_freed(const struct ml_type_rec *type);
 
 /* type_slots.c: takes over a new heap type's tp_dealloc/tp_traverse and watches it.
  * spec: what it was made from (NULL if unknown).  1 with a copy of its record in

@@ -6,7 +6,8 @@
  * module's own m_traverse/m_clear/m_free (state-use-after-clear); PyModule_GetState
  * on an object that is not a module (state-from-non-module); state or module of an
  * instance owned by another interpreter than the caller's, reached through a C
- * global kept from the first import (state-from-other-interpreter). */
+ * global kept from the first import (state-from-other-interpreter); PyModule_GetState
+ * on a module modlife saw freed (state-use-after-free, see module_teardown.c). */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
@@ -183,6 +184,10 @@ void *ml_hook_PyModule_GetState(PyObject *module)
     /* The cached module is one of ours, alive: a module object. */
     if (__builtin_expect(module_fast() && count_cached(module, "PyModule_GetState()"), 1))
         return ((ml_module_head *)module)->md_state;
+    /* A freed module is not read, not even its type. */
+    if (module && ml_module_was_freed(module) &&
+        ml_report_freed_module_use(module, "PyModule_GetState()"))
+        return py.PyModule_GetState(module);
     if (module && module != cache.module && !ml_py_is_module(module))
         report_non_module(module);
     else

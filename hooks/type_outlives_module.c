@@ -6,10 +6,23 @@
  * its surviving types become orphans; an orphan is reported when extension code
  * makes an instance of it, or when it is still alive at exit (after finalization,
  * only C code can hold it).  At exit, types alive whose module was cleared (kept
- * alive by a leaked instance) are reported too. */
+ * alive by a leaked instance) are reported too.
+ *
+ * A type made with its module can outlive it as well: when m_traverse visits a C
+ * global that holds the type (or an instance of it), the collector counts the
+ * global's reference as the module's, finds module and type garbage, and
+ * type_clear drops the type's reference to the module: the module is freed and the
+ * type lives on.  Such a type becomes an orphan too; when a C global of the
+ * extension holds it (or an instance of it), it is reported at the module's free.
+ *
+ * After m_free has returned (a global set to NULL there is fine), the extension's
+ * C globals are scanned for the module object and its state (dangling-global); and
+ * the freed module is remembered, so that PyModule_GetState on it is reported as
+ * state-use-after-free without reading it. */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
+#include "../instrument/global_scan.h"
 #include "../instrument/stack.h"
 
 #include <stdio.h>
@@ -17,6 +30,7 @@
 #include <string.h>
 
 #define REPORT_MAX 32
+#define HITS_MAX 8
 
 struct orphaning {
     const PyObject *module;
@@ -26,15 +40,327 @@ struct orphaning {
 static void orphan_type(struct ml_type_rec *t, void *arg)
 {
     struct orphaning *o = arg;
-    if (!t->alive || t->orphan || t->module || t->exec_module != o->module)
+    if (t->freed || t->orphan || (t->module ? t->module : t->exec_module) != o->module)
         return;
     ml_type_orphaned(t, o->freed);
 }
 
-void ml_module_freed(PyObject *module)
+/* The types of module that are alive as it is freed (copies taken under the lock). */
+struct survivors {
+    const PyObject *module;
+    struct ml_type_rec found[REPORT_MAX];
+    int count;
+};
+
+static void collect_survivor(struct ml_type_rec *t, void *arg)
+{
+    struct survivors *s = arg;
+    if (!t->freed && !t->orphan && s->count < REPORT_MAX && (t->module ? t->module : t->exec_module) == s->module)
+        s->found[s->count++] = *t;
+}
+
+static void report_kept_type(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance,
+                             const struct ml_saved_stack *freed)
+{
+    /* At the type's creation, as the report at exit: one bug, one group in the tools. */
+    struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access_saved = &t->created, .global = h->name};
+    ml_finding_set_type(&f, t, NULL);
+    snprintf(f.message, sizeof f.message,
+             "heap type '%s' is still alive as its module '%s' (instance #%llu) is freed, and the C global %s "
+             "points to %s", t->qualname, t->module_name ? t->module_name : "?", t->module_instance, h->name,
+             instance ? "an instance of it" : "it");
+    if (freed->depth)
+        f.context[f.context_count++] = (struct ml_context_stack){"orphaned when its module was freed (m_free)", freed};
+    ml_finding_report(&f);
+}
+
+/* A survivor may still go right after: the module's dict, released after m_free,
+ * may hold its last reference, and the collector may free it later in the same
+ * collection; its global then dangles (reported when it is freed).  Whether it
+ * outlives the module is decided when extension code next makes an instance, and
+ * at exit. */
+#define DEFERRED_MAX 32
+
+struct deferred {
+    const PyTypeObject *type;
+    unsigned long long seq;
+    int instance;
+    struct ml_global_hit hit;
+};
+
+static struct deferred deferred[DEFERRED_MAX];
+static int deferred_count;
+
+static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance)
 {
     ml_registry_lock();
+    if (deferred_count < DEFERRED_MAX)
+        deferred[deferred_count++] = (struct deferred){t->type, t->seq, instance, *h};
+    ml_registry_unlock();
+}
+
+/* The deferred survivors still alive, taken off the list. */
+static int take_deferred(struct deferred *found, struct ml_type_rec *alive)
+{
+    int n = 0;
+    ml_registry_lock();
+    for (int i = 0; i < deferred_count; i++) {
+        const struct ml_type_rec *rec = ml_type_find(deferred[i].type);
+        if (rec && rec->seq == deferred[i].seq && !rec->freed) {
+            found[n] = deferred[i];
+            alive[n++] = *rec;
+        }
+    }
+    __atomic_store_n(&deferred_count, 0, __ATOMIC_RELAXED);
+    ml_registry_unlock();
+    return n;
+}
+
+static void decide_deferred(void)
+{
+    struct deferred found[DEFERRED_MAX];
+    struct ml_type_rec alive[DEFERRED_MAX];
+    for (int i = 0, n = take_deferred(found, alive); i < n; i++)
+        report_kept_type(&alive[i], &found[i].hit, found[i].instance, &alive[i].module_freed);
+}
+
+/* Survivors a C global of the extension points to (or to an instance of them). */
+static void check_survivors(const void *anchor, const struct survivors *s)
+{
+    for (int i = 0; i < s->count; i++) {
+        struct ml_global_hit hits[HITS_MAX];
+        uintptr_t type = (uintptr_t)s->found[i].type;
+        int instance = 0, n = ml_global_scan(anchor, &type, 1, hits, HITS_MAX);
+        if (!n)
+            instance = n = ml_global_scan_instances(anchor, type, hits, HITS_MAX);
+        for (int k = 0; k < n; k++)
+            defer_survivor(&s->found[i], &hits[k], instance != 0);
+    }
+}
+
+static void report_dangling(const struct ml_module_rec *m, const struct ml_global_hit *h, const char *what)
+{
+    struct ml_finding f = {.kind = ML_DANGLING_GLOBAL, .global = h->name};
+    ml_finding_set_module(&f, m);
+    snprintf(f.message, sizeof f.message, "the C global %s still points to %s of module '%s' (instance #%llu), "
+             "freed after its m_free returned", h->name, what, f.module ? f.module : "?", m->instance);
+    ml_finding_report(&f);
+}
+
+/* The extension's globals that still hold the module or its state.  The module's
+ * global is named in a later PyModule_GetState on it, the state's in the fault of
+ * a later access to the quarantined block. */
+static void check_globals(const PyObject *module, const struct ml_module_rec *m, char *module_global, size_t size)
+{
+    const void *anchor = m->def ? (const void *)m->def->def : NULL;
+    uintptr_t targets[2] = {(uintptr_t)module, (uintptr_t)m->state};
+    struct ml_global_hit hits[HITS_MAX];
+    int n = ml_global_scan(anchor, targets, m->state ? 2 : 1, hits, HITS_MAX);
+    Py_ssize_t state_size = m->def ? m->def->def->m_size : 0;
+    for (int i = 0; i < n; i++) {
+        if (hits[i].target == 0 && !module_global[0])
+            snprintf(module_global, size, "%s", hits[i].name);
+        if (hits[i].target == 1)
+            ml_global_remember((uintptr_t)m->state, (uintptr_t)m->state + (state_size > 0 ? (size_t)state_size : 1),
+                               hits[i].name);
+        report_dangling(m, &hits[i], hits[i].target == 0 ? "the module object" : "the state");
+    }
+}
+
+/* --- freed modules: PyModule_GetState on one is a use after free --------------- */
+
+#define FREED_MODULES 64
+
+struct freed_module {
+    struct ml_module_rec rec; /* its stacks are copies of our own */
+    char global[160];
+};
+
+/* Addresses read without the lock (the hook's test); the entries under it. */
+static const PyObject *freed_addresses[FREED_MODULES];
+static struct freed_module freed_modules[FREED_MODULES];
+static unsigned freed_next;
+
+static void remember_freed(const PyObject *module, const struct ml_module_rec *m, const char *global)
+{
+    ml_registry_lock();
+    unsigned i = freed_next++ % FREED_MODULES;
+    struct freed_module *e = &freed_modules[i];
+    __atomic_store_n(&freed_addresses[i], NULL, __ATOMIC_RELEASE);
+    ml_saved_stack_release(&e->rec.created);
+    ml_saved_stack_release(&e->rec.cleared);
+    ml_saved_stack_release(&e->rec.freed);
+    e->rec = *m;
+    ml_saved_stack_copy(&e->rec.created, &m->created);
+    ml_saved_stack_copy(&e->rec.cleared, &m->cleared);
+    ml_saved_stack_copy(&e->rec.freed, &m->freed);
+    snprintf(e->global, sizeof e->global, "%s", global);
+    __atomic_store_n(&freed_addresses[i], module, __ATOMIC_RELEASE);
+    ml_registry_unlock();
+}
+
+int ml_module_was_freed(const PyObject *module)
+{
+    for (int i = 0; i < FREED_MODULES; i++)
+        if (__builtin_expect(__atomic_load_n(&freed_addresses[i], __ATOMIC_ACQUIRE) == module, 0) && module)
+            return 1;
+    return 0;
+}
+
+int ml_report_freed_module_use(const PyObject *module, const char *api)
+{
+    struct ml_finding f = {.kind = ML_STATE_USE_AFTER_FREE};
+    ml_registry_lock();
+    int found = -1;
+    for (int i = 0; i < FREED_MODULES && found < 0; i++)
+        if (freed_addresses[i] == module)
+            found = i;
+    /* A module made at the address since is alive: not the one we saw die. */
+    if (found >= 0 && ml_module_find(module)) {
+        __atomic_store_n(&freed_addresses[found], NULL, __ATOMIC_RELEASE);
+        found = -1;
+    }
+    if (found >= 0) {
+        const struct freed_module *e = &freed_modules[found];
+        ml_finding_set_module(&f, &e->rec);
+        f.global = e->global[0] ? e->global : NULL;
+        snprintf(f.message, sizeof f.message,
+                 "%s on module '%s' (instance #%llu), which was freed: the module object itself is gone "
+                 "(a borrowed module pointer kept beyond the module, as from PyType_GetModuleByDef)%s%s",
+                 api, f.module ? f.module : "?", e->rec.instance, f.global ? "; reached through the C global " : "",
+                 f.global ? f.global : "");
+    }
+    ml_registry_unlock();
+    /* The entry's stacks and names stay: it is reused only FREED_MODULES frees later. */
+    if (found >= 0)
+        ml_finding_report(&f);
+    return found >= 0;
+}
+
+/* --- freed heap types: globals still pointing to them ---------------------------- */
+
+#define PENDING_TYPES 64
+
+/* A type freed while its module lives: the extension may still clear its global in
+ * m_clear/m_free, so the scan waits for the module's free. */
+struct dead_type {
+    const PyTypeObject *address;
+    const PyObject *module;
+    struct ml_type_rec rec; /* qualname and created stack are our own copies */
+};
+
+static struct dead_type pending[PENDING_TYPES];
+static int pending_count;
+
+static void dead_type_release(struct dead_type *d)
+{
+    free(d->rec.qualname);
+    ml_saved_stack_release(&d->rec.created);
+    memset(d, 0, sizeof *d);
+}
+
+static void dead_type_copy(struct dead_type *d, const struct ml_type_rec *t, const PyObject *module)
+{
+    d->address = t->type;
+    d->module = module;
+    d->rec = *t;
+    d->rec.qualname = t->qualname ? strdup(t->qualname) : NULL;
+    memset(&d->rec.module_freed, 0, sizeof d->rec.module_freed);
+    ml_saved_stack_copy(&d->rec.created, &t->created);
+}
+
+static void report_dead_type(const struct dead_type *d, const struct ml_global_hit *h)
+{
+    struct ml_finding f = {.kind = ML_DANGLING_GLOBAL, .global = h->name};
+    ml_finding_set_type(&f, &d->rec, NULL);
+    snprintf(f.message, sizeof f.message, "the C global %s still points to heap type '%s' of module '%s' "
+             "(instance #%llu), which was freed", h->name, d->rec.qualname ? d->rec.qualname : "?",
+             f.module ? f.module : "?", d->rec.module_instance);
+    ml_finding_report(&f);
+}
+
+static void scan_dead_type(const void *anchor, const struct dead_type *d)
+{
+    struct ml_global_hit hits[HITS_MAX];
+    uintptr_t target = (uintptr_t)d->address;
+    int n = ml_global_scan(anchor, &target, 1, hits, HITS_MAX);
+    for (int i = 0; i < n; i++)
+        report_dead_type(d, &hits[i]);
+}
+
+/* At module's free: the types of it freed before. */
+static void scan_pending_types(const PyObject *module, const void *anchor)
+{
+    for (;;) {
+        struct dead_type d = {0};
+        ml_registry_lock();
+        for (int i = 0; i < pending_count; i++)
+            if (pending[i].module == module) {
+                d = pending[i];
+                pending[i] = pending[--pending_count];
+                memset(&pending[pending_count], 0, sizeof pending[0]);
+                break;
+            }
+        ml_registry_unlock();
+        if (!d.address)
+            return;
+        if (anchor && ml_finding_enabled(ML_DANGLING_GLOBAL))
+            scan_dead_type(anchor, &d);
+        dead_type_release(&d);
+    }
+}
+
+void ml_type_freed(const struct ml_type_rec *t)
+{
+    if (!ml_finding_enabled(ML_DANGLING_GLOBAL))
+        return;
+    const PyObject *module = t->module ? t->module : t->exec_module;
+    const void *anchor = NULL;
+    int later = 0;
+    ml_registry_lock();
+    const struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    if (m && m->phase < ML_MOD_FREED && pending_count < PENDING_TYPES) {
+        dead_type_copy(&pending[pending_count++], t, module);
+        later = 1;
+    } else if (!m) {
+        /* The module went first: the type's own slot functions are in its object. */
+        anchor = t->orig_dealloc ? (const void *)t->orig_dealloc : (const void *)t->orig_traverse;
+    }
+    ml_registry_unlock();
+    if (later || !anchor || !module)
+        return;
+    struct dead_type d = {0};
+    dead_type_copy(&d, t, module);
+    scan_dead_type(anchor, &d);
+    dead_type_release(&d);
+}
+
+void ml_module_freed(PyObject *module)
+{
+    struct survivors *s = calloc(1, sizeof *s);
+    struct ml_module_rec copy;
+    ml_registry_lock();
     struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        copy = *rec;
+    if (rec && s) {
+        s->module = module;
+        ml_each_type(collect_survivor, s);
+    }
+    ml_registry_unlock();
+    if (rec) {
+        /* Before the record goes: its stacks are the findings' context. */
+        char global[160] = "";
+        if (ml_finding_enabled(ML_DANGLING_GLOBAL) || ml_finding_enabled(ML_STATE_USE_AFTER_FREE))
+            check_globals(module, &copy, global, sizeof global);
+        if (s && s->count && ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
+            check_survivors(copy.def ? (const void *)copy.def->def : NULL, s);
+        remember_freed(module, &copy, global);
+        scan_pending_types(module, copy.def ? (const void *)copy.def->def : NULL);
+    }
+    free(s);
+    ml_registry_lock();
+    rec = ml_module_find(module);
     if (rec) {
         struct orphaning o = {module, &rec->freed};
         ml_each_type(orphan_type, &o);
@@ -59,12 +385,21 @@ static void leaked_by_dealloc(struct ml_finding *f, const void *dealloc)
     f->fix = f->fix_buf;
 }
 
-static void report(const struct ml_type_rec *t, const char *message_format, const struct ml_stack *access)
+/* kept: the C global that points to the type, if the scan at its module's free
+ * found one (NULL otherwise). */
+static void report(const struct ml_type_rec *t, const char *message_format, const struct ml_stack *access,
+                   const struct ml_saved_stack *access_saved, const struct deferred *kept)
 {
-    struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access = access};
+    struct ml_finding f = {.kind = ML_TYPE_OUTLIVES_MODULE, .access = access, .access_saved = access_saved};
     ml_finding_set_type(&f, t, NULL);
     snprintf(f.message, sizeof f.message, message_format, t->qualname,
              t->module_name ? t->module_name : "?", t->module_instance);
+    if (kept) {
+        size_t n = strlen(f.message);
+        f.global = kept->hit.name;
+        snprintf(f.message + n, sizeof f.message - n, "; the C global %s points to %s", kept->hit.name,
+                 kept->instance ? "an instance of it" : "it");
+    }
     if (t->leaky_dealloc)
         leaked_by_dealloc(&f, t->leaky_dealloc);
     if (t->orphan && t->module_freed.depth)
@@ -74,14 +409,16 @@ static void report(const struct ml_type_rec *t, const char *message_format, cons
 
 void ml_check_orphan_use(const PyTypeObject *type, const char *api)
 {
+    if (__builtin_expect(__atomic_load_n(&deferred_count, __ATOMIC_RELAXED) != 0, 0))
+        decide_deferred();
     struct ml_type_rec copy;
     if (!ml_have_orphan_types() || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE) || !ml_type_snapshot(type, &copy) ||
-        !copy.orphan || !copy.alive)
+        !copy.orphan || copy.freed)
         return;
     char format[256];
     snprintf(format, sizeof format, "%s() makes an instance of heap type '%%s' whose module '%%s' "
              "(instance #%%llu) was freed: the type is kept beyond its module", api);
-    report(&copy, format, NULL);
+    report(&copy, format, NULL, NULL, NULL);
 }
 
 struct at_exit {
@@ -92,11 +429,22 @@ struct at_exit {
 static void collect_at_exit(struct ml_type_rec *t, void *arg)
 {
     struct at_exit *e = arg;
-    if (!t->alive || e->count == REPORT_MAX)
+    if (!(t->alive || (t->orphan && !t->freed)) || e->count == REPORT_MAX)
         return;
     const struct ml_module_rec *m = t->module ? ml_module_find(t->module) : NULL;
     if (t->orphan || (m && m->phase >= ML_MOD_CLEARED))
         e->found[e->count++] = *t;
+}
+
+/* The scan's global for a type reported at exit, if any (then no longer pending). */
+static const struct deferred *kept_by(const struct ml_type_rec *t, struct deferred *found, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (found[i].type == t->type && found[i].seq == t->seq) {
+            found[i].type = NULL;
+            return &found[i];
+        }
+    return NULL;
 }
 
 /* At exit, after finalization: types alive whose module was cleared or freed. */
@@ -105,18 +453,24 @@ static void check_types_at_exit(void)
     struct at_exit e = {.count = 0};
     if (!ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE))
         return;
+    struct deferred found[DEFERRED_MAX];
+    struct ml_type_rec alive[DEFERRED_MAX];
+    int n = take_deferred(found, alive);
     ml_registry_lock();
     ml_each_type(collect_at_exit, &e);
     ml_registry_unlock();
     for (int i = 0; i < e.count; i++) {
-        /* Nothing runs at exit to blame: point at where the type was made. */
-        struct ml_stack created;
-        ml_saved_stack_native(&e.found[i].created, &created);
+        /* Nothing runs at exit to blame: point at where the type was made (native
+         * and Python frames, as a report of the global at the module's free).  One
+         * report says both that it is alive and which global points to it. */
         report(&e.found[i], e.found[i].orphan
                    ? "heap type '%s' made by module '%s' (instance #%llu) is still alive at exit, after the module was freed"
                    : "heap type '%s' is still alive at exit, after its module '%s' (instance #%llu) was cleared",
-               &created);
+               NULL, &e.found[i].created, kept_by(&e.found[i], found, n));
     }
+    for (int i = 0; i < n; i++)
+        if (found[i].type)
+            report_kept_type(&alive[i], &found[i].hit, found[i].instance, &alive[i].module_freed);
 }
 
 __attribute__((constructor)) static void register_exit_check(void)

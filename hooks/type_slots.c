@@ -295,6 +295,8 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     struct ml_type_rec *rec = ml_type_died(weakref, &first, &copy);
     if (first)
         ml_event_type("type-dealloc", &copy, &c);
+    if (rec && copy.freed)
+        ml_type_freed(&copy);
     if (rec) {
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
         if (!copy.freed)

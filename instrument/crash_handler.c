@@ -3,6 +3,7 @@
 
 #include "crash_story.h"
 #include "findings.h"
+#include "global_scan.h"
 #include "log_writer.h"
 #include "options.h"
 #include "pyapi.h"
@@ -124,9 +125,11 @@ static int report_use_after_free(int sig, const siginfo_t *info, const ucontext_
     f.module = b->module;
     f.instance = b->instance;
     f.interp = b->interp;
+    f.global = ml_global_named((uintptr_t)info->si_addr);
     ml_format(f.message, sizeof f.message,
-             "access at %p, %lu bytes into the state of module '%s' (instance #%llu), freed with the module",
-             info->si_addr, (unsigned long)((uintptr_t)info->si_addr - b->start), b->module, b->instance);
+             "access at %p, %lu bytes into the state of module '%s' (instance #%llu), freed with the module%s%s",
+             info->si_addr, (unsigned long)((uintptr_t)info->si_addr - b->start), b->module, b->instance,
+             f.global ? "; the C global that still pointed to it: " : "", f.global ? f.global : "");
     ml_format(f.subject_buf, sizeof f.subject_buf, "the state of module '%s' instance #%llu", b->module,
              b->instance);
     f.subject = f.subject_buf;

@@ -125,6 +125,8 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
         json_kv_int(&rec->j, "access_interp", py.PyInterpreterState_GetID(py.PyThreadState_GetInterpreter(tstate)));
     if (f->type)
         json_kv_string(&rec->j, "type", f->type);
+    if (f->global)
+        json_kv_string(&rec->j, "global", f->global);
     if (f->slot) {
         json_kv_string(&rec->j, "slot", f->slot);
         json_kv_string(&rec->j, "slot_function", f->slot_function_name);

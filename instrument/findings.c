@@ -217,6 +217,7 @@ static uint64_t what_key(const struct ml_finding *f)
 {
     uint64_t key = mix(0, (uint64_t)f->kind + 1);
     key = hash_text(key, f->type);
+    key = hash_text(key, f->global);
     return hash_text(key, f->module);
 }
 

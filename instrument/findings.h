@@ -44,6 +44,9 @@ struct ml_finding {
     char cause_function[256];
     char fix_buf[512];
     const char *fix;              /* NULL: the kind's */
+    /* The C global the finding is about or came through ("g_state in ringbuf.c"):
+     * logged, and part of what makes two findings at one place different. */
+    const char *global;           /* NULL if none */
 };
 
 /* Fill in what the finding is about, with the stacks kept in the record (which

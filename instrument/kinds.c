@@ -61,6 +61,12 @@ const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
         "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class "
         "argument, or PyModule_GetState(module) of the module the function was called with; keep per-module "
         "objects in the module state, not in static variables."},
+    [ML_DANGLING_GLOBAL] = {"dangling-global", 1,
+        "Module objects, module state and heap types belong to one module instance; a C global that points "
+        "to them dangles once that instance is gone (and is shared by every interpreter).",
+        "Do not keep the module, its state or its types in C globals: keep them in the module state and reach "
+        "them from the object at hand (PyType_GetModuleByDef, defining_class); if a global cannot be avoided, "
+        "set it to NULL in m_clear/m_free."},
     [ML_TYPE_FROM_OTHER_INTERPRETER] = {"type-from-other-interpreter", 1,
         "A heap type belongs to the module instance it was made for, and so to one interpreter; each "
         "interpreter's module makes its own types. Do not keep a type in a C global shared by every interpreter.",

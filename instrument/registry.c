@@ -228,7 +228,11 @@ void ml_type_orphaned(struct ml_type_rec *rec, const struct ml_saved_stack *modu
     rec->orphan = 1;
     ml_saved_stack_release(&rec->module_freed);
     ml_saved_stack_copy(&rec->module_freed, module_freed);
-    __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
+    /* Only live types count for the fast filter of ml_check_orphan_use: one the
+     * collector found dead but that lives on (held by a global) is not taken off it
+     * again when it goes, and would keep every instance creation on the slow path. */
+    if (rec->alive)
+        __atomic_add_fetch(&ml_orphan_types, 1, __ATOMIC_RELAXED);
 }
 
 struct ml_type_rec *ml_type_died(const PyObject *weakref, int *was_alive, struct ml_type_rec *snapshot)

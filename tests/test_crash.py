@@ -181,7 +181,9 @@ _testcapi.run_in_subinterp("import state_after_free as m2; m2.bad_cached_counter
     subprocess.run([modlife_command(), "timeline", run.log_dir, "-o", str(page)], check=True, capture_output=True)
     data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(),
                                 re.S).group(1))
-    assert [(f["kind"], f["interp"]) for f in data["processes"][0]["findings"]] == [("state-use-after-free", sub)]
+    # The global found dangling at the module's free, in the main interpreter, then the crash.
+    assert [(f["kind"], f["interp"]) for f in data["processes"][0]["findings"]] == [
+        ("dangling-global", 0), ("state-use-after-free", sub)]
     lifetimes = subprocess.run([modlife_command(), "lifetimes", run.log_dir], capture_output=True, text=True,
                                check=True).stdout
     heads = re.findall(r"^  interpreter (\d+)(?: \(main\))?: created [\d.]+s, (.*)$", lifetimes, re.M)

@@ -45,6 +45,10 @@ import state_after_free as m2
 m2.bad_cached_counter()
 """
 
+# The state's global found at the module's free (tests/test_globals.py has the
+# details): no frame of the fixture runs there.
+DANGLING_CACHED = ("dangling-global", "state_after_free", None, None)
+
 CASES = [
     # state-use-after-clear
     Case("after-clear-dealloc-in-m_clear", "state_after_clear", """
@@ -69,11 +73,13 @@ gc.collect()
 """, [], status=0),
     # state-use-after-free
     Case("after-free-cached-in-global", "state_after_free", CACHED_STATE_AFTER_FREE,
-         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV),
+         [DANGLING_CACHED, ("state-use-after-free", "state_after_free", None, "bad_cached_counter")],
+         status=SIGSEGV),
     # tracemalloc installed its allocator before modlife and restores it at exit:
     # quarantined state must still be caught, and never reach the restored free().
     Case("after-free-under-tracemalloc", "state_after_free", CACHED_STATE_AFTER_FREE,
-         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+         [DANGLING_CACHED, ("state-use-after-free", "state_after_free", None, "bad_cached_counter")],
+         status=SIGSEGV,
          env={"PYTHONTRACEMALLOC": "1"}),
     Case("state-alive-at-exit-under-tracemalloc-twin", "state_after_clear state_after_free", """
 import state_after_clear, state_after_free
@@ -102,7 +108,9 @@ del sys.modules["type_outlives"], m
 gc.collect()
 import type_outlives as m2
 m2.make_widget()
-""", [("type-outlives-module", "type_outlives", "type_outlives.Widget", "make_widget"),
+""", [# the global Widget_Type found at the module's free, decided at the next instance
+      ("type-outlives-module", "type_outlives", "type_outlives.Widget", "exec_module"),
+      ("type-outlives-module", "type_outlives", "type_outlives.Widget", "make_widget"),
       ("type-outlives-module", "type_outlives", "type_outlives.Widget", "exec_module")],
          env={"TYPE_OUTLIVES_WIDGET": "1"}),
     Case("outlives-alive-at-exit", "type_outlives", """
@@ -230,7 +238,8 @@ del t
     # Python's faulthandler (on in pytest and regrtest) handles the fault first and
     # raises it again from its own handler: the report must still come, whole.
     Case("after-free-under-faulthandler", "state_after_free", CACHED_STATE_AFTER_FREE,
-         [("state-use-after-free", "state_after_free", None, "bad_cached_counter")], status=SIGSEGV,
+         [DANGLING_CACHED, ("state-use-after-free", "state_after_free", None, "bad_cached_counter")],
+         status=SIGSEGV,
          env={"PYTHONFAULTHANDLER": "1"}),
     Case("finalize-crash-under-faulthandler", "finalize_crash", """
 import gc, sys, finalize_crash as m
@@ -271,7 +280,7 @@ def summarize(finding, records, fixtures):
 def matches(expected, actual):
     kind, module, type_, fn = expected
     return (actual[0] == kind and (module is None or actual[1] == module) and
-            (type_ is None or actual[2] == type_) and actual[3] == fn)
+            (type_ is None or actual[2] == type_) and (fn is None or actual[3] == fn))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -289,6 +298,8 @@ def test_finding(case, interp, fixtures_for, tmp_path):
     assert run.proc.stderr.count("SUMMARY: modlife: ") == len(case.findings)
     for kind, _, _, fn in case.findings:
         assert "SUMMARY: modlife: %s" % kind in run.proc.stderr
+        if fn is None:  # no frame of the fixture: the interpreter's, which may be stripped
+            continue
         assert (" in %s" % fn) in run.proc.stderr
         if case.status >= 0:  # reports from the fatal-signal handler do not read DWARF
             sources = "|".join(re.escape(f) for f in case.fixture.split())

@@ -62,6 +62,12 @@ KINDS = [
     Kind("state-from-other-interpreter", "error",
          "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
          "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class argument, or PyModule_GetState(module) of the module the function was called with; keep per-module objects in the module state, not in static variables."),
+    Kind("dangling-global", "error",
+         "Module objects, module state and heap types belong to one module instance; a C global that points "
+         "to them dangles once that instance is gone (and is shared by every interpreter).",
+         "Do not keep the module, its state or its types in C globals: keep them in the module state and "
+         "reach them from the object at hand (PyType_GetModuleByDef, defining_class); if a global cannot be "
+         "avoided, set it to NULL in m_clear/m_free."),
     Kind("type-from-other-interpreter", "error",
          "A heap type belongs to the module instance it was made for, and so to one interpreter; each interpreter's module makes its own types. Do not keep a type in a C global shared by every interpreter.",
          "Keep the type in the module state and reach it from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def) or the defining_class argument, then the state's type; never a static PyTypeObject * filled by whichever interpreter imported first (or last)."),
