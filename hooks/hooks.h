@@ -44,6 +44,9 @@ PyObject *ml_hook__PyObject_New(PyTypeObject *type);
 PyObject *ml_hook__PyObject_NewVar(PyTypeObject *type, Py_ssize_t size);
 PyObject *ml_hook__PyObject_GC_New(PyTypeObject *type);
 PyObject *ml_hook__PyObject_GC_NewVar(PyTypeObject *type, Py_ssize_t size);
+/* Takes over an adopted heap type's tp_alloc (registry lock held): instances made
+ * by calling the type are checked like those made by PyObject_New. */
+void ml_type_wrap_alloc(struct ml_type_rec *rec, PyTypeObject *type);
 
 /* interpreters.c */
 PyThreadState *ml_hook_Py_NewInterpreter(void);

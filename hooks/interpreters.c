@@ -16,7 +16,9 @@ PyThreadState *ml_hook_Py_NewInterpreter(void)
 
 void ml_hook_Py_EndInterpreter(PyThreadState *tstate)
 {
-    ml_interp_announce(ML_INTERP_ANY);
+    long long id = ml_interp_current(ML_INTERP_ANY);
     ml_interp_ending();
     py.Py_EndInterpreter(tstate);
+    /* Its modules were freed by now, unless something outside it holds them. */
+    ml_interp_check_outliving(id);
 }

@@ -1,12 +1,149 @@
-/* Object allocation by extension code.  Detectors: PyObject_New/PyObject_NewVar on
- * a type with Py_TPFLAGS_HAVE_GC allocates no GC header (pyobject-new-on-gc-type);
- * an instance of a type whose module was freed (type-outlives-module). */
+/* Object allocation by extension code, and through the tp_alloc of the heap types
+ * we adopted (calling such a type, from Python or C, allocates there).  Detectors:
+ * PyObject_New/PyObject_NewVar on a type with Py_TPFLAGS_HAVE_GC allocates no GC
+ * header (pyobject-new-on-gc-type); an instance of a type whose module was freed
+ * (type-outlives-module); an instance of a type of a multi-phase module of another
+ * interpreter than the caller's (type-from-other-interpreter): a type kept in a C
+ * global by the first (or last) interpreter to import. */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
+#include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
+#include "../instrument/thread_cache.h"
 
 #include <stdio.h>
+
+typedef PyObject *(*alloc_fn)(PyTypeObject *, Py_ssize_t);
+
+static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems);
+
+/* What allocating an instance of a type needs to know, found by walking from the
+ * type up its bases (under the registry lock): the original tp_alloc of the first
+ * adopted type whose slot holds our wrapper, and the interpreter of the first adopted
+ * type of a multi-phase module (-1: none, or not to be checked). */
+struct alloc_owner {
+    alloc_fn orig;
+    long long interp;
+};
+
+static struct alloc_owner find_alloc_owner(PyTypeObject *start)
+{
+    struct alloc_owner o = {NULL, -1};
+    int typed = 0;
+    ml_registry_lock();
+    for (PyTypeObject *t = start; t && (!o.orig || !typed); t = t->tp_base) {
+        struct ml_type_rec *rec = ml_type_find(t);
+        if (!rec || rec->freed) /* not ours, or a dead type's record at a reused address */
+            continue;
+        if (!o.orig && rec->orig_alloc && t->tp_alloc == (void *)wrap_tp_alloc)
+            o.orig = (alloc_fn)rec->orig_alloc;
+        if (!typed) {
+            typed = 1;
+            o.interp = rec->multiphase ? rec->interp : -1;
+        }
+    }
+    ml_registry_unlock();
+    return o;
+}
+
+/* Per-thread cache of type -> owner, valid while no type of ours came or died (the
+ * generation), and for one thread state: a thread changes interpreters by changing
+ * thread states.  While only the main interpreter was seen the thread state is not
+ * read (NULL). */
+#define ALLOC_CACHE 32
+
+struct alloc_entry {
+    const PyTypeObject *type;
+    const PyThreadState *tstate;
+    unsigned long generation;
+    struct alloc_owner owner;
+    long long here;
+};
+
+static __thread struct alloc_entry *alloc_cache __attribute__((tls_model("initial-exec")));
+
+static inline PyThreadState *checked_tstate(void)
+{
+    return __atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE) ? ml_py_tstate() : NULL;
+}
+
+static long long interp_of(const PyThreadState *tstate)
+{
+    PyInterpreterState *interp = tstate ? py.PyThreadState_GetInterpreter((PyThreadState *)tstate) : NULL;
+    return interp ? py.PyInterpreterState_GetID(interp) : -1;
+}
+
+static struct alloc_entry alloc_entry(PyTypeObject *type)
+{
+    struct alloc_entry *cache = alloc_cache ? alloc_cache
+                                            : ml_thread_cache_alloc(ALLOC_CACHE * sizeof *cache,
+                                                                    (void **)&alloc_cache);
+    unsigned long generation = ml_type_generation_now();
+    const PyThreadState *tstate = checked_tstate();
+    struct alloc_entry *e = cache ? &cache[((uintptr_t)type >> 4) % ALLOC_CACHE] : NULL;
+    if (e && e->type == type && e->generation == generation && e->tstate == tstate)
+        return *e;
+    struct alloc_entry fresh = {type, tstate, generation, find_alloc_owner(type), interp_of(tstate)};
+    if (e)
+        *e = fresh;
+    return fresh;
+}
+
+static void report_foreign_type(PyTypeObject *type, const char *api, long long here)
+{
+    ml_registry_lock();
+    struct ml_type_rec *rec = NULL;
+    for (PyTypeObject *t = type; t && !rec; t = t->tp_base)
+        if ((rec = ml_type_find(t)) != NULL && rec->freed)
+            rec = NULL;
+    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
+    ml_registry_unlock();
+    if (!rec)
+        return;
+    struct ml_finding f = {.kind = ML_TYPE_FROM_OTHER_INTERPRETER};
+    const char *subclass = copy.type == type ? NULL : type->tp_name;
+    ml_finding_set_type(&f, &copy, subclass);
+    snprintf(f.message, sizeof f.message,
+             "%s makes an instance of %s%s%sheap type '%s' of module '%s' (instance #%llu) owned by interpreter "
+             "%lld, in interpreter %lld (a type kept in a C global from another interpreter)",
+             api, subclass ? "'" : "", subclass ? subclass : "", subclass ? "', a subclass of " : "", copy.qualname,
+             copy.module_name ? copy.module_name : "?", copy.module_instance, copy.interp, here);
+    ml_finding_report(&f);
+}
+
+/* type-from-other-interpreter, for an instance of type about to be made. */
+static inline void check_interp(const struct alloc_entry *e, PyTypeObject *type, const char *api)
+{
+    if (__builtin_expect(e->owner.interp >= 0 && e->here >= 0 && e->owner.interp != e->here, 0) &&
+        ml_finding_enabled(ML_TYPE_FROM_OTHER_INTERPRETER))
+        report_foreign_type(type, api, e->here);
+}
+
+static void check_new(PyTypeObject *type, const char *api)
+{
+    if (!type || !__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE))
+        return;
+    struct alloc_entry e = alloc_entry(type);
+    check_interp(&e, type, api);
+}
+
+static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems)
+{
+    struct alloc_entry e = alloc_entry(type);
+    check_interp(&e, type, "tp_alloc");
+    ml_check_orphan_use(type, "tp_alloc");
+    /* Cannot miss for an adopted type; CPython's default is the sane fallback. */
+    return e.owner.orig ? e.owner.orig(type, nitems) : py.PyType_GenericAlloc(type, nitems);
+}
+
+void ml_type_wrap_alloc(struct ml_type_rec *rec, PyTypeObject *type)
+{
+    if (type->tp_alloc && type->tp_alloc != (void *)wrap_tp_alloc) {
+        rec->orig_alloc = type->tp_alloc;
+        type->tp_alloc = (void *)wrap_tp_alloc;
+    }
+}
 
 static void check_gc(PyTypeObject *type, const char *api)
 {
@@ -28,6 +165,7 @@ PyObject *ml_hook__PyObject_New(PyTypeObject *type)
 {
     check_gc(type, "PyObject_New");
     ml_check_orphan_use(type, "PyObject_New");
+    check_new(type, "PyObject_New()");
     return py._PyObject_New(type);
 }
 
@@ -35,17 +173,20 @@ PyObject *ml_hook__PyObject_NewVar(PyTypeObject *type, Py_ssize_t size)
 {
     check_gc(type, "PyObject_NewVar");
     ml_check_orphan_use(type, "PyObject_NewVar");
+    check_new(type, "PyObject_NewVar()");
     return py._PyObject_NewVar(type, size);
 }
 
 PyObject *ml_hook__PyObject_GC_New(PyTypeObject *type)
 {
     ml_check_orphan_use(type, "PyObject_GC_New");
+    check_new(type, "PyObject_GC_New()");
     return py._PyObject_GC_New(type);
 }
 
 PyObject *ml_hook__PyObject_GC_NewVar(PyTypeObject *type, Py_ssize_t size)
 {
     ml_check_orphan_use(type, "PyObject_GC_NewVar");
+    check_new(type, "PyObject_GC_NewVar()");
     return py._PyObject_GC_NewVar(type, size);
 }

@@ -342,6 +342,7 @@ static void describe_module(struct ml_type_rec *rec, PyObject *module, PyObject 
     if (m) {
         rec->module_instance = m->instance;
         rec->module_name = m->def ? m->def->name : NULL;
+        rec->multiphase = m->def && m->def->multiphase; /* single-phase: shared by CPython's design */
     }
 }
 
@@ -362,6 +363,7 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType
         rec->orig_dealloc = type->tp_dealloc;
         type->tp_dealloc = wrap_tp_dealloc;
     }
+    ml_type_wrap_alloc(rec, type);
     rec->gc = (type->tp_flags & ML_TPFLAGS_HAVE_GC) != 0;
     /* Only a traverse of its own: one inherited from CPython (type_traverse for a
      * metaclass, say) is not the extension's to answer for. */

@@ -6,6 +6,7 @@
 #include "events.h"
 #include "exit_interposer.h"
 #include "findings.h"
+#include "interpreters.h"
 #include "log_writer.h"
 #include "notify.h"
 #include "elf_objects.h"

@@ -28,6 +28,11 @@ extern int ml_interp_several;
 /* Py_EndInterpreter is about to run for the calling thread's interpreter. */
 void ml_interp_ending(void);
 
+/* module-outlives-interpreter: multi-phase module instances of a subinterpreter
+ * that ended, still alive.  interp: the one Py_EndInterpreter just ended, or -1
+ * for every subinterpreter no longer alive.  Each module is reported once. */
+void ml_interp_check_outliving(long long interp);
+
 /* A function object of this interpreter for def, made once per interpreter
  * (objects must not be shared between interpreters).  Borrowed; NULL on failure. */
 PyObject *ml_interp_function(PyMethodDef *def);

@@ -33,6 +33,9 @@
     X(PyInterpreterState *, PyThreadState_GetInterpreter, (PyThreadState *), 1)        \
     X(long long, PyInterpreterState_GetID, (PyInterpreterState *), 1)                  \
     X(PyInterpreterState *, PyInterpreterState_Main, (void), 1)                        \
+    X(PyInterpreterState *, PyInterpreterState_Head, (void), 1)                        \
+    X(PyInterpreterState *, PyInterpreterState_Next, (PyInterpreterState *), 1)        \
+    X(PyObject *, PyType_GenericAlloc, (PyTypeObject *, Py_ssize_t), 1)                \
     X(PyFrameObject *, PyEval_GetFrame, (void), 1)                                     \
     X(PyCodeObject *, PyFrame_GetCode, (PyFrameObject *), 1)                           \
     X(PyFrameObject *, PyFrame_GetBack, (PyFrameObject *), 1)                          \

@@ -51,6 +51,7 @@ struct ml_module_rec {
     void *state;
     uint64_t state_lookups; /* PyModule_GetState and friends, counted not logged */
     int completed;          /* counted in def->instances */
+    int outlived;           /* module-outlives-interpreter reported it */
     struct ml_saved_stack created, cleared, freed;
 };
 
@@ -63,6 +64,8 @@ struct ml_type_rec {
     const char *module_name;
     long long interp;
     destructor orig_dealloc;      /* NULL: inherited from a wrapped base */
+    void *orig_alloc;             /* tp_alloc; NULL: inherited from a wrapped base */
+    int multiphase;               /* made for a multi-phase module: one interpreter's */
     traverseproc orig_traverse;   /* NULL: inherited, or not a GC type */
     int gc;                       /* Py_TPFLAGS_HAVE_GC */
     PyObject *weakref;            /* tells us when the type dies */

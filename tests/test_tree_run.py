@@ -171,7 +171,8 @@ def test_warnings_change_no_status(interp, tmp_path, fixtures_for):
 KIND_LIST = ("state-use-after-clear, state-use-after-free, type-outlives-module, dealloc-missing-type-decref, "
              "traverse-missing-type-visit, pyobject-new-on-gc-type, tp-free-override, "
              "static-type-in-multiphase-module, state-from-non-module, finalize-crash, "
-             "state-from-other-interpreter, dangling-global")
+             "state-from-other-interpreter, dangling-global, type-from-other-interpreter, "
+             "module-outlives-interpreter")
 
 # One error (pyobject-new-on-gc-type) and one warning (state-from-non-module).
 ERROR_AND_WARNING = r"""

@@ -68,6 +68,12 @@ KINDS = [
          "Do not keep the module, its state or its types in C globals: keep them in the module state and "
          "reach them from the object at hand (PyType_GetModuleByDef, defining_class); if a global cannot be "
          "avoided, set it to NULL in m_clear/m_free."),
+    Kind("type-from-other-interpreter", "error",
+         "A heap type belongs to the module instance it was made for, and so to one interpreter; each interpreter's module makes its own types. Do not keep a type in a C global shared by every interpreter.",
+         "Keep the type in the module state and reach it from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def) or the defining_class argument, then the state's type; never a static PyTypeObject * filled by whichever interpreter imported first (or last)."),
+    Kind("module-outlives-interpreter", "error",
+         "A module instance and its state die with their interpreter: nothing outside the interpreter may keep them, or objects of it, alive.",
+         "Drop the reference that keeps the module alive: a module object, a heap type made with PyType_FromModuleAndSpec (which holds its module) or an instance kept in a C global; keep such references in the module state, visit them in m_traverse and release them in m_clear."),
 ]
 
 BY_NAME = {k.name: k for k in KINDS}
