@@ -79,6 +79,9 @@ void ml_type_freed(const struct ml_type_rec *type);
  * spec: what it was made from (NULL if unknown).  1 with a copy of its record in
  * *adopted, for the creation hook's own checks; 0 if it could not be registered. */
 int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted);
+/* The same for a heap type an extension made itself and readied (pybind11's way):
+ * own_*: the slot was set before PyType_Ready, not inherited. */
+void ml_type_adopt_readied(PyTypeObject *type, int own_dealloc, int own_traverse);
 /* The state lookups' fast path reads ht_module once it agrees with the C API. */
 void ml_check_type_layout(PyTypeObject *type, PyObject *module);
 

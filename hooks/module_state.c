@@ -10,6 +10,7 @@
  * on a module modlife saw freed (state-use-after-free, see module_teardown.c). */
 #include "hooks.h"
 
+#include "../instrument/crash_story.h"
 #include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
 #include "../instrument/pyapi.h"
@@ -192,7 +193,10 @@ void *ml_hook_PyModule_GetState(PyObject *module)
         report_non_module(module);
     else
         count_lookup(module, "PyModule_GetState()");
-    return py.PyModule_GetState(module);
+    void *state = py.PyModule_GetState(module);
+    if (!state) /* told in a crash that may follow (crash_story.c) */
+        ml_crash_story_null_lookup("PyModule_GetState", __builtin_return_address(0), NULL);
+    return state;
 }
 
 PyObject *ml_hook_PyType_GetModule(PyTypeObject *type)
@@ -203,6 +207,8 @@ PyObject *ml_hook_PyType_GetModule(PyTypeObject *type)
             return module;
     }
     PyObject *module = py.PyType_GetModule(type);
+    if (!module)
+        ml_crash_story_null_lookup("PyType_GetModule", __builtin_return_address(0), type);
     count_lookup(module, "PyType_GetModule()");
     return module;
 }
@@ -219,6 +225,8 @@ void *ml_hook_PyType_GetModuleState(PyTypeObject *type)
      * far cheaper than the registry (this is as hot as PyModule_GetState). */
     if (state)
         count_lookup(py.PyType_GetModule(type), "PyType_GetModuleState()");
+    else
+        ml_crash_story_null_lookup("PyType_GetModuleState", __builtin_return_address(0), type);
     return state;
 }
 
@@ -233,6 +241,8 @@ PyObject *ml_hook_PyType_GetModuleByDef(PyTypeObject *type, PyModuleDef *def)
             return module;
     }
     PyObject *module = py.PyType_GetModuleByDef(type, def);
+    if (!module)
+        ml_crash_story_null_lookup("PyType_GetModuleByDef", __builtin_return_address(0), type);
     count_lookup(module, "PyType_GetModuleByDef()");
     return module;
 }

@@ -11,7 +11,11 @@
  * instance's creation as context.
  *
  * PyInit often readies its types before handing its definition to
- * PyModuleDef_Init, so such types wait as pending until that definition is known. */
+ * PyModuleDef_Init, so such types wait as pending until that definition is known.
+ *
+ * CPython's own managed static types (3.12+: readied by the internal
+ * _PyStaticType_InitForExtension, flagged _Py_TPFLAGS_STATIC_BUILTIN, as 3.13's
+ * _datetime) are not findings: CPython keeps their per-interpreter parts itself. */
 #include "hooks.h"
 
 #include "../instrument/findings.h"
@@ -47,6 +51,13 @@ static struct pending pending[PENDING_MAX];
 static int pending_count;
 static struct candidate candidates[CANDIDATES_MAX];
 static int candidate_count;
+
+#define ML_TPFLAGS_STATIC_BUILTIN (1UL << 1) /* 3.12+; unused before */
+
+static int managed_by_cpython(const PyTypeObject *type)
+{
+    return py.minor >= 12 && (type->tp_flags & ML_TPFLAGS_STATIC_BUILTIN);
+}
 
 static int object_of(const void *addr)
 {
@@ -189,7 +200,8 @@ static void consider(const PyTypeObject *type, struct ml_def_rec *def, struct ml
 void ml_static_type_readied(PyTypeObject *type, const struct ml_saved_stack *stack)
 {
     int object = object_of(type);
-    if (!ml_objects_is_extension(object) || !ml_finding_enabled(ML_STATIC_TYPE_IN_MULTIPHASE_MODULE))
+    if (!ml_objects_is_extension(object) || !ml_finding_enabled(ML_STATIC_TYPE_IN_MULTIPHASE_MODULE) ||
+        managed_by_cpython(type))
         return;
     struct ml_saved_stack readied;
     ml_saved_stack_copy(&readied, stack);
@@ -247,7 +259,7 @@ static void check_added(PyObject *module, PyObject *value, int is_type)
     if (!value || (!is_type && (!ML_TYPE(value) || !(ML_TYPE(value)->tp_flags & ML_TPFLAGS_TYPE_SUBCLASS))))
         return;
     const PyTypeObject *type = (const PyTypeObject *)value;
-    if ((type->tp_flags & ML_TPFLAGS_HEAPTYPE) || !ml_objects_is_extension(object_of(type)))
+    if ((type->tp_flags & ML_TPFLAGS_HEAPTYPE) || managed_by_cpython(type) || !ml_objects_is_extension(object_of(type)))
         return; /* heap types, and static types of the interpreter itself, are fine */
     PyModuleDef *def = ml_py_is_module(module) ? py.PyModule_GetDef(module) : NULL;
     ml_registry_lock();

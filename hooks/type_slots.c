@@ -19,6 +19,7 @@
  * (traverse-missing-type-visit). */
 #include "hooks.h"
 
+#include "../instrument/crash_story.h"
 #include "../instrument/events.h"
 #include "../instrument/findings.h"
 #include "../instrument/interpreters.h"
@@ -199,6 +200,7 @@ static void wrap_tp_dealloc(PyObject *self)
     ml_slot_push(&frame, ML_SLOT_TP_DEALLOC, self, owner);
     ((destructor)orig)(self);
     ml_slot_pop(&frame);
+    ml_crash_story_slot_done(&frame);
     /* Only the outermost original answers for the reference: an inner one (a base's
      * dealloc called by a subclass's) may rely on the outer one to release it.  The
      * count first: it is what a correct dealloc makes false. */
@@ -225,24 +227,30 @@ static int checking_visit(PyObject *obj, void *arg)
     return c->visit(obj, c->arg);
 }
 
-static void report_missing_visit(PyTypeObject *owner, void *orig)
+/* type: the instance's type (owner, or a subclass that left the visit to owner). */
+static void report_missing_visit(PyTypeObject *type, PyTypeObject *owner, void *orig)
 {
     struct ml_stack access;
     struct ml_finding f = {.kind = ML_TRAVERSE_MISSING_TYPE_VISIT, .access = blaming(&access, orig)};
     struct ml_type_rec copy;
     ml_type_snapshot(owner, &copy);
     ml_finding_set_slot(&f, "tp_traverse", orig);
-    snprintf(f.message, sizeof f.message, "tp_traverse %s of heap type '%s' does not visit Py_TYPE(self)",
-             f.slot_function_name, owner->tp_name);
-    ml_finding_set_type(&f, &copy, NULL);
+    int sub = type != owner;
+    snprintf(f.message, sizeof f.message, "tp_traverse %s of heap type '%s' does not visit Py_TYPE(self)%s%s%s",
+             f.slot_function_name, owner->tp_name, sub ? " (reached for an instance of its subclass '" : "",
+             sub ? type->tp_name : "", sub ? "', whose traverse leaves that visit to it)" : "");
+    ml_finding_set_type(&f, &copy, sub ? type->tp_name : NULL);
     ml_finding_report(&f);
 }
 
-/* Checked once per type, on an instance of the type itself (a subclass's own
- * traverse may visit the type for its base). */
-static int wants_visit_check(PyObject *self, PyTypeObject *owner)
+/* Checked once per type, by the outermost traverse of an instance: of the type itself,
+ * or of a subclass that leaves the visit to it - a Python class (since 3.9 CPython's
+ * subtype_traverse visits the type only when the base's traverse is not a heap
+ * type's, and relies on that one otherwise) or a C subclass that inherited the slot.
+ * A subclass's own traverse that calls this one answers for the visit itself. */
+static int wants_visit_check(int outermost, PyTypeObject *owner)
 {
-    if (ML_TYPE(self) != owner || !ml_finding_enabled(ML_TRAVERSE_MISSING_TYPE_VISIT))
+    if (!outermost || !ml_finding_enabled(ML_TRAVERSE_MISSING_TYPE_VISIT))
         return 0;
     ml_registry_lock();
     struct ml_type_rec *rec = ml_type_find(owner);
@@ -255,6 +263,8 @@ static int wants_visit_check(PyObject *self, PyTypeObject *owner)
 
 static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
 {
+    const struct ml_slot_frame *outer = ml_slot_innermost(ML_SLOT_TP_TRAVERSE);
+    int outermost = !outer || outer->object != self;
     void *orig;
     PyTypeObject *owner = find_owner_cached(start_type(self, ML_SLOT_TP_TRAVERSE), SLOT_TRAVERSE, &orig);
     if (!owner)
@@ -262,12 +272,13 @@ static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
     struct ml_slot_frame frame;
     ml_slot_push(&frame, ML_SLOT_TP_TRAVERSE, self, owner);
     int result;
-    if (wants_visit_check(self, owner)) {
-        struct visit_check check = {visit, arg, (PyObject *)owner, 0};
+    if (wants_visit_check(outermost, owner)) {
+        PyTypeObject *type = ML_TYPE(self);
+        struct visit_check check = {visit, arg, (PyObject *)type, 0};
         result = ((traverseproc)orig)(self, checking_visit, &check);
         ml_slot_pop(&frame);
         if (result == 0 && !check.seen)
-            report_missing_visit(owner, orig);
+            report_missing_visit(type, owner, orig);
         return result;
     }
     result = ((traverseproc)orig)(self, visit, arg);
@@ -354,12 +365,14 @@ static int spec_has_slot(const PyType_Spec *spec, int slot)
     return 0;
 }
 
-static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType_Spec *spec)
+/* own_dealloc, own_traverse: the type's maker gave the slot (in its spec, or set it
+ * before PyType_Ready), it is not inherited. */
+static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, int own_dealloc, int own_traverse)
 {
     /* Without a Py_tp_dealloc of its own a spec type gets CPython's subtype_dealloc,
      * which releases the type itself and finds the base's slot by walking tp_base:
      * it is left alone, since wrapping it would make it find our wrapper. */
-    if (spec_has_slot(spec, ML_tp_dealloc) && type->tp_dealloc != wrap_tp_dealloc) {
+    if (own_dealloc && type->tp_dealloc != wrap_tp_dealloc) {
         rec->orig_dealloc = type->tp_dealloc;
         type->tp_dealloc = wrap_tp_dealloc;
     }
@@ -367,13 +380,15 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, const PyType
     rec->gc = (type->tp_flags & ML_TPFLAGS_HAVE_GC) != 0;
     /* Only a traverse of its own: one inherited from CPython (type_traverse for a
      * metaclass, say) is not the extension's to answer for. */
-    if (rec->gc && spec_has_slot(spec, ML_tp_traverse) && type->tp_traverse != wrap_tp_traverse) {
+    if (rec->gc && own_traverse && type->tp_traverse != wrap_tp_traverse) {
         rec->orig_traverse = type->tp_traverse;
         type->tp_traverse = wrap_tp_traverse;
     }
 }
 
-int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted)
+/* Returns 0 if the registry is full (the type is not adopted). */
+static int adopt(PyTypeObject *type, PyObject *module, int own_dealloc, int own_traverse,
+                 struct ml_type_rec *adopted)
 {
     long long interp = ml_interp_current(ML_INTERP_ANY);
     struct ml_capture c;
@@ -389,7 +404,7 @@ int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec,
     rec->interp = interp;
     rec->created = c.saved;
     describe_module(rec, module, initialising);
-    wrap_slots(rec, type, spec);
+    wrap_slots(rec, type, own_dealloc, own_traverse);
     ml_type_adopted(rec);
     *adopted = *rec;
     ml_registry_unlock();
@@ -397,4 +412,15 @@ int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec,
     watch(rec, type);
     ml_event_type("type-create", adopted, &c);
     return 1;
+}
+
+int ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec, struct ml_type_rec *adopted)
+{
+    return adopt(type, module, spec_has_slot(spec, ML_tp_dealloc), spec_has_slot(spec, ML_tp_traverse), adopted);
+}
+
+void ml_type_adopt_readied(PyTypeObject *type, int own_dealloc, int own_traverse)
+{
+    struct ml_type_rec adopted;
+    adopt(type, NULL, own_dealloc, own_traverse, &adopted);
 }

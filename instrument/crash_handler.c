@@ -150,7 +150,10 @@ static int module_torn_down(const PyTypeObject *type)
     int torn = t && t->orphan;
     const PyObject *module = t && !torn ? (t->module ? t->module : t->exec_module) : NULL;
     const struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
-    torn = torn || (m && m->phase >= ML_MOD_CLEARED);
+    /* A module it was made for that is known no more was freed (and forgotten): the
+     * collector breaks the type's reference to its module (type_clear) before the
+     * last instances in the same garbage die. */
+    torn = torn || (m && m->phase >= ML_MOD_CLEARED) || (module && !m && t->module_instance);
     ml_registry_unlock();
     return torn;
 }

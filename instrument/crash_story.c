@@ -1,11 +1,57 @@
 /* The story around a crash (see crash_story.h). */
 #include "crash_story.h"
 
+#include "elf_objects.h"
 #include "registry.h"
 #include "safe_format.h"
+#include "stack.h"
 #include "slot_context.h"
 
 #include <string.h>
+
+__thread struct ml_null_lookup ml_null_lookup __attribute__((tls_model("initial-exec")));
+
+void ml_crash_story_null_lookup(const char *api, const void *caller, const void *type)
+{
+    /* Outside a slot there is no crash story to tell it in (finalize-crash is about
+     * slots and teardown), and no end to its relevance. */
+    if (ml_slot_top)
+        ml_null_lookup = (struct ml_null_lookup){api, caller, type, ml_slot_top, ml_slot_top->object};
+}
+
+/* Why the lookup gave NULL, as far as the registry tells (registry_locked: it may be
+ * read). */
+static const char *null_reason(const struct ml_null_lookup *n, int registry_locked)
+{
+    if (!n->type)
+        return "the module has no state";
+    const struct ml_type_rec *t = registry_locked ? ml_type_find(n->type) : NULL;
+    if (t && (t->module || t->exec_module))
+        return "the type's module was cleared";
+    return t ? "the type was made without a module" : "the type has no module";
+}
+
+/* The NULL lookup of this thread, if made in a slot that is still running. */
+static void find_null_lookup(struct ml_crash_story *s, int registry_locked)
+{
+    const struct ml_null_lookup *n = &ml_null_lookup;
+    int running = 0;
+    for (const struct ml_slot_frame *f = ml_slot_top; f && !running; f = f->prev)
+        running = f == n->frame && f->object == n->object;
+    if (!running || !n->api)
+        return;
+    s->null_api = n->api;
+    s->null_why = null_reason(n, registry_locked);
+    s->null_caller = (uintptr_t)n->caller;
+    struct ml_object_ref ref = ml_objects_resolve_unlocked(s->null_caller - 1);
+    const char *path = ref.path ? strrchr(ref.path, '/') : NULL;
+    path = path ? path + 1 : ref.path ? ref.path : "?";
+    if (ref.function)
+        ml_format(s->null_where, sizeof s->null_where, "%s (%s+0x%lx)", ref.function, path,
+                  (unsigned long)(s->null_caller - ref.base));
+    else
+        ml_format(s->null_where, sizeof s->null_where, "%s+0x%lx", path, (unsigned long)(s->null_caller - ref.base));
+}
 
 /* The innermost wrapped slot on this thread, and whose it is. */
 static void find_slot(struct ml_crash_story *s, int registry_locked)
@@ -56,6 +102,7 @@ void ml_crash_story_fill(struct ml_crash_story *s, const char *module_hint)
     int locked = ml_registry_trylock();
     s->registry_busy = !locked;
     find_slot(s, locked);
+    find_null_lookup(s, locked);
     if (!s->module[0] && module_hint)
         ml_format(s->module, sizeof s->module, "%s", module_hint);
     if (locked && s->module[0]) {
@@ -79,6 +126,17 @@ void ml_crash_story_write(struct json *j, const struct ml_crash_story *s)
         json_begin_object(j);
         json_kv_string(j, "slot", s->slot);
         json_kv_string(j, "owner", s->slot_owner);
+        json_end_object(j);
+    }
+    if (s->null_api) {
+        json_key(j, "null_lookup");
+        json_begin_object(j);
+        json_kv_string(j, "api", s->null_api);
+        json_kv_string(j, "why", s->null_why);
+        static struct ml_stack caller; /* off the signal stack; one crash is told at a time */
+        caller.depth = 1;
+        caller.ips[0] = (void *)s->null_caller;
+        ml_stack_write(j, "stack", &caller, ML_SIGNAL_SAFE);
         json_end_object(j);
     }
     json_key(j, "alive");
@@ -114,6 +172,10 @@ void ml_crash_story_text(const struct ml_crash_story *s, void (*put)(void *arg, 
     put(arg, line);
     if (s->slot) {
         ml_format(line, sizeof line, "  In: %s of %s", s->slot, s->slot_owner[0] ? s->slot_owner : "?");
+        put(arg, line);
+    }
+    if (s->null_api) {
+        ml_format(line, sizeof line, "  %s returned NULL at %s: %s", s->null_api, s->null_where, s->null_why);
         put(arg, line);
     }
     if (s->module[0]) {

@@ -111,7 +111,7 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
 {
     ml_record_begin(rec, "finding");
     json_kv_string(&rec->j, "kind", ml_kinds[f->kind].name);
-    json_kv_string(&rec->j, "severity", ml_kinds[f->kind].error ? "error" : "warning");
+    json_kv_string(&rec->j, "severity", ml_finding_is_error(f) ? "error" : "warning");
     json_kv_string(&rec->j, "message", f->message);
     if (f->module) {
         json_kv_string(&rec->j, "module", f->module);

@@ -321,7 +321,7 @@ int ml_finding_report(struct ml_finding *f)
     if (!first_time_at(f, access, &print))
         return 0;
     __atomic_add_fetch(&reported, 1, __ATOMIC_RELAXED);
-    if (ml_kinds[f->kind].error)
+    if (ml_finding_is_error(f))
         __atomic_add_fetch(&reported_errors, 1, __ATOMIC_RELAXED);
     ml_event_finding(f, access);
     if (print)

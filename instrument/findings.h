@@ -10,6 +10,10 @@
 
 struct ml_crash_story;
 
+/* A finding's severity: its kind's, unless the finding says otherwise (a tp_free
+ * that may still be right is a warning of a kind whose findings are errors). */
+enum ml_severity { ML_SEVERITY_OF_KIND, ML_SEVERITY_ERROR, ML_SEVERITY_WARNING };
+
 /* A stack kept with a record, to explain a later finding. */
 struct ml_context_stack {
     const char *what; /* "created", "cleared (m_clear)", "freed (m_free)", ... */
@@ -18,6 +22,7 @@ struct ml_context_stack {
 
 struct ml_finding {
     enum ml_kind kind;
+    enum ml_severity severity;   /* 0: the kind's */
     char message[512];
     const char *module;          /* NULL if none */
     unsigned long long instance; /* 0 if none */
@@ -66,6 +71,13 @@ int ml_findings_configure(char *err, size_t err_size);
 
 /* 1 if the kind is enabled (report_kinds); checks before costly detection work. */
 int ml_finding_enabled(enum ml_kind kind);
+
+/* 1 if the finding is an error (its own severity, else its kind's).  Inline: the
+ * log and report writers ask it without calling back into the pipeline. */
+static inline int ml_finding_is_error(const struct ml_finding *f)
+{
+    return f->severity == ML_SEVERITY_OF_KIND ? ml_kinds[f->kind].error : f->severity == ML_SEVERITY_ERROR;
+}
 
 /* Runs the pipeline; returns 1 if the finding was reported. */
 int ml_finding_report(struct ml_finding *f);

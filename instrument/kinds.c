@@ -36,10 +36,11 @@ const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
         "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, and free "
         "with PyObject_GC_Del (tp_free)."},
     [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
-        "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
-        "otherwise.",
-        "Leave Py_tp_free out of the spec so CPython inherits the right one, or set it to match "
-        "Py_TPFLAGS_HAVE_GC."},
+        "tp_free must be left to its default, which matches how instances are allocated (PyObject_GC_Del for "
+        "GC types, PyObject_Free otherwise): do not override it. A tp_free that cannot free what tp_alloc "
+        "made is an error, any other override a warning.",
+        "Leave Py_tp_free out of the spec so CPython inherits the matching one; release what the object "
+        "holds in tp_dealloc, before calling tp_free."},
     [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
         "A module with multi-phase initialization must not use static types: one type would be shared "
         "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",

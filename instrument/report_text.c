@@ -251,7 +251,7 @@ void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
     o.python_left_out = 0;
     const struct ml_kind_info *k = &ml_kinds[f->kind];
     put(&o, "=================================================================\n");
-    put(&o, "==%d==%s: modlife: %s: ", (int)getpid(), k->error ? "ERROR" : "WARNING", k->name);
+    put(&o, "==%d==%s: modlife: %s: ", (int)getpid(), ml_finding_is_error(f) ? "ERROR" : "WARNING", k->name);
     put_name(&o, f->message, "");
     put(&o, "\n");
     put_native(&o, access, f->in_signal_handler);

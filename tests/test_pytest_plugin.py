@@ -243,3 +243,29 @@ def test_installed_plugin_needs_only_the_flag(project, tmp_path):
     assert "FAILED state-use-after-clear [call] test_suite.py::test_bad:" in proc.stdout
     maps_hint = os.listdir(project / "installed-logs")
     assert any(n.endswith(".jsonl") for n in maps_hint)
+
+
+SEVERITY_SUITE = '''
+def test_custom_tp_free():
+    import type_checks
+    type_checks.make_types(["CustomFreeGC"])   # tp-free-override, a warning
+
+def test_wrong_tp_free():
+    import heap_type_slots
+    heap_type_slots.make_types(["GCFreedWrong"])   # tp-free-override, an error
+'''
+
+
+def test_fail_on_errors_is_the_finding_severity(project):
+    """--modlife-fail-on=errors fails a test by its finding's severity, which can be
+    less than its kind's (a tp-free-override of a custom function is a warning)."""
+    for fixture in ("type_checks", "heap_type_slots"):
+        build_extension(INTERP, fixture, str(project))
+    (project / "test_severity.py").write_text(SEVERITY_SUITE)
+    proc, result = run_pytest(project, "--modlife-fail-on=errors", suite_file="test_severity.py")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert {name: outcome for name, (outcome, _) in result.items()} == {
+        "test_custom_tp_free": "passed", "test_wrong_tp_free": "failed"}
+    assert "listed tp-free-override [call] test_severity.py::test_custom_tp_free:" in proc.stdout
+    proc, result = run_pytest(project, suite_file="test_severity.py")
+    assert {outcome for outcome, _ in result.values()} == {"failed"}, proc.stdout

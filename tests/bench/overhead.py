@@ -508,7 +508,7 @@ def main():
     p.add_argument("--peers", default=",".join(PEERS), help="comma list of %s, or none" % ",".join(PEERS))
     p.add_argument("--run-args", default=KNOWN_FINDINGS,
                    help="options for `modlife run` (default: \"%(default)s\": the findings modlife makes in "
-                        "CPython's own code, e.g. 3.13's _datetime, are measured but not reported; \"\" for "
+                        "CPython's own code, e.g. 3.9's xxlimited, are measured but not reported; \"\" for "
                         "none)")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args()

@@ -51,6 +51,8 @@ def _symbolize(record, process, symbolizer):
     record = dict(record)
     record["stack"] = frames(record.get("stack"))
     record["context"] = [dict(c, stack=frames(c.get("stack"))) for c in record.get("context", [])]
+    if isinstance(record.get("null_lookup"), dict):
+        record["null_lookup"] = dict(record["null_lookup"], stack=frames(record["null_lookup"].get("stack")))
     return record
 
 
@@ -74,6 +76,8 @@ def group(processes):
             symbolizer.want(r.get("stack"))
             for c in r.get("context", []):
                 symbolizer.want(c.get("stack"))
+            if isinstance(r.get("null_lookup"), dict):
+                symbolizer.want(r["null_lookup"].get("stack"))
         symbolizer.resolve()
         for r in process.findings:
             record = _symbolize(r, process, symbolizer)
@@ -89,10 +93,11 @@ def group(processes):
 
 
 def summary(groups):
-    """Rows of (kind, severity, count, modules), errors first."""
+    """Rows of (kind, severity, count, modules), errors first.  A kind whose findings
+    differ in severity (tp-free-override) has a row for each."""
     rows = {}
     for g in groups:
-        row = rows.setdefault(g.kind, [g.kind, g.severity, 0, []])
+        row = rows.setdefault((g.kind, g.severity), [g.kind, g.severity, 0, []])
         row[2] += g.count
         module = g.record.get("module") or (g.record.get("type") or "").split(".")[0] or "-"
         if module not in row[3]:

@@ -40,10 +40,11 @@ KINDS = [
          "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, "
          "and free with PyObject_GC_Del (tp_free)."),
     Kind("tp-free-override", "error",
-         "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
-         "otherwise.",
-         "Leave Py_tp_free out of the spec so CPython inherits the right one, or set it to match "
-         "Py_TPFLAGS_HAVE_GC."),
+         "tp_free must be left to its default, which matches how instances are allocated (PyObject_GC_Del for "
+         "GC types, PyObject_Free otherwise): do not override it. A tp_free that cannot free what tp_alloc "
+         "made is an error, any other override a warning.",
+         "Leave Py_tp_free out of the spec so CPython inherits the matching one; release what the object "
+         "holds in tp_dealloc, before calling tp_free."),
     Kind("static-type-in-multiphase-module", "warning",
          "A module with multi-phase initialization must not use static types: one type would be shared "
          "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",

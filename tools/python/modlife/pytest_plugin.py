@@ -58,17 +58,19 @@ def pytest_addoption(parser):
 
 
 def _fail_kinds(spec):
+    """Whether a finding record fails its test.  "errors" is a severity, which a
+    finding can have of its own (a tp-free-override of a custom tp_free is a warning)."""
     names = [k.name for k in kinds.KINDS]
     if spec == "all":
-        return set(names)
+        return lambda record: True
     if spec == "errors":
-        return {k.name for k in kinds.KINDS if k.severity == "error"}
+        return lambda record: kinds.severity(record) == "error"
     chosen = set(filter(None, spec.split(",")))
     unknown = chosen - set(names)
     if unknown:
         raise pytest.UsageError("--modlife-fail-on: unknown kind %s (kinds: all, errors, %s)"
                                 % (", ".join(sorted(unknown)), ", ".join(names)))
-    return chosen
+    return lambda record: record.get("kind") in chosen
 
 
 def _library_loaded():
@@ -216,7 +218,7 @@ def _run_child(config):
             sys.stdout.write("\n" + report_text.RULER + "\nmodlife: findings during %s (%s), the test "
                              "running when process %s died:\n" % (running[0], running[1], running[2]))
         sys.stdout.write(render(found))
-        if status == 0 and any(r["kind"] in fail_on for _, r in found):
+        if status == 0 and any(fail_on(r) for _, r in found):
             status = 1
     if without_log:
         # Not a failure: what those processes did was not checked, and the user is told so.
@@ -498,7 +500,7 @@ class Session:
             pytest.fail("modlife: cannot read the logs: %s" % "; ".join(errors), pytrace=False)
         for process, record in found:
             self.by_test.append((item.nodeid, phase, process, record))
-        failing = [(p, r) for p, r in found if r["kind"] in self.fail_on]
+        failing = [(p, r) for p, r in found if self.fail_on(r)]
         if failing:
             self.reported.add((item.nodeid, phase))
             pytest.fail("modlife: %d finding%s during %s:\n%s" % (
@@ -545,7 +547,7 @@ class Session:
                 "errors": self.errors})
         if session.exitstatus == 0 and self.errors:
             session.exitstatus = 1
-        if session.exitstatus == 0 and any(r["kind"] in self.fail_on and t.startswith("session ")
+        if session.exitstatus == 0 and any(self.fail_on(r) and t.startswith("session ")
                                            for t, _, _, r in self.by_test):
             session.exitstatus = 1
 
@@ -570,7 +572,7 @@ class Session:
             tr.write_line("no findings (logs in %s)" % self.log_dir)
             return
         for nodeid, phase, process, record in self.by_test:
-            failing = "FAILED" if record["kind"] in self.fail_on else "listed"
+            failing = "FAILED" if self.fail_on(record) else "listed"
             tr.write_line(visible.terminal("%s %s [%s] %s: %s" % (failing, record["kind"], phase, nodeid,
                                                                   record.get("message", ""))))
         tests = {t for t, _, _, _ in self.by_test}

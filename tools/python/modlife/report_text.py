@@ -74,6 +74,15 @@ def python_lines(python_stack, all_frames=False):
     return lines
 
 
+def _caller(stack):
+    """file:line of a symbolized frame, else its function and object."""
+    f = stack[0] if isinstance(stack, list) and stack and isinstance(stack[0], dict) else {}
+    if f.get("file") and f.get("line"):
+        return "%s:%d" % (os.path.basename(f["file"]), f["line"])
+    where = "%s+0x%x" % (os.path.basename(f.get("object") or "?"), f.get("off") or 0)
+    return "%s (%s)" % (f["fn"], where) if f.get("fn") else where
+
+
 def crash_story(record):
     """What the fatal-signal handler told about a crash, as the library prints it."""
     if not record.get("signal"):
@@ -85,6 +94,10 @@ def crash_story(record):
     slot = record.get("in_slot")
     if isinstance(slot, dict):
         out.append("  In: %s of %s" % (slot.get("slot", "?"), slot.get("owner") or "?"))
+    null = record.get("null_lookup")
+    if isinstance(null, dict):
+        out.append("  %s returned NULL at %s: %s" % (null.get("api", "?"), _caller(null.get("stack")),
+                                                    null.get("why", "?")))
     events = [e for e in record.get("recent_events") or [] if isinstance(e, dict)]
     module = next((e.get("module") for e in events if e.get("module")), None)
     alive = [a for a in record.get("alive") or [] if isinstance(a, str)]
