@@ -15,6 +15,7 @@
 #include "registry.h"
 #include "say.h"
 #include "stack_table.h"
+#include "symbolize.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -215,6 +216,8 @@ static void log_process_exit(void)
     ml_registry_unlock();
     json_kv_int(&r.j, "alive_module_count", s.modules);
     json_kv_int(&r.j, "alive_type_count", s.types);
+    /* Lifetime stacks are written unnamed: tables are loaded for findings only. */
+    json_kv_int(&r.j, "symbol_tables", ml_symtab_loads());
     ml_record_end(&r);
     ml_log_finish();
     ml_log_check_at_exit();
