@@ -229,7 +229,8 @@ static void own_copy(struct ml_saved_stack *s, void *const *ips, int depth, cons
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native)
 {
     int keep = ml_opts.stack_depth < ML_SAVED_DEPTH ? ml_opts.stack_depth : ML_SAVED_DEPTH;
-    struct text t = {.len = 0};
+    struct text t; /* not = {0}: zeroing 4 KiB cost more than filling it */
+    t.len = 0;
     if (ml_opts.python_stack && ml_py_tstate())
         ml_python_frames(append_python_frame, &t, ml_opts.stack_depth);
     t.buf[t.len] = '\0';
