@@ -13,6 +13,7 @@
 #include "pyapi.h"
 #include "real_dlopen.h"
 #include "registry.h"
+#include "report_text.h"
 #include "say.h"
 #include "stack_table.h"
 #include "symbolize.h"
@@ -159,6 +160,7 @@ static void atfork_child(void)
     ml_objects_atfork_release();
     ml_stack_table_atfork_child();
     ml_findings_atfork_child();
+    ml_report_text_atfork_child();
     char err[512];
     if (ml_log_reopen_in_child(err, sizeof err) != 0) {
         /* The hooks inherited from the parent stay, with nowhere to write. */

@@ -283,6 +283,11 @@ static void release_report_lock(void)
     __atomic_compare_exchange_n(&report_owner, &self, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
+void ml_report_text_atfork_child(void)
+{
+    __atomic_store_n(&report_owner, 0, __ATOMIC_RELAXED);
+}
+
 static void compose(struct out *o, const struct ml_finding *f, const struct ml_stack *access)
 {
     o->len = 0;
