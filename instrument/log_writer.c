@@ -501,6 +501,11 @@ void ml_log_finish(void)
 {
     if (log_fd < 0)
         return;
+    /* The last records may have gone into the window unchecked: the cut below needs
+     * the descriptor to be the log still. */
+    if (!__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE) &&
+        check_file(copying || __atomic_load_n(&dying, __ATOMIC_ACQUIRE)) != 0)
+        return;
     int was_copying = copying;
     copying = 1;
     pthread_mutex_lock(&window_lock);
