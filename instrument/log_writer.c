@@ -398,7 +398,6 @@ static int copy_mapped(const char *p, size_t n, long long *off)
     return 0;
 }
 
-
 /* The file was shortened under us (copytruncate rotation): from now on records are
  * appended to what it is, starting with the records that make a log stand alone
  * (the restart hook). */
