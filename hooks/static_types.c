@@ -24,6 +24,8 @@
 #include "../instrument/pyapi.h"
 #include "../instrument/slot_context.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -97,15 +99,25 @@ static struct ml_def_rec *def_of_object(int object, const char *name)
     return s.count == 1 ? s.found : NULL;
 }
 
+/* The exported function holding addr, from the dynamic symbol table the loader
+ * keeps: no symbol table is loaded for it (a process without findings loads none). */
+static const char *exported_function(uintptr_t addr)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1((void *)addr, &info, (void **)&sym, RTLD_DL_SYMENT) || !info.dli_sname || !sym)
+        return NULL;
+    return addr - (uintptr_t)info.dli_saddr < sym->st_size ? info.dli_sname : NULL;
+}
+
 /* The name of the innermost PyInit_<name> on the stack, or NULL.  PyInit functions
  * are exported, so they are named even in stripped extensions. */
 static const char *init_on_stack(const struct ml_saved_stack *s)
 {
     for (int i = 0; i < s->depth; i++) {
-        /* Only extensions' frames are named: libpython's table is large, and not needed. */
         if (!ml_objects_is_extension(ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0).id))
             continue;
-        const char *fn = ml_objects_resolve((uintptr_t)s->ips[i] - 1, 1).function;
+        const char *fn = exported_function((uintptr_t)s->ips[i] - 1);
         if (fn && strncmp(fn, "PyInit_", 7) == 0)
             return fn + 7;
     }

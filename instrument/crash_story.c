@@ -43,7 +43,7 @@ static void find_null_lookup(struct ml_crash_story *s, int registry_locked)
     s->null_api = n->api;
     s->null_why = null_reason(n, registry_locked);
     s->null_caller = (uintptr_t)n->caller;
-    struct ml_object_ref ref = ml_objects_resolve_unlocked(s->null_caller - 1);
+    struct ml_object_ref ref = ml_objects_resolve_unlocked(s->null_caller - 1, 1);
     const char *path = ref.path ? strrchr(ref.path, '/') : NULL;
     path = path ? path + 1 : ref.path ? ref.path : "?";
     if (ref.function)
@@ -133,10 +133,8 @@ void ml_crash_story_write(struct json *j, const struct ml_crash_story *s)
         json_begin_object(j);
         json_kv_string(j, "api", s->null_api);
         json_kv_string(j, "why", s->null_why);
-        static struct ml_stack caller; /* off the signal stack; one crash is told at a time */
-        caller.depth = 1;
-        caller.ips[0] = (void *)s->null_caller;
-        ml_stack_write(j, "stack", &caller, ML_SIGNAL_SAFE);
+        void *caller[1] = {(void *)s->null_caller};
+        ml_frames_write(j, "stack", caller, 1, ML_FRAMES_SIGNAL);
         json_end_object(j);
     }
     json_key(j, "alive");

@@ -24,7 +24,7 @@ struct ml_object {
     int candidate;
     int python_refs; /* references to the C-API: extension code */
     enum ml_patch_scope scope;
-    int symbols_loaded;
+    int symbols; /* enum symbols, atomic: the crash handler may load them */
     struct ml_symtab *symtab;
 };
 
@@ -34,10 +34,16 @@ struct ml_object {
  * never moved (a realloc would free what such a reader is reading): entries live in
  * blocks that are allocated once and never freed, and an entry is complete before
  * object_count, stored with release, makes it visible to acquiring readers.
- * Entries do not change once visible, but for their symbols, loaded once under the
- * lock: symtab is set before symbols_loaded is stored with release. */
+ * Entries do not change once visible, but for their symbols (below). */
 #define BLOCK_OBJECTS 64
 #define MAX_BLOCKS 1024
+
+/* Symbol tables are loaded the first time a finding names a frame of the object:
+ * lifetime records' stacks are written unnamed, so a process without findings
+ * loads none.  Whoever moves NONE to LOADING loads; the crash handler, which takes
+ * no lock, races the others by that exchange alone. */
+enum symbols { SYMBOLS_NONE, SYMBOLS_LOADING, SYMBOLS_LOADED };
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ml_object *blocks[MAX_BLOCKS];
 static int object_count;
@@ -186,11 +192,6 @@ static int add_object(struct dl_phdr_info *info, size_t size, void *arg)
     o->scope = ctx->scope;
     if (candidate)
         o->patched = ml_got_patch(info, ctx->scope, ctx->lookup, &o->python_refs);
-    if (candidate && o->python_refs > 0) {
-        /* Extensions' symbols now: the crash handler cannot load them later. */
-        o->symtab = ml_symtab_load(o->path);
-        o->symbols_loaded = 1;
-    }
     log_object(o, candidate);
     __atomic_store_n(&object_count, o->id + 1, __ATOMIC_RELEASE);
     if (candidate && o->python_refs > 0 && ml_opts.verbosity >= 2)
@@ -229,6 +230,19 @@ int ml_objects_is_self(uintptr_t addr)
     return addr >= self_lo && addr < self_hi;
 }
 
+/* The object's function at addr, its table loaded first if nobody has. */
+static const char *function_of(struct ml_object *o, uintptr_t addr)
+{
+    int state = SYMBOLS_NONE;
+    if (__atomic_compare_exchange_n(&o->symbols, &state, SYMBOLS_LOADING, 0, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_ACQUIRE)) {
+        o->symtab = ml_symtab_load(o->path);
+        __atomic_store_n(&o->symbols, SYMBOLS_LOADED, __ATOMIC_RELEASE);
+        state = SYMBOLS_LOADED;
+    }
+    return state == SYMBOLS_LOADED ? ml_symtab_lookup(o->symtab, addr - o->base) : NULL;
+}
+
 static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
 {
     struct ml_object_ref ref = {-1, 0, NULL, NULL};
@@ -238,12 +252,8 @@ static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
         ref.id = o->id;
         ref.base = o->base;
         ref.path = o->path;
-        if (symbolize && !o->symbols_loaded) {
-            o->symtab = ml_symtab_load(o->path);
-            __atomic_store_n(&o->symbols_loaded, 1, __ATOMIC_RELEASE);
-        }
         if (symbolize)
-            ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
+            ref.function = function_of(o, addr);
     }
     pthread_mutex_unlock(&lock);
     return ref;
@@ -283,7 +293,7 @@ struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
     return ref;
 }
 
-struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr)
+struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr, int symbolize)
 {
     struct ml_object_ref ref = {-1, 0, NULL, NULL};
     struct ml_object *o = find_by_range(addr);
@@ -291,8 +301,8 @@ struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr)
         ref.id = o->id;
         ref.base = o->base;
         ref.path = o->path;
-        if (__atomic_load_n(&o->symbols_loaded, __ATOMIC_ACQUIRE))
-            ref.function = ml_symtab_lookup(o->symtab, addr - o->base);
+        if (symbolize)
+            ref.function = function_of(o, addr);
     }
     return ref;
 }

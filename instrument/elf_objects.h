@@ -23,9 +23,10 @@ void ml_objects_scan(enum ml_patch_scope scope, ml_patch_lookup lookup);
  * on first use; call outside signal handlers. */
 struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize);
 
-/* The same without locks or loading symbols, for the crash handler: may miss an
- * object being added at that moment. */
-struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr);
+/* The same without locks, for the crash handler: may miss an object being added at
+ * that moment.  symbolize=1 loads the object's symbols if nobody has (system calls
+ * only, see symbolize.h); no name if another thread is loading them. */
+struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr, int symbolize);
 
 /* 1 if the object is extension code (patched for hooks), not the interpreter,
  * libc or the like. */

@@ -14,8 +14,10 @@
 #include "pyapi.h"
 #include "real_dlopen.h"
 #include "registry.h"
+#include "report_text.h"
 #include "say.h"
 #include "stack_table.h"
+#include "symbolize.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -159,6 +161,7 @@ static void atfork_child(void)
     ml_objects_atfork_release();
     ml_stack_table_atfork_child();
     ml_findings_atfork_child();
+    ml_report_text_atfork_child();
     char err[512];
     if (ml_log_reopen_in_child(err, sizeof err) != 0) {
         /* The hooks inherited from the parent stay, with nowhere to write. */
@@ -216,6 +219,8 @@ static void log_process_exit(void)
     ml_registry_unlock();
     json_kv_int(&r.j, "alive_module_count", s.modules);
     json_kv_int(&r.j, "alive_type_count", s.types);
+    /* Lifetime stacks are written unnamed: tables are loaded for findings only. */
+    json_kv_int(&r.j, "symbol_tables", ml_symtab_loads());
     ml_record_end(&r);
     ml_log_finish();
     ml_log_check_at_exit();

@@ -18,12 +18,19 @@ void ml_capture_stacks(struct ml_capture *c)
     ml_saved_stack_from(&c->saved, &c->native);
 }
 
+/* Lifetime records' stacks, inline or in their "stack" record: unnamed, so that a
+ * process without findings loads no symbol tables (the tools name them). */
+static void write_lifetime_stacks(struct json *j, void *const *ips, int depth, const char *python)
+{
+    ml_stacks_write(j, ips, depth, python, ML_FRAMES_BARE);
+}
+
 static void write_capture(struct ml_record *r, const struct ml_capture *c)
 {
     if (c->saved.entry)
-        ml_stack_entry_write_id(&r->j, c->saved.entry, ml_stacks_write);
+        ml_stack_entry_write_id(&r->j, c->saved.entry, write_lifetime_stacks);
     else
-        ml_stacks_write(&r->j, c->native.ips, c->native.depth, c->saved.python);
+        write_lifetime_stacks(&r->j, c->native.ips, c->native.depth, c->saved.python);
 }
 
 void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
@@ -97,13 +104,14 @@ void ml_event_interp(const char *event, long long id, int is_main)
 static void write_finding_stack(struct json *j, const struct ml_finding *f, const struct ml_stack *access)
 {
     if (f->in_signal_handler) {
-        ml_stack_write(j, "stack", access, ML_SIGNAL_SAFE);
+        ml_frames_write(j, "stack", access->ips, access->depth, ML_FRAMES_SIGNAL);
         return;
     }
-    ml_stack_write_lines(j, "stack", access);
-    if (f->access_saved)
-        ml_saved_python_write(j, f->access_saved);
-    else if (ml_opts.python_stack)
+    ml_frames_write(j, "stack", access->ips, access->depth, ML_FRAMES_LINES);
+    if (f->access_saved) {
+        if (f->access_saved->python)
+            ml_python_text_write(j, "python_stack", f->access_saved->python);
+    } else if (ml_opts.python_stack)
         ml_python_stack_write(j, "python_stack", ml_opts.stack_depth);
 }
 
@@ -151,7 +159,9 @@ static void write_finding(struct ml_record *rec, const struct ml_finding *f, con
             json_begin_object(&rec->j);
             json_kv_string(&rec->j, "what", f->context[i].what);
             json_kv_string(&rec->j, "of", f->subject);
-            ml_saved_stack_write(&rec->j, f->context[i].stack, f->in_signal_handler ? ML_SIGNAL_SAFE : 1);
+            const struct ml_saved_stack *s = f->context[i].stack;
+            ml_stacks_write(&rec->j, s->ips, s->depth, s->python,
+                            f->in_signal_handler ? ML_FRAMES_SIGNAL : ML_FRAMES_LINES);
             json_end_object(&rec->j);
         }
         json_end_array(&rec->j);

@@ -92,6 +92,23 @@ static long long monotonic_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Copies into the window never use the descriptor, so there the file is checked at
+ * most once a millisecond (an fstat per record was a tenth of the cost of a heap
+ * type's records), always before the window moves, and again after a failed copy.
+ * A truncation in between is met by the SIGBUS of the next copy, as one between a
+ * check and a copy always was (ml_log_fault_in_window). */
+#define MAPPED_CHECK_NS 1000000LL
+static long long next_mapped_check;
+
+static int mapped_check_due(void)
+{
+    long long now = monotonic_ns(), next = __atomic_load_n(&next_mapped_check, __ATOMIC_RELAXED);
+    if (now < next)
+        return 0;
+    __atomic_store_n(&next_mapped_check, now + MAPPED_CHECK_NS, __ATOMIC_RELAXED);
+    return 1;
+}
+
 void ml_log_reset_clock(void) { clock_origin = monotonic_ns(); }
 long long ml_log_now(void) { return monotonic_ns() - clock_origin; }
 const char *ml_log_path(void) { return log_path; }
@@ -325,11 +342,23 @@ static void write_at(const char *p, size_t n, long long off)
     }
 }
 
+/* How long the file is at least, unless someone else shortened it. */
+static long long size_floor(void)
+{
+    long long written = __atomic_load_n(&bytes_written, __ATOMIC_ACQUIRE);
+    long long allocated = __atomic_load_n(&allocated_end, __ATOMIC_ACQUIRE);
+    return written > allocated ? written : allocated;
+}
+
 /* Maps the window that starts at the page of off; 0, or -1 with the mapping off. */
 static int move_window(long long off)
 {
     int moving = window != NULL;
     drop_window();
+    struct stat st;
+    /* Not ours any more, or shortened: the caller's check_file sorts it out. */
+    if (!is_our_file(log_fd, &st) || st.st_size < size_floor())
+        return -1;
     if (moving && window_size < LARGEST_WINDOW)
         window_size *= 2;
     long long start = off & ~(long long)(sysconf(_SC_PAGESIZE) - 1);
@@ -367,14 +396,6 @@ static int copy_mapped(const char *p, size_t n, long long *off)
         return -1;
     }
     return 0;
-}
-
-/* How long the file is at least, unless someone else shortened it. */
-static long long size_floor(void)
-{
-    long long written = __atomic_load_n(&bytes_written, __ATOMIC_ACQUIRE);
-    long long allocated = __atomic_load_n(&allocated_end, __ATOMIC_ACQUIRE);
-    return written > allocated ? written : allocated;
 }
 
 /* The file was shortened under us (copytruncate rotation): from now on records are
@@ -430,16 +451,19 @@ static int check_file(int from_signal)
 
 static void emit(const char *p, size_t n)
 {
-    if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE) ||
-        check_file(copying || __atomic_load_n(&dying, __ATOMIC_ACQUIRE)) != 0)
+    if (__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE))
         return;
+    int from_signal = copying || __atomic_load_n(&dying, __ATOMIC_ACQUIRE);
     long long off = -1;
     int how = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
     if (how == WRITING && __atomic_load_n(&log_end, __ATOMIC_RELAXED) >= MAP_FROM) {
         __atomic_compare_exchange_n(&mode, &how, MAPPED, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
         how = __atomic_load_n(&mode, __ATOMIC_ACQUIRE);
     }
-    if (!copying && how == MAPPED) {
+    int checked = how != MAPPED || from_signal || mapped_check_due();
+    if (checked && check_file(from_signal) != 0)
+        return;
+    if (!copying && __atomic_load_n(&mode, __ATOMIC_ACQUIRE) == MAPPED) {
         copying = 1;
         pthread_mutex_lock(&window_lock);
         int done = mode == MAPPED && copy_mapped(p, n, &off) == 0;
@@ -447,6 +471,12 @@ static void emit(const char *p, size_t n)
         copying = 0;
         if (done)
             return;
+        /* The window failed (the file shortened, its descriptor lost): what the
+         * check finds decides where the record goes. */
+        if (check_file(from_signal) != 0)
+            return;
+    } else if (!checked && check_file(from_signal) != 0) {
+        return;
     }
     if (off < 0)
         off = __atomic_fetch_add(&log_end, (long long)n, __ATOMIC_RELAXED);
@@ -469,6 +499,11 @@ int ml_log_fault_in_window(const void *addr)
 void ml_log_finish(void)
 {
     if (log_fd < 0)
+        return;
+    /* The last records may have gone into the window unchecked: the cut below needs
+     * the descriptor to be the log still. */
+    if (!__atomic_load_n(&log_broken, __ATOMIC_ACQUIRE) &&
+        check_file(copying || __atomic_load_n(&dying, __ATOMIC_ACQUIRE)) != 0)
         return;
     int was_copying = copying;
     copying = 1;

@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct out {
@@ -70,7 +72,7 @@ static struct frame_text describe(uintptr_t ip, int in_signal_handler)
 {
     static char demangled[1024]; /* one report at a time, one frame at a time */
     struct frame_text t = {NULL, NULL, 0, {NULL, 0}};
-    struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked(ip - 1)
+    struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked(ip - 1, ml_opts.symbolize)
                                                  : ml_objects_resolve(ip - 1, ml_opts.symbolize);
     t.function = ref.function;
     t.object = ref.path;
@@ -84,7 +86,7 @@ static struct frame_text describe(uintptr_t ip, int in_signal_handler)
 
 static int object_of(uintptr_t addr, int in_signal_handler)
 {
-    return (in_signal_handler ? ml_objects_resolve_unlocked(addr) : ml_objects_resolve(addr, 0)).id;
+    return (in_signal_handler ? ml_objects_resolve_unlocked(addr, 0) : ml_objects_resolve(addr, 0)).id;
 }
 
 static void put_frame(struct out *o, int i, uintptr_t ip, int in_signal_handler)
@@ -124,7 +126,7 @@ static void put_native(struct out *o, const struct ml_stack *s, int in_signal_ha
         }
         for (int k = 0; k < INTERP_FRAMES_SHOWN; k++)
             put_frame(o, i + k, (uintptr_t)s->ips[i + k], in_signal_handler);
-        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1)
+        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1, 0)
                                                      : ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0);
         put(o, "    ... %d frames in ", run - INTERP_FRAMES_SHOWN);
         put_name(o, basename_of(ref.path), "");
@@ -179,22 +181,16 @@ static void put_saved_python(struct out *o, const char *text)
     if (!text)
         return;
     put(o, "  Python stack (innermost first):\n");
-    for (const char *p = text; *p;) {
-        const char *tab1 = strchr(p, ML_PY_FIELD), *tab2 = tab1 ? strchr(tab1 + 1, ML_PY_FIELD) : NULL;
-        const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
-        if (!nl)
-            break;
-        if (runner_frame(p, (size_t)(tab1 - p))) {
+    for (struct ml_py_frame f; ml_python_text_next(&text, &f);) {
+        if (runner_frame(f.file, f.file_len)) {
             o->python_left_out++;
-            p = nl + 1;
             continue;
         }
         put(o, "      ");
-        put_text(o, p, (size_t)(tab1 - p));
-        put(o, ":%.*s in ", (int)(tab2 - tab1 - 1), tab1 + 1);
-        put_text(o, tab2 + 1, (size_t)(nl - tab2 - 1));
+        put_text(o, f.file, f.file_len);
+        put(o, ":%d in ", f.line);
+        put_text(o, f.function, f.function_len);
         put(o, "\n");
-        p = nl + 1;
     }
     put_left_out(o);
 }
@@ -204,7 +200,7 @@ static void put_saved_python(struct out *o, const char *text)
 static int guilty_frame(const struct ml_stack *s, int in_signal_handler)
 {
     for (int i = 0; i < s->depth; i++) {
-        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1)
+        struct ml_object_ref ref = in_signal_handler ? ml_objects_resolve_unlocked((uintptr_t)s->ips[i] - 1, 0)
                                                      : ml_objects_resolve((uintptr_t)s->ips[i] - 1, 0);
         if (ml_objects_is_extension(ref.id))
             return i;
@@ -244,40 +240,98 @@ static void put_summary(struct out *o, const struct ml_finding *f, const struct 
     put(o, "\n");
 }
 
-void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
+/* The report lock, after AddressSanitizer's ScopedInErrorReport: one report at a
+ * time, whole, in the order they took it.  The GIL does not serialise reports: from
+ * 3.12 each subinterpreter may have its own, and two threads in two of them can meet
+ * a finding at once.  The lock covers the report's buffer, describe()'s and the
+ * writing to stderr.  A word holding the owner's thread id, not a mutex, because
+ * the crash handler takes it too: there it never blocks for good (see
+ * take_report_lock). */
+static pid_t report_owner;
+
+static pid_t thread_id(void)
 {
-    static struct out o; /* one report at a time: findings are serialised by the GIL or the crash */
-    o.len = 0;
-    o.python_left_out = 0;
+    return (pid_t)syscall(SYS_gettid);
+}
+
+static void pause_a_moment(void)
+{
+    struct timespec ms = {0, 1000 * 1000};
+    nanosleep(&ms, NULL);
+}
+
+/* Waits for the report in progress.  The crash handler waits at most a second, and
+ * not at all when the crash is in this thread's own report: it then writes its
+ * report from its own buffer (the one in progress is lost with the process), never
+ * deadlocking, at worst interleaved with a report stuck for that second. */
+static void take_report_lock(int in_signal_handler)
+{
+    pid_t self = thread_id();
+    for (int waited = 0;; waited++) {
+        pid_t owner = 0;
+        if (__atomic_compare_exchange_n(&report_owner, &owner, self, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+        if (in_signal_handler && (owner == self || waited >= 1000))
+            return;
+        pause_a_moment();
+    }
+}
+
+static void release_report_lock(void)
+{
+    pid_t self = thread_id();
+    __atomic_compare_exchange_n(&report_owner, &self, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+void ml_report_text_atfork_child(void)
+{
+    __atomic_store_n(&report_owner, 0, __ATOMIC_RELAXED);
+}
+
+static void compose(struct out *o, const struct ml_finding *f, const struct ml_stack *access)
+{
+    o->len = 0;
+    o->python_left_out = 0;
     const struct ml_kind_info *k = &ml_kinds[f->kind];
-    put(&o, "=================================================================\n");
-    put(&o, "==%d==%s: modlife: %s: ", (int)getpid(), ml_finding_is_error(f) ? "ERROR" : "WARNING", k->name);
-    put_name(&o, f->message, "");
-    put(&o, "\n");
-    put_native(&o, access, f->in_signal_handler);
+    put(o, "=================================================================\n");
+    put(o, "==%d==%s: modlife: %s: ", (int)getpid(), ml_finding_is_error(f) ? "ERROR" : "WARNING", k->name);
+    put_name(o, f->message, "");
+    put(o, "\n");
+    put_native(o, access, f->in_signal_handler);
     if (f->access_saved) {
-        put_saved_python(&o, f->access_saved->python);
+        put_saved_python(o, f->access_saved->python);
     } else if (!f->in_signal_handler && ml_opts.python_stack && ml_py_tstate()) {
-        put(&o, "  Python stack (innermost first):\n");
-        ml_python_frames(put_python_frame, &o, ml_opts.stack_depth);
-        put_left_out(&o);
+        put(o, "  Python stack (innermost first):\n");
+        ml_python_frames(put_python_frame, o, ml_opts.stack_depth);
+        put_left_out(o);
     }
     if (f->story) {
-        put(&o, "\n");
-        ml_crash_story_text(f->story, put_line, &o);
+        put(o, "\n");
+        ml_crash_story_text(f->story, put_line, o);
     }
     for (int i = 0; i < f->context_count; i++) {
         struct ml_stack native;
         ml_saved_stack_native(f->context[i].stack, &native);
-        put(&o, "\n");
-        put_name(&o, f->subject, "");
-        put(&o, " was %s here:\n", f->context[i].what);
-        put_native(&o, &native, f->in_signal_handler);
+        put(o, "\n");
+        put_name(o, f->subject, "");
+        put(o, " was %s here:\n", f->context[i].what);
+        put_native(o, &native, f->in_signal_handler);
         if (!f->in_signal_handler)
-            put_saved_python(&o, f->context[i].stack->python);
+            put_saved_python(o, f->context[i].stack->python);
     }
-    put(&o, "\nRule: %s\nFix: %s\n", k->rule, f->fix ? f->fix : k->fix);
-    put_summary(&o, f, access);
-    put(&o, "=================================================================\n");
-    ml_say_text(o.buf, o.len);
+    put(o, "\nRule: %s\nFix: %s\n", k->rule, f->fix ? f->fix : k->fix);
+    put_summary(o, f, access);
+    put(o, "=================================================================\n");
+}
+
+void ml_report_text(const struct ml_finding *f, const struct ml_stack *access)
+{
+    /* Under the report lock; the crash handler's apart, since it may report while
+     * another report (even its own thread's) is half made. */
+    static struct out report, crash_report;
+    struct out *o = f->in_signal_handler ? &crash_report : &report;
+    take_report_lock(f->in_signal_handler);
+    compose(o, f, access);
+    ml_say_text(o->buf, o->len);
+    release_report_lock();
 }

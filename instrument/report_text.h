@@ -8,4 +8,7 @@
 
 void ml_report_text(const struct ml_finding *f, const struct ml_stack *access);
 
+/* fork: the thread that was reporting is not in the child; its report lock is free. */
+void ml_report_text_atfork_child(void);
+
 #endif

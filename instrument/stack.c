@@ -28,36 +28,39 @@ void ml_stack_capture(struct ml_stack *s, int max_depth)
     }
 }
 
-static void write_frames(struct json *j, const char *key, void *const *ips, int depth, int symbolize)
+static void write_frame(struct json *j, uintptr_t ip, enum ml_frame_names names)
+{
+    /* Every kept frame is a return address: look up the call instruction. */
+    struct ml_object_ref ref = names == ML_FRAMES_SIGNAL ? ml_objects_resolve_unlocked(ip - 1, 1)
+                                                         : ml_objects_resolve(ip - 1, names == ML_FRAMES_LINES);
+    struct ml_srcline line = names == ML_FRAMES_LINES ? ml_srcline(ip - 1) : (struct ml_srcline){NULL, 0};
+    json_begin_object(j);
+    json_kv_hex(j, "ip", ip);
+    if (ref.id >= 0) {
+        json_kv_int(j, "obj", ref.id);
+        json_kv_hex(j, "off", ip - ref.base);
+    }
+    if (ref.function)
+        json_kv_string(j, "fn", ref.function);
+    if (line.file) {
+        json_kv_string(j, "file", line.file);
+        json_kv_int(j, "line", line.line);
+    }
+    json_end_object(j);
+}
+
+void ml_frames_write(struct json *j, const char *key, void *const *ips, int depth, enum ml_frame_names names)
 {
     json_key(j, key);
     json_begin_array(j);
-    for (int i = 0; i < depth && json_room(j) > FRAME_ROOM; i++) {
-        uintptr_t ip = (uintptr_t)ips[i];
-        /* Every kept frame is a return address: look up the call instruction. */
-        struct ml_object_ref ref = symbolize == ML_SIGNAL_SAFE ? ml_objects_resolve_unlocked(ip - 1)
-                                                               : ml_objects_resolve(ip - 1, symbolize);
-        json_begin_object(j);
-        json_kv_hex(j, "ip", ip);
-        if (ref.id >= 0) {
-            json_kv_int(j, "obj", ref.id);
-            json_kv_hex(j, "off", ip - ref.base);
-        }
-        if (ref.function)
-            json_kv_string(j, "fn", ref.function);
-        json_end_object(j);
-    }
+    for (int i = 0; i < depth && json_room(j) > FRAME_ROOM; i++)
+        write_frame(j, (uintptr_t)ips[i], names);
     json_end_array(j);
 }
 
-void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize)
+void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python, enum ml_frame_names names)
 {
-    write_frames(j, key, s->ips, s->depth, symbolize);
-}
-
-void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python)
-{
-    write_frames(j, "stack", ips, depth, ml_opts.symbolize);
+    ml_frames_write(j, "stack", ips, depth, names);
     if (python)
         ml_python_text_write(j, "python_stack", python);
 }
@@ -226,7 +229,8 @@ static void own_copy(struct ml_saved_stack *s, void *const *ips, int depth, cons
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native)
 {
     int keep = ml_opts.stack_depth < ML_SAVED_DEPTH ? ml_opts.stack_depth : ML_SAVED_DEPTH;
-    struct text t = {.len = 0};
+    struct text t; /* not = {0}: zeroing 4 KiB cost more than filling it */
+    t.len = 0;
     if (ml_opts.python_stack && ml_py_tstate())
         ml_python_frames(append_python_frame, &t, ml_opts.stack_depth);
     t.buf[t.len] = '\0';
@@ -268,64 +272,40 @@ void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out)
         memcpy(out->ips, s->ips, (size_t)s->depth * sizeof s->ips[0]);
 }
 
-void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode)
+/* Not atoi: the crash handler reads this text too. */
+static int line_number(const char *digits)
 {
-    struct ml_stack native;
-    ml_saved_stack_native(s, &native);
-    if (mode == 1)
-        ml_stack_write_lines(j, "stack", &native);
-    else
-        ml_stack_write(j, "stack", &native, mode == ML_SIGNAL_SAFE ? ML_SIGNAL_SAFE : ml_opts.symbolize);
-    ml_saved_python_write(j, s);
+    int sign = *digits == '-' ? -1 : 1, n = 0;
+    for (digits += sign < 0; *digits >= '0' && *digits <= '9'; digits++)
+        n = n * 10 + (*digits - '0');
+    return sign * n;
 }
 
-void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s)
+int ml_python_text_next(const char **text, struct ml_py_frame *frame)
 {
-    if (s->python)
-        ml_python_text_write(j, "python_stack", s->python);
+    const char *p = *text;
+    const char *field1 = strchr(p, ML_PY_FIELD), *field2 = field1 ? strchr(field1 + 1, ML_PY_FIELD) : NULL;
+    const char *end = field2 ? strchr(field2 + 1, ML_PY_END) : NULL;
+    if (!end)
+        return 0;
+    *frame = (struct ml_py_frame){.file = p, .file_len = (size_t)(field1 - p), .line = line_number(field1 + 1),
+                                  .function = field2 + 1, .function_len = (size_t)(end - field2 - 1)};
+    *text = end + 1;
+    return 1;
 }
 
 void ml_python_text_write(struct json *j, const char *key, const char *text)
 {
+    struct ml_py_frame f;
     json_key(j, key);
     json_begin_array(j);
-    for (const char *p = text; *p && json_room(j) > FRAME_ROOM;) {
-        const char *tab1 = strchr(p, ML_PY_FIELD), *tab2 = tab1 ? strchr(tab1 + 1, ML_PY_FIELD) : NULL;
-        const char *nl = tab2 ? strchr(tab2 + 1, ML_PY_END) : NULL;
-        if (!nl)
-            break;
+    while (json_room(j) > FRAME_ROOM && ml_python_text_next(&text, &f)) {
         json_begin_object(j);
         json_key(j, "file");
-        json_string_n(j, p, (size_t)(tab1 - p));
-        json_kv_int(j, "line", atoi(tab1 + 1));
+        json_string_n(j, f.file, f.file_len);
+        json_kv_int(j, "line", f.line);
         json_key(j, "function");
-        json_string_n(j, tab2 + 1, (size_t)(nl - tab2 - 1));
-        json_end_object(j);
-        p = nl + 1;
-    }
-    json_end_array(j);
-}
-
-void ml_stack_write_lines(struct json *j, const char *key, const struct ml_stack *s)
-{
-    json_key(j, key);
-    json_begin_array(j);
-    for (int i = 0; i < s->depth && json_room(j) > FRAME_ROOM; i++) {
-        uintptr_t ip = (uintptr_t)s->ips[i];
-        struct ml_object_ref ref = ml_objects_resolve(ip - 1, 1);
-        struct ml_srcline line = ml_srcline(ip - 1);
-        json_begin_object(j);
-        json_kv_hex(j, "ip", ip);
-        if (ref.id >= 0) {
-            json_kv_int(j, "obj", ref.id);
-            json_kv_hex(j, "off", ip - ref.base);
-        }
-        if (ref.function)
-            json_kv_string(j, "fn", ref.function);
-        if (line.file) {
-            json_kv_string(j, "file", line.file);
-            json_kv_int(j, "line", line.line);
-        }
+        json_string_n(j, f.function, f.function_len);
         json_end_object(j);
     }
     json_end_array(j);

@@ -1,6 +1,6 @@
-/* Stacks that explain an event: native frames (libunwind) with the object and, when
- * symbolize=1, the function; Python frames (file, line, function) where the thread
- * has a thread state. */
+/* Stacks that explain an event: native frames (libunwind) with the object and, for
+ * findings, the function and file:line; Python frames (file, line, function) where
+ * the thread has a thread state. */
 #ifndef MODLIFE_STACK_H
 #define MODLIFE_STACK_H
 
@@ -16,10 +16,19 @@ struct ml_stack {
 /* Captures the caller's stack, modlife's own frames left out. */
 void ml_stack_capture(struct ml_stack *s, int max_depth);
 
-/* Writes "key": [{"ip","obj","off","fn"}...], innermost first.  symbolize: 1 load
- * symbols as needed, 0 none, ML_SIGNAL_SAFE only those loaded already, no locks. */
-#define ML_SIGNAL_SAFE (-1)
-void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, int symbolize);
+/* How much a written native frame says.  Every frame has "ip" and, in a known
+ * object, "obj" and "off": enough for the tools to name it later (symbolize.py). */
+enum ml_frame_names {
+    ML_FRAMES_BARE,   /* that alone: lifetime records, so that a process without
+                         findings loads no symbol tables */
+    ML_FRAMES_LINES,  /* "fn" and, where DWARF has them, "file" and "line": findings */
+    ML_FRAMES_SIGNAL, /* "fn", loading symbols with system calls only, no locks:
+                         findings of the crash handler */
+};
+
+/* Writes "key": [{"ip","obj","off"...}...], innermost first: the one native frame
+ * writer. */
+void ml_frames_write(struct json *j, const char *key, void *const *ips, int depth, enum ml_frame_names names);
 
 /* Kept Python frames are text: per frame, file ML_PY_FIELD line ML_PY_FIELD function
  * ML_PY_END.  The separators are bytes UTF-8 never holds, and names are UTF-8
@@ -28,10 +37,22 @@ void ml_stack_write(struct json *j, const char *key, const struct ml_stack *s, i
 #define ML_PY_FIELD '\xfe'
 #define ML_PY_END '\xff'
 
-/* Writes "stack" (symbolized as the options say) and, if python is not NULL,
- * "python_stack" from its frames' text: the stacks of a lifetime event, inline or
- * in its "stack" record. */
-void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python);
+/* One frame of that text: file and function are not NUL-terminated. */
+struct ml_py_frame {
+    const char *file, *function;
+    size_t file_len, function_len;
+    int line;
+};
+
+/* The one reader of that text: the frame at *text, *text moved past it; 0 at its
+ * end (or at a frame cut short). */
+int ml_python_text_next(const char **text, struct ml_py_frame *frame);
+
+/* Writes "key": [{"file","line","function"}...] from Python frames' text. */
+void ml_python_text_write(struct json *j, const char *key, const char *text);
+
+/* Writes "stack" and, if python is not NULL, "python_stack" from its text. */
+void ml_stacks_write(struct json *j, void *const *ips, int depth, const char *python, enum ml_frame_names names);
 
 /* Writes "key": [{"file","line","function"}...] if this thread runs Python. */
 void ml_python_stack_write(struct json *j, const char *key, int max_depth);
@@ -60,22 +81,12 @@ struct ml_saved_stack {
 void ml_saved_stack_capture(struct ml_saved_stack *s);
 /* Keeps the top of native and takes the Python frames now. */
 void ml_saved_stack_from(struct ml_saved_stack *s, const struct ml_stack *native);
-/* Writes the "python_stack" member from the kept Python frames. */
-void ml_saved_python_write(struct json *j, const struct ml_saved_stack *s);
-/* Writes "key": [...] from Python frames' text. */
-void ml_python_text_write(struct json *j, const char *key, const char *text);
 void ml_saved_stack_release(struct ml_saved_stack *s);
 /* s was moved to another record: releasing it frees nothing. */
 void ml_saved_stack_moved(struct ml_saved_stack *s);
 /* A copy that to owns (shares an entry, or copies a block of its own). */
 void ml_saved_stack_copy(struct ml_saved_stack *to, const struct ml_saved_stack *from);
-/* Writes "stack" and "python_stack" members of the current object.
- * mode: 1 with file:line, 0 without, ML_SIGNAL_SAFE from the crash handler. */
-void ml_saved_stack_write(struct json *j, const struct ml_saved_stack *s, int mode);
 /* The native part as a struct ml_stack. */
 void ml_saved_stack_native(const struct ml_saved_stack *s, struct ml_stack *out);
-
-/* Native frames with file:line where debug info has them (findings only: slow). */
-void ml_stack_write_lines(struct json *j, const char *key, const struct ml_stack *s);
 
 #endif

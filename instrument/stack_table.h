@@ -8,8 +8,9 @@
  * In the log, the first record that names an entry is preceded by its "stack"
  * record:
  *     {"event":"stack","id":N,"stack":[...],"python_stack":[...]}
- * and names it as "stack_id":N.  Findings keep their stacks inline: they are few,
- * and a report must stand alone. */
+ * and names it as "stack_id":N.  Its native frames are unnamed (ML_FRAMES_BARE):
+ * the tools name them from the object-load records.  Findings keep their stacks
+ * inline: they are few, and a report must stand alone. */
 #ifndef MODLIFE_STACK_TABLE_H
 #define MODLIFE_STACK_TABLE_H
 
@@ -18,15 +19,16 @@
 
 struct ml_stack_entry;
 
-/* The entry of native frames plus Python frames ("file\tline\tfunction\n" lines, or
- * NULL); NULL if the table cannot take it (full, or no memory). */
+/* The entry of native frames plus Python frames (their text, stack.h, or NULL);
+ * NULL if the table cannot take it (full, or no memory). */
 const struct ml_stack_entry *ml_stack_intern(const struct ml_stack *native, const char *python);
 
 /* What an entry holds. */
 void ml_stack_entry_frames(const struct ml_stack_entry *e, void *const **ips, int *depth, const char **python);
 
-/* How a "stack" record's frames are written: stack.c's ml_stacks_write, handed in by
- * the record's writer, since stack.c interns its stacks here. */
+/* How a "stack" record's frames are written (unnamed, through stack.c's
+ * ml_stacks_write), handed in by the record's writer, since stack.c interns its
+ * stacks here. */
 typedef void (*ml_frames_writer)(struct json *j, void *const *ips, int depth, const char *python);
 
 /* Writes "stack_id", and first the entry's "stack" record if this log has not had it. */

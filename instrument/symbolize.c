@@ -3,7 +3,6 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -15,28 +14,32 @@ struct ml_sym {
     const char *name;
 };
 
+/* One anonymous mapping: the header, the symbols, then a copy of the string table
+ * (the file itself is not kept mapped). */
 struct ml_symtab {
     struct ml_sym *syms;
     size_t count;
-    char *strings; /* a copy of the string table: the file itself is not kept mapped */
+    char *strings;
 };
 
-static int by_addr(const void *a, const void *b)
+static unsigned loads;
+
+/* Memory from mmap, never malloc: the crash handler loads the tables a report needs
+ * and finds not loaded yet (a process that met no finding loaded none). */
+static void *map_anonymous(size_t size)
 {
-    const struct ml_sym *x = a, *y = b;
-    return (x->addr > y->addr) - (x->addr < y->addr);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
-/* A radix sort, a byte of the address per pass: loading libpython's table is on the
- * path of the first lifetime record of every process, where qsort's comparisons
- * through a function pointer were most of the cost. */
-static void sort_by_addr(struct ml_sym *syms, size_t n)
+/* A radix sort, a byte of the address per pass: qsort's comparisons through a
+ * function pointer were most of the cost of loading libpython's table, and qsort
+ * may call malloc. */
+static int sort_by_addr(struct ml_sym *syms, size_t n)
 {
-    struct ml_sym *tmp = malloc(n * sizeof *tmp);
-    if (!tmp) {
-        qsort(syms, n, sizeof *syms, by_addr);
-        return;
-    }
+    struct ml_sym *tmp = n ? map_anonymous(n * sizeof *tmp) : NULL;
+    if (!tmp)
+        return n ? -1 : 0;
     uintptr_t bits = 0;
     for (size_t i = 0; i < n; i++)
         bits |= syms[i].addr;
@@ -55,7 +58,8 @@ static void sort_by_addr(struct ml_sym *syms, size_t n)
     }
     if (from != syms)
         memcpy(syms, from, n * sizeof *syms);
-    free(tmp);
+    munmap(tmp, n * sizeof *tmp);
+    return 0;
 }
 
 static const Elf64_Shdr *find_section(const Elf64_Ehdr *eh, size_t file_size, Elf64_Word type)
@@ -80,13 +84,12 @@ static struct ml_symtab *index_symbols(const char *base, size_t size, const Elf6
         return NULL;
     const Elf64_Sym *syms = (const Elf64_Sym *)(base + symsec->sh_offset);
     size_t n = symsec->sh_size / sizeof(Elf64_Sym);
-    struct ml_symtab *t = calloc(1, sizeof *t);
-    if (!t || !(t->syms = calloc(n ? n : 1, sizeof *t->syms)) || !(t->strings = malloc(strsec->sh_size + 1))) {
-        if (t)
-            free(t->syms);
-        free(t);
+    size_t table_size = sizeof(struct ml_symtab) + n * sizeof(struct ml_sym) + strsec->sh_size + 1;
+    struct ml_symtab *t = map_anonymous(table_size);
+    if (!t)
         return NULL;
-    }
+    t->syms = (struct ml_sym *)(t + 1);
+    t->strings = (char *)(t->syms + n);
     memcpy(t->strings, base + strsec->sh_offset, strsec->sh_size);
     t->strings[strsec->sh_size] = '\0';
     for (size_t i = 0; i < n; i++) {
@@ -97,7 +100,10 @@ static struct ml_symtab *index_symbols(const char *base, size_t size, const Elf6
         t->syms[t->count++] = (struct ml_sym){syms[i].st_value, syms[i].st_size,
                                               t->strings + syms[i].st_name};
     }
-    sort_by_addr(t->syms, t->count);
+    if (sort_by_addr(t->syms, t->count) != 0) {
+        munmap(t, table_size);
+        return NULL;
+    }
     return t;
 }
 
@@ -106,6 +112,7 @@ struct ml_symtab *ml_symtab_load(const char *path)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
+    __atomic_add_fetch(&loads, 1, __ATOMIC_RELAXED);
     struct stat st;
     void *map = MAP_FAILED;
     if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(Elf64_Ehdr))
@@ -152,4 +159,9 @@ const char *ml_symtab_lookup(const struct ml_symtab *t, uintptr_t vaddr)
     }
     const struct ml_sym *s = &t->syms[lo];
     return s->addr <= vaddr && !s->size ? s->name : NULL;
+}
+
+unsigned ml_symtab_loads(void)
+{
+    return __atomic_load_n(&loads, __ATOMIC_RELAXED);
 }

@@ -225,8 +225,15 @@ def one(records, event, **match):
     return found[0]
 
 
-def function_names(record):
-    return [f.get("fn") for f in record.get("stack", [])]
+def function_names(record, records):
+    """The function of each native frame of record as the tools name it: the run
+    writes lifetime records' frames unnamed, and they are named from the log's
+    object-load records (modlife.symbolize, as `modlife events` does)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools", "python"))
+    from modlife import symbolize
+    loads = {r["id"]: r for r in records if r["event"] == "object-load"}
+    return [f.get("fn") or ("off" in f and symbolize.function_name(loads.get(f.get("obj")), int(f["off"], 16)))
+            or None for f in record.get("stack", [])]
 
 
 def object_paths(records):

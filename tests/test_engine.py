@@ -66,12 +66,12 @@ def test_xxlimited_lifecycle(interp, entry, tmp_path):
     # The type was made by the module's exec function, inside xxlimited.
     assert frame_objects(xxo, records)[0] == os.path.basename(xx["path"])
     if interp.symbols:
-        assert function_names(xxo)[0] == "xx_modexec"
-        assert "PyModule_ExecDef" in function_names(xxo)
-        assert "module_clear" in function_names(clear)
-        assert "module_dealloc" in function_names(free)
+        assert function_names(xxo, records)[0] == "xx_modexec"
+        assert "PyModule_ExecDef" in function_names(xxo, records)
+        assert "module_clear" in function_names(clear, records)
+        assert "module_dealloc" in function_names(free, records)
     else:
-        assert "PyModule_ExecDef" in function_names(create)  # exported by the executable
+        assert "PyModule_ExecDef" in function_names(create, records)  # exported by the executable
 
     # The Python stack of the teardown points at the line that dropped the module.
     line = XXLIMITED_SCRIPT.splitlines().index("gc.collect()                                   # DROP LINE") + 1
@@ -245,9 +245,9 @@ def test_single_phase_and_static_type(interp, fixtures_for, tmp_path):
                          pythonpath=path).records()
     create = one(records, "module-create", module="legacy")
     assert create["init"] == "single-phase"
-    assert "PyInit_legacy" in function_names(create)
+    assert "PyInit_legacy" in function_names(create, records)
     ready = one(records, "type-ready", type="legacy.Legacy")
-    assert ready["static"] is True and "PyInit_legacy" in function_names(ready)
+    assert ready["static"] is True and "PyInit_legacy" in function_names(ready, records)
 
 
 LIFETIME = ("module-create", "module-exec", "module-clear", "module-free", "type-create", "type-dealloc",
@@ -273,9 +273,10 @@ def test_each_stack_is_written_once(interp, tmp_path):
     creates = [r for r in named if r["event"] == "module-create" and r["module"] == "xxlimited"]
     assert len(creates) == 50 and len({r["stack_id"] for r in creates}) == 1
     assert len(defined) < len(named) / 10
-    resolved = events(read_log(run.logs[0]), "module-create", module="xxlimited")
+    records = read_log(run.logs[0])
+    resolved = events(records, "module-create", module="xxlimited")
     assert all(r["python_stack"][-1] == {"file": "<string>", "line": 4, "function": "<module>"} for r in resolved)
-    assert len({tuple(function_names(r)) for r in resolved}) == 1 and function_names(resolved[0])
+    assert len({tuple(function_names(r, records)) for r in resolved}) == 1 and function_names(resolved[0], records)
 
 
 def test_stack_ids_off_writes_stacks_inline(tmp_path):
@@ -284,7 +285,7 @@ def test_stack_ids_off_writes_stacks_inline(tmp_path):
     raw = [json.loads(line) for line in open(run.logs[0])]
     assert not [r for r in raw if r["event"] == "stack" or "stack_id" in r]
     create = one(raw, "module-create", module="xxlimited")
-    assert function_names(create) and create["python_stack"]
+    assert function_names(create, raw) and create["python_stack"]
 
 
 def test_stack_options(interp, tmp_path):
@@ -419,7 +420,7 @@ del d, inner
     outer = one(records, "module-create", module="variants")
     assert outer["init"] == "multi-phase"
     # Seen as the create slot returns, inside CPython.
-    assert function_names(outer)[0] == "PyModule_FromDefAndSpec2"
+    assert function_names(outer, records)[0] == "PyModule_FromDefAndSpec2"
     types = {r["type"]: r for r in events(records, "type-create") if r["type"].startswith("variants.")}
     expected = {"variants.Plain", "variants.Derived"} | ({"variants.FromMetaclass"} if interp.version >= (3, 12) else set())
     assert set(types) == expected
@@ -428,7 +429,7 @@ del d, inner
     if interp.version >= (3, 12):
         assert types["variants.FromMetaclass"]["instance"] == outer["instance"]
     inner = one(records, "module-create", module="variants_inner")
-    assert "make_module" in function_names(inner)
+    assert "make_module" in function_names(inner, records)
     assert one(records, "module-free", module="variants_inner")["instance"] == inner["instance"]
 
 

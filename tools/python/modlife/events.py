@@ -1,7 +1,7 @@
 """`modlife events LOG...`: the lifetime records of each process, one line each."""
 import os
 
-from modlife import logfile, visible
+from modlife import logfile, symbolize, visible
 
 LIFETIME = {
     "interp-create", "interp-finalize", "module-create", "module-exec", "module-clear",
@@ -13,8 +13,10 @@ def top_frame(record, objects):
     for frame in record.get("stack", []):
         obj = objects.get(frame.get("obj"), {})
         where = os.path.basename(obj.get("path", "?"))
-        if frame.get("fn"):
-            return "%s (%s)" % (frame["fn"], where)
+        # Lifetime records' frames come unnamed: named here, as the run would have.
+        fn = frame.get("fn") or ("off" in frame and symbolize.function_name(obj, int(frame["off"], 16)))
+        if fn:
+            return "%s (%s)" % (fn, where)
         return "%s+%s" % (where, frame.get("off", frame.get("ip")))
     return ""
 

@@ -2,8 +2,9 @@
 records (path, build id, offset) and the debug info of each object, through
 binutils' addr2line, one call per object for all its frames.
 
-The run usually named functions itself (ELF symbol tables) and gives file:line
-only for findings; this fills in the rest.  An object rebuilt since the run (its
+The run names the frames of findings itself (function from ELF symbol tables,
+file:line from DWARF) and writes those of lifetime records unnamed, so that a
+process without findings loads no symbol tables; this names the rest.  An object rebuilt since the run (its
 build id no longer matches) is not used: its lines would be wrong."""
 import bisect
 import mmap
@@ -124,6 +125,18 @@ class FunctionSymbols:
                 return name
         addr, size, name = self.syms[lo]
         return name if not size else None
+
+
+def function_name(load, off):
+    """The function of the frame at offset off (a return address) of the object of
+    the object-load record load, by the library's rule; None if unknown or if the
+    file is no longer the one the run loaded (build id)."""
+    path = (load or {}).get("path")
+    if not path or off is None or not os.path.isfile(path):
+        return None
+    if load.get("build_id") and build_id(path) not in (None, load["build_id"]):
+        return None
+    return _per_file("symbols", path, FunctionSymbols).lookup(max(off - 1, 0))
 
 
 _warned_missing = False  # once per run, not per log
