@@ -111,8 +111,7 @@ static void log_process_start(int forked, int continued)
     json_kv_bool(&r.j, "symbolize", ml_opts.symbolize);
     json_kv_bool(&r.j, "stack_ids", ml_opts.stack_ids);
     json_end_object(&r.j);
-    /* 2: lifetime records may name their stacks ("stack" records, "stack_id"). */
-    json_kv_int(&r.j, "log_format", 2);
+    json_kv_int(&r.j, "log_format", ML_LOG_FORMAT_NUMBER);
     ml_record_end(&r);
 }
 

@@ -15,64 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#define ML_SEVERITY_ERROR 1
+#define ML_SEVERITY_WARNING 0
 const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
-    [ML_STATE_USE_AFTER_CLEAR] = {"state-use-after-clear", 1,
-        "Module state must not be used after the module's m_clear has run: its references are gone "
-        "and the module is being torn down.",
-        "Code that runs during teardown (tp_dealloc, tp_finalize, weakref callbacks) must not reach module "
-        "state through PyType_GetModuleByDef/PyType_GetModuleState once m_clear has run; keep what the "
-        "dealloc needs in the object itself, or check for NULL members."},
-    [ML_STATE_USE_AFTER_FREE] = {"state-use-after-free", 1,
-        "Module state belongs to one module object and is freed with it; do not keep pointers to it "
-        "(for instance in C globals) beyond the module's lifetime.",
-        "Fetch the state from the module each time (PyModule_GetState, PyType_GetModuleState, the "
-        "defining_class argument) instead of caching the pointer in a C global or an object that outlives the "
-        "module."},
-    [ML_TYPE_OUTLIVES_MODULE] = {"type-outlives-module", 1,
-        "A heap type made for a module belongs to that module instance; keep it in the module state "
-        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module.",
-        "Create the type in Py_mod_exec with PyType_FromModuleAndSpec, store it in the module state, visit it "
-        "in m_traverse and clear it in m_clear."},
-    [ML_DEALLOC_MISSING_TYPE_DECREF] = {"dealloc-missing-type-decref", 1,
-        "Instances of heap types hold a reference to their type: tp_dealloc must Py_DECREF(Py_TYPE(self)) "
-        "after freeing the object.",
-        "In tp_dealloc: PyTypeObject *tp = Py_TYPE(self); ... tp->tp_free(self); Py_DECREF(tp);"},
-    [ML_TRAVERSE_MISSING_TYPE_VISIT] = {"traverse-missing-type-visit", 0,
-        "A heap type's tp_traverse must visit Py_TYPE(self) (Python 3.9+), so the garbage collector sees "
-        "the instance's reference to its type.",
-        "Start tp_traverse with Py_VISIT(Py_TYPE(self)); when it delegates to a base type's tp_traverse, make "
-        "sure the type is visited exactly once."},
-    [ML_PYOBJECT_NEW_ON_GC_TYPE] = {"pyobject-new-on-gc-type", 1,
-        "Objects of types with Py_TPFLAGS_HAVE_GC must be allocated with PyObject_GC_New (or tp_alloc), "
-        "never PyObject_New, which leaves out the GC header.",
-        "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, and free "
-        "with PyObject_GC_Del (tp_free)."},
-    [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
-        "tp_free must match how instances are allocated: PyObject_GC_Del for GC types, PyObject_Free "
-        "otherwise.",
-        "Leave Py_tp_free out of the spec so CPython inherits the right one, or set it to match "
-        "Py_TPFLAGS_HAVE_GC."},
-    [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
-        "A module with multi-phase initialization must not use static types: one type would be shared "
-        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",
-        "Replace the static PyTypeObject with a PyType_Spec and create the type per module in Py_mod_exec "
-        "with PyType_FromModuleAndSpec."},
-    [ML_STATE_FROM_NON_MODULE] = {"state-from-non-module", 0,
-        "PyModule_GetState takes a module object; to reach the state from a method of a type, use "
-        "PyType_GetModuleByDef (or the defining_class argument).",
-        "Pass the module object: in a method of a type use PyType_GetModuleByDef(Py_TYPE(self), &def) or "
-        "METH_METHOD and the defining_class argument."},
-    [ML_FINALIZE_CRASH] = {"finalize-crash", 1,
-        "Module teardown (m_clear, m_free, tp_dealloc during finalization) must not touch state that is "
-        "already gone.",
-        "Read the report's stacks: the slot that was running, the module's last lifetime events and what was "
-        "still alive tell which object was used after its module was torn down."},
-    [ML_STATE_FROM_OTHER_INTERPRETER] = {"state-from-other-interpreter", 1,
-        "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its "
-        "own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
-        "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class "
-        "argument, or PyModule_GetState(module) of the module the function was called with; keep per-module "
-        "objects in the module state, not in static variables."},
+#define ML_KIND(id, name, severity, rule, fix, when) [ML_##id] = {name, ML_SEVERITY_##severity, rule, fix},
+#include "kinds.def"
 };
 
 static int enabled[ML_KIND_COUNT];

@@ -1,5 +1,5 @@
-/* Findings: the lifecycle bugs modlife reports.  The kinds and their names are a
- * contract (DESIGN.md): tests, suppressions and reports use them.  A finding goes
+/* Findings: the lifecycle bugs modlife reports.  The kinds are defined in kinds.def,
+ * with the tools' copy generated from it: tests, suppressions and reports name them.  A finding goes
  * through one pipeline: enabled kind? suppressed? seen here before? then a
  * "finding" record in the log and one report on stderr (report_text.c). */
 #ifndef MODLIFE_FINDINGS_H
@@ -11,17 +11,8 @@
 struct ml_crash_story;
 
 enum ml_kind {
-    ML_STATE_USE_AFTER_CLEAR,
-    ML_STATE_USE_AFTER_FREE,
-    ML_TYPE_OUTLIVES_MODULE,
-    ML_DEALLOC_MISSING_TYPE_DECREF,
-    ML_TRAVERSE_MISSING_TYPE_VISIT,
-    ML_PYOBJECT_NEW_ON_GC_TYPE,
-    ML_TP_FREE_OVERRIDE,
-    ML_STATIC_TYPE_IN_MULTIPHASE_MODULE,
-    ML_STATE_FROM_NON_MODULE,
-    ML_FINALIZE_CRASH,
-    ML_STATE_FROM_OTHER_INTERPRETER,
+#define ML_KIND(id, name, severity, rule, fix, when) ML_##id,
+#include "kinds.def"
     ML_KIND_COUNT
 };
 
@@ -29,7 +20,7 @@ struct ml_kind_info {
     const char *name;
     int error;        /* 1: error (memory-unsafe or leaks), 0: warning */
     const char *rule; /* the HOWTO rule it breaks */
-    const char *fix;  /* how to fix it (the tools' kinds.py says the same) */
+    const char *fix;  /* how to fix it */
 };
 
 extern const struct ml_kind_info ml_kinds[ML_KIND_COUNT];

@@ -11,6 +11,12 @@
 
 #define ML_RECORD_MAX (48 * 1024)
 
+/* process-start's "log_format" (events.def says when it changes). */
+enum {
+#define ML_LOG_FORMAT(number) ML_LOG_FORMAT_NUMBER = number
+#include "events.def"
+};
+
 struct ml_record {
     struct json j;
     size_t header_len;

@@ -41,12 +41,26 @@ def test_command_line_page_has_every_subcommand_and_option():
         assert option in text
 
 
+def _section(text, title, end):
+    return text[text.index("\n" + title + "\n"):text.index("\n" + end + "\n")]
+
+
 def test_library_page_has_every_option_and_kind():
+    """Exactly the keys and kinds of the library (options.def, kinds.def), in order,
+    each with its rule and fix."""
+    sys.path.insert(0, os.path.join(TOP, "tools", "python"))
+    from modlife import kinds, options
     text = rendered("libmodlife.7")
-    options = re.findall(r'\{"(\w+)", (?:STR|INT|BOOL)\(', open(os.path.join(TOP, "instrument", "options.c")).read())
-    kinds = re.findall(r'\] = \{"([a-z-]+)", [01],', open(os.path.join(TOP, "instrument", "findings.c")).read())
-    assert len(options) >= 9 and len(kinds) == 11
-    for name in options:
-        assert name + "=" in text, name
-    for kind in kinds:
-        assert kind in text, kind
+    listed = re.findall(r"^       (\w+)=(\S+)$", _section(text, "OPTIONS", "FINDING KINDS"), re.M)
+    assert [name for name, _ in listed] == [o.name for o in options.OPTIONS]
+    assert len(listed) == 14
+    for (name, metavar), o in zip(listed, options.OPTIONS):
+        assert metavar == "0|1" if o.type == "bool" else metavar != "0|1", name
+    section = _section(text, "FINDING KINDS", "REPORTS")
+    listed = re.findall(r"^       ([a-z-]+) \((error|warning)\)$", section, re.M)
+    assert listed == [(k.name, k.severity) for k in kinds.KINDS]
+    assert len(listed) == 11
+    def flat(t):  # roff fills and hyphenates lines
+        return re.sub(r"[\s-]+", "", t)
+    for k in kinds.KINDS:
+        assert flat("Rule: " + k.rule) in flat(section) and flat("Fix: " + k.fix) in flat(section), k.name
