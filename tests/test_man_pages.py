@@ -31,12 +31,16 @@ def test_command_line_page_has_every_subcommand_and_option():
     text = rendered("modlife.1")
     parser = cli.build_parser("x")
     subparsers = next(a for a in parser._actions if a.dest == "subcommand").choices
+    assert {"run", "report", "events", "lifetimes", "timeline"} <= set(subparsers), sorted(subparsers)
+    checked = 0
     for name, sub in subparsers.items():
         assert "modlife " + name in text, name
         for action in sub._actions:
             for option in action.option_strings:
                 if option not in ("-h", "--help"):
                     assert option in text, (name, option)
+                    checked += 1
+    assert checked >= 20, checked
     for option in ("--modlife-fail-on", "--modlife-log-dir", "--modlife-suppressions"):
         assert option in text
 
