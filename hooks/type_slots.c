@@ -310,7 +310,7 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     }
     ml_registry_unlock();
     if (first)
-        ml_event_type("type-dealloc", &copy, &c);
+        ml_event_type(ML_EVENT_TYPE_DEALLOC, &copy, &c);
     if (rec) {
         py.Py_DecRef(weakref); /* ours since adoption; the caller holds its own */
         if (!freed)
@@ -407,6 +407,6 @@ void ml_type_adopt(PyTypeObject *type, PyObject *module, const PyType_Spec *spec
     ml_registry_unlock();
     ml_check_type_layout(type, module);
     watch(rec, type);
-    ml_event_type("type-create", &copy, &c);
+    ml_event_type(ML_EVENT_TYPE_CREATE, &copy, &c);
     ml_check_tp_free(&copy, spec);
 }

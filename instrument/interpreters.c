@@ -46,7 +46,7 @@ void ml_interp_ending(void)
 {
     long long id;
     if (mark_finalizing(&id))
-        ml_event_interp("interp-finalize", id, current_interp() == py.PyInterpreterState_Main());
+        ml_event_interp(ML_EVENT_INTERP_FINALIZE, id, current_interp() == py.PyInterpreterState_Main());
 }
 
 static void register_atexit(void)
@@ -85,7 +85,7 @@ long long ml_interp_current(enum ml_interp_context ctx)
     if (announce && interp != py.PyInterpreterState_Main())
         __atomic_store_n(&ml_interp_several, 1, __ATOMIC_RELEASE);
     if (announce)
-        ml_event_interp("interp-create", id, interp == py.PyInterpreterState_Main());
+        ml_event_interp(ML_EVENT_INTERP_CREATE, id, interp == py.PyInterpreterState_Main());
     if (hook_finalize)
         register_atexit();
     return id;

@@ -6,16 +6,11 @@
 #define MODLIFE_LOG_WRITER_H
 
 #include "json_writer.h"
+#include "log_contract.h"
 
 #include <stddef.h>
 
 #define ML_RECORD_MAX (48 * 1024)
-
-/* process-start's "log_format" (events.def says when it changes). */
-enum {
-#define ML_LOG_FORMAT(number) ML_LOG_FORMAT_NUMBER = number
-#include "events.def"
-};
 
 struct ml_record {
     struct json j;
@@ -44,7 +39,7 @@ long long ml_log_now(void);
 void ml_log_reset_clock(void);
 
 /* A record: begin writes "event", "t", "tid"; end closes it and writes the line. */
-void ml_record_begin(struct ml_record *r, const char *event);
+void ml_record_begin(struct ml_record *r, enum ml_event event);
 void ml_record_end(struct ml_record *r);
 
 /* 1 while this thread copies a record under the window lock: a signal handler

@@ -148,3 +148,13 @@ def test_a_log_is_of_the_defined_format_events_and_defaults(interp, tmp_path):
     for key in ("stack_depth", "python_stack", "symbolize", "stack_ids"):
         assert start["options"][key] == options.BY_NAME[key].default, key
     assert read_log(run.logs[0])[0]["event"] == "process-start"
+
+
+def test_the_tools_name_only_defined_events():
+    """The tools' sets of events (which to print, which to read whole, what each must
+    hold) name events of events.def: a misspelt one would match no record."""
+    from modlife import events, model
+    defined = set(_contracts.EVENTS)
+    for name, names in (("events.LIFETIME", events.LIFETIME), ("model.FINDINGS_ONLY", model.FINDINGS_ONLY),
+                        ("logfile._WHOLE", logfile._WHOLE), ("logfile._REQUIRED", set(logfile._REQUIRED))):
+        assert names and set(names) <= defined, (name, set(names) - defined)

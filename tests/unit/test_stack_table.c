@@ -14,11 +14,11 @@
 static char written[8][256];
 static int records;
 
-void ml_record_begin(struct ml_record *r, const char *event)
+void ml_record_begin(struct ml_record *r, enum ml_event event)
 {
     json_init(&r->j, r->buf, sizeof r->buf - 1);
     json_begin_object(&r->j);
-    json_kv_string(&r->j, "event", event);
+    json_kv_string(&r->j, "event", ml_event_name(event));
 }
 
 void ml_record_end(struct ml_record *r)
