@@ -45,6 +45,12 @@ def test_command_line_page_has_every_subcommand_and_option():
         assert option in text
 
 
+def rows(table, macro):
+    """The rows of an instrument/*.def table: one a line that starts with its macro."""
+    with open(os.path.join(TOP, "instrument", table)) as f:
+        return len(re.findall(r"^%s\(" % macro, f.read(), re.M))
+
+
 def _section(text, title, end):
     return text[text.index("\n" + title + "\n"):text.index("\n" + end + "\n")]
 
@@ -57,13 +63,13 @@ def test_library_page_has_every_option_and_kind():
     text = rendered("libmodlife.7")
     listed = re.findall(r"^       (\w+)=(\S+)$", _section(text, "OPTIONS", "FINDING KINDS"), re.M)
     assert [name for name, _ in listed] == [o.name for o in options.OPTIONS]
-    assert len(listed) == 14
+    assert len(listed) == rows("options.def", r"ML_OPTION_(?:STRING|INT|BOOL)")
     for (name, metavar), o in zip(listed, options.OPTIONS):
         assert metavar == "0|1" if o.type == "bool" else metavar != "0|1", name
     section = _section(text, "FINDING KINDS", "REPORTS")
     listed = re.findall(r"^       ([a-z-]+) \((error|warning)\)$", section, re.M)
     assert listed == [(k.name, k.severity) for k in kinds.KINDS]
-    assert len(listed) == 11
+    assert len(listed) == rows("kinds.def", "ML_KIND")
     def flat(t):  # roff fills and hyphenates lines
         return re.sub(r"[\s-]+", "", t)
     for k in kinds.KINDS:
