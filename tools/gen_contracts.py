@@ -137,11 +137,13 @@ def python_module(instrument):
     return "\n".join(lines)
 
 
-def roff(text):
-    """Plain text, *bold* and %italic% as man page source."""
+def roff(text, markup=True):
+    """Plain text as man page source; with markup, *bold* and %italic% (options.def's
+    help; a kind's text is C and may hold '*')."""
     text = text.replace("\\", "\\e").replace("-", "\\-").replace("'", "\\(aq").replace('"', "\\(dq")
-    text = re.sub(r"\*([^*]+)\*", r"\\fB\1\\fP", text)
-    text = re.sub(r"%([^%]+)%", r"\\fI\1\\fP", text)
+    if markup:
+        text = re.sub(r"\*([^*]+)\*", r"\\fB\1\\fP", text)
+        text = re.sub(r"%([^%]+)%", r"\\fI\1\\fP", text)
     text = re.sub(r"\. +(?=[A-Z])", ".\n", text)  # a sentence ends a line, for roff's spacing
     return "\\&" + text if text.startswith((".", "'")) else text
 
@@ -162,10 +164,10 @@ def man_options(instrument):
 def man_kinds(instrument):
     lines = []
     for k in kinds(instrument):
-        lines += [".TP", '.BR %s " (%s)"' % (roff(k["name"]), k["severity"]),
-                  "Rule: " + roff(k["rule"]), ".br", "Fix: " + roff(k["fix"])]
+        lines += [".TP", '.BR %s " (%s)"' % (roff(k["name"], False), k["severity"]),
+                  "Rule: " + roff(k["rule"], False), ".br", "Fix: " + roff(k["fix"], False)]
         if k["when"]:
-            lines += [".br", "When: " + roff(k["when"])]
+            lines += [".br", "When: " + roff(k["when"], False)]
     return lines
 
 
