@@ -74,3 +74,14 @@ def test_library_page_has_every_option_and_kind():
         return re.sub(r"[\s-]+", "", t)
     for k in kinds.KINDS:
         assert flat("Rule: " + k.rule) in flat(section) and flat("Fix: " + k.fix) in flat(section), k.name
+
+
+def test_library_page_names_every_event():
+    """THE LOG names each event of events.def."""
+    sys.path.insert(0, os.path.join(TOP, "tools", "python"))
+    from modlife import _contracts
+    section = _section(rendered("libmodlife.7"), "THE LOG", "SECURITY")
+    assert _contracts.EVENTS
+    flat = re.sub(r"[\s-]+", "", section)  # roff hyphenates "interp-create" as "interp-cre-ate"
+    missing = [e for e in _contracts.EVENTS if e.replace("-", "") not in flat]
+    assert not missing, missing
