@@ -84,13 +84,13 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
         ml_registry_unlock();
     }
     if (rec)
-        ml_event_module("module-create", &copy, &c, late);
+        ml_event_module(ML_EVENT_MODULE_CREATE, &copy, &c, late);
     else
         ml_saved_stack_release(&c.saved);
 }
 
 /* Moves module to phase and writes event. */
-static void module_event(PyObject *module, const char *event, enum ml_module_phase phase)
+static void module_event(PyObject *module, enum ml_event event, enum ml_module_phase phase)
 {
     struct ml_def_rec *def = def_of(module);
     ml_registry_lock();
@@ -110,7 +110,7 @@ static void module_event(PyObject *module, const char *event, enum ml_module_pha
 
 static int run_exec_slot(int n, PyObject *module)
 {
-    module_event(module, "module-exec", ML_MOD_EXECUTED);
+    module_event(module, ML_EVENT_MODULE_EXEC, ML_MOD_EXECUTED);
     struct ml_slot_frame frame;
     ml_slot_push(&frame, ML_SLOT_MODULE_EXEC, module, NULL);
     int result = exec_slots[n].orig(module);
@@ -204,7 +204,7 @@ static int wrap_m_traverse(PyObject *module, visitproc visit, void *arg)
 static int wrap_m_clear(PyObject *module)
 {
     struct ml_def_rec *def = def_of(module);
-    module_event(module, "module-clear", ML_MOD_CLEARED);
+    module_event(module, ML_EVENT_MODULE_CLEAR, ML_MOD_CLEARED);
     if (!def || !def->orig_clear)
         return 0;
     struct ml_slot_frame frame;
@@ -217,7 +217,7 @@ static int wrap_m_clear(PyObject *module)
 static void wrap_m_free(void *module)
 {
     struct ml_def_rec *def = def_of(module);
-    module_event(module, "module-free", ML_MOD_FREED);
+    module_event(module, ML_EVENT_MODULE_FREE, ML_MOD_FREED);
     if (def && def->orig_free) {
         struct ml_slot_frame frame;
         ml_slot_push(&frame, ML_SLOT_MODULE_TEARDOWN, module, NULL);

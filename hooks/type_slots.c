@@ -305,7 +305,7 @@ static PyObject *type_died(PyObject *self, PyObject *weakref)
     struct ml_type_rec copy;
     struct ml_type_rec *rec = ml_type_died(weakref, &first, &copy);
     if (first)
-        ml_event_type("type-dealloc", &copy, &c);
+        ml_event_type(ML_EVENT_TYPE_DEALLOC, &copy, &c);
     if (rec && copy.freed)
         ml_type_freed(&copy);
     if (rec) {
@@ -410,7 +410,7 @@ static int adopt(PyTypeObject *type, PyObject *module, int own_dealloc, int own_
     ml_registry_unlock();
     ml_check_type_layout(type, module);
     watch(rec, type);
-    ml_event_type("type-create", adopted, &c);
+    ml_event_type(ML_EVENT_TYPE_CREATE, adopted, &c);
     return 1;
 }
 

@@ -150,7 +150,7 @@ static int is_patch_candidate(const struct dl_phdr_info *info, uintptr_t lo, uin
 static void log_object(const struct ml_object *o, int candidate)
 {
     struct ml_record r;
-    ml_record_begin(&r, "object-load");
+    ml_record_begin(&r, ML_EVENT_OBJECT_LOAD);
     json_kv_int(&r.j, "id", o->id);
     json_kv_string(&r.j, "path", o->path);
     json_kv_hex(&r.j, "base", o->base);

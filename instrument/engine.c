@@ -82,7 +82,7 @@ static void log_process_start(int forked, int continued)
     struct ml_record r;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    ml_record_begin(&r, "process-start");
+    ml_record_begin(&r, ML_EVENT_PROCESS_START);
     json_kv_int(&r.j, "pid", getpid());
     json_kv_int(&r.j, "ppid", getppid());
     json_kv_bool(&r.j, "forked", forked);
@@ -105,22 +105,21 @@ static void log_process_start(int forked, int continued)
     json_kv_bool(&r.j, "symbolize", ml_opts.symbolize);
     json_kv_bool(&r.j, "stack_ids", ml_opts.stack_ids);
     json_end_object(&r.j);
-    /* 2: lifetime records may name their stacks ("stack" records, "stack_id"). */
-    json_kv_int(&r.j, "log_format", 2);
+    json_kv_int(&r.j, "log_format", ML_LOG_FORMAT_NUMBER);
     ml_record_end(&r);
 }
 
 /* arg: why the record is written again. */
 static void relog_module(struct ml_module_rec *m, void *arg)
 {
-    ml_event_module("module-create", m, NULL, arg);
+    ml_event_module(ML_EVENT_MODULE_CREATE, m, NULL, arg);
 }
 
 static void relog_type(struct ml_type_rec *t, void *arg)
 {
     (void)arg;
     if (t->alive)
-        ml_event_type("type-create", t, NULL);
+        ml_event_type(ML_EVENT_TYPE_CREATE, t, NULL);
 }
 
 /* The log was cut under us (logrotate's copytruncate) and is appended to from now
@@ -209,7 +208,7 @@ static void log_process_exit(void)
     ml_findings_run_exit_checks();
     struct ml_record r;
     struct exit_summary s = {&r.j, 0, 0};
-    ml_record_begin(&r, "process-exit");
+    ml_record_begin(&r, ML_EVENT_PROCESS_EXIT);
     ml_registry_lock();
     json_key(&r.j, "alive_modules");
     json_begin_array(&r.j);

@@ -33,11 +33,11 @@ static void write_capture(struct ml_record *r, const struct ml_capture *c)
         write_lifetime_stacks(&r->j, c->native.ips, c->native.depth, c->saved.python);
 }
 
-void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
+void ml_event_module(enum ml_event event, const struct ml_module_rec *m, const struct ml_capture *c,
                      const char *note)
 {
     struct ml_record r;
-    ml_ring_add(event, m->def ? m->def->name : NULL, m->instance, NULL, m->interp);
+    ml_ring_add(ml_event_name(event), m->def ? m->def->name : NULL, m->instance, NULL, m->interp);
     ml_record_begin(&r, event);
     json_kv_string(&r.j, "module", m->def ? m->def->name : NULL);
     json_kv_int(&r.j, "instance", (long long)m->instance);
@@ -57,10 +57,10 @@ void ml_event_module(const char *event, const struct ml_module_rec *m, const str
     ml_record_end(&r);
 }
 
-void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c)
+void ml_event_type(enum ml_event event, const struct ml_type_rec *t, const struct ml_capture *c)
 {
     struct ml_record r;
-    ml_ring_add(event, t->module_name, t->module_instance, t->qualname, t->interp);
+    ml_ring_add(ml_event_name(event), t->module_name, t->module_instance, t->qualname, t->interp);
     ml_record_begin(&r, event);
     json_kv_string(&r.j, "type", t->qualname);
     json_kv_int(&r.j, "type_id", (long long)t->seq);
@@ -81,7 +81,7 @@ void ml_event_type(const char *event, const struct ml_type_rec *t, const struct 
 void ml_event_static_type(const PyTypeObject *type, long long interp, const struct ml_capture *c)
 {
     struct ml_record r;
-    ml_record_begin(&r, "type-ready");
+    ml_record_begin(&r, ML_EVENT_TYPE_READY);
     json_kv_string(&r.j, "type", type->tp_name);
     json_kv_hex(&r.j, "address", (uintptr_t)type);
     json_kv_int(&r.j, "interp", interp);
@@ -90,7 +90,7 @@ void ml_event_static_type(const PyTypeObject *type, long long interp, const stru
     ml_record_end(&r);
 }
 
-void ml_event_interp(const char *event, long long id, int is_main)
+void ml_event_interp(enum ml_event event, long long id, int is_main)
 {
     struct ml_record r;
     ml_record_begin(&r, event);
@@ -117,7 +117,7 @@ static void write_finding_stack(struct json *j, const struct ml_finding *f, cons
 
 static void write_finding(struct ml_record *rec, const struct ml_finding *f, const struct ml_stack *access)
 {
-    ml_record_begin(rec, "finding");
+    ml_record_begin(rec, ML_EVENT_FINDING);
     json_kv_string(&rec->j, "kind", ml_kinds[f->kind].name);
     json_kv_string(&rec->j, "severity", ml_finding_is_error(f) ? "error" : "warning");
     json_kv_string(&rec->j, "message", f->message);

@@ -6,6 +6,7 @@
 #define MODLIFE_EVENTS_H
 
 #include "findings.h"
+#include "log_contract.h"
 #include "registry.h"
 
 /* The stacks of an event, taken once: all native frames for the log record, and
@@ -18,11 +19,11 @@ struct ml_capture {
 void ml_capture_stacks(struct ml_capture *c);
 
 /* c: the stacks to write, or NULL for none. */
-void ml_event_module(const char *event, const struct ml_module_rec *m, const struct ml_capture *c,
+void ml_event_module(enum ml_event event, const struct ml_module_rec *m, const struct ml_capture *c,
                      const char *note);
-void ml_event_type(const char *event, const struct ml_type_rec *t, const struct ml_capture *c);
+void ml_event_type(enum ml_event event, const struct ml_type_rec *t, const struct ml_capture *c);
 void ml_event_static_type(const PyTypeObject *type, long long interp, const struct ml_capture *c);
-void ml_event_interp(const char *event, long long id, int is_main);
+void ml_event_interp(enum ml_event event, long long id, int is_main);
 void ml_event_finding(const struct ml_finding *f, const struct ml_stack *access);
 
 #endif

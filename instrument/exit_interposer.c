@@ -67,7 +67,7 @@ static void record_exit(int status)
     if (!ml_log_is_open() || getpid() != owner || !ml_exit_claim())
         return;
     struct ml_record r;
-    ml_record_begin(&r, "process-exit");
+    ml_record_begin(&r, ML_EVENT_PROCESS_EXIT);
     json_kv_string(&r.j, "how", "_exit");
     json_kv_int(&r.j, "status", status & 0xff);
     ml_record_end(&r);

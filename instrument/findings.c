@@ -277,7 +277,7 @@ static __attribute__((noinline)) void log_suppressed(const struct ml_finding *f,
     char text[sizeof rule->kind + sizeof rule->pattern + 1];
     snprintf(text, sizeof text, "%s:%s", rule->kind, rule->pattern);
     struct ml_record r;
-    ml_record_begin(&r, "finding-suppressed");
+    ml_record_begin(&r, ML_EVENT_FINDING_SUPPRESSED);
     json_kv_string(&r.j, "kind", ml_kinds[f->kind].name);
     json_kv_string(&r.j, "module", f->module);
     json_kv_string(&r.j, "type", f->type);

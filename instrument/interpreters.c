@@ -52,7 +52,7 @@ void ml_interp_ending(void)
     if (!mark_finalizing(&id))
         return;
     int is_main = current_interp() == py.PyInterpreterState_Main();
-    ml_event_interp("interp-finalize", id, is_main);
+    ml_event_interp(ML_EVENT_INTERP_FINALIZE, id, is_main);
     if (is_main) /* the subinterpreters destroyed before are gone by now */
         ml_interp_check_outliving(-1);
 }
@@ -93,7 +93,7 @@ long long ml_interp_current(enum ml_interp_context ctx)
     if (announce && interp != py.PyInterpreterState_Main())
         __atomic_store_n(&ml_interp_several, 1, __ATOMIC_RELEASE);
     if (announce)
-        ml_event_interp("interp-create", id, interp == py.PyInterpreterState_Main());
+        ml_event_interp(ML_EVENT_INTERP_CREATE, id, interp == py.PyInterpreterState_Main());
     if (hook_finalize)
         register_atexit();
     return id;

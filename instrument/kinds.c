@@ -3,84 +3,14 @@
 
 #include <string.h>
 
+#define KIND_SEVERITY_ERROR 1
+#define KIND_SEVERITY_WARNING 0
 const struct ml_kind_info ml_kinds[ML_KIND_COUNT] = {
-    [ML_STATE_USE_AFTER_CLEAR] = {"state-use-after-clear", 1,
-        "Module state must not be used after the module's m_clear has run: its references are gone "
-        "and the module is being torn down.",
-        "Code that runs during teardown (tp_dealloc, tp_finalize, weakref callbacks) must not reach module "
-        "state through PyType_GetModuleByDef/PyType_GetModuleState once m_clear has run; keep what the "
-        "dealloc needs in the object itself, or check for NULL members."},
-    [ML_STATE_USE_AFTER_FREE] = {"state-use-after-free", 1,
-        "Module state belongs to one module object and is freed with it; do not keep pointers to it "
-        "(for instance in C globals) beyond the module's lifetime.",
-        "Fetch the state from the module each time (PyModule_GetState, PyType_GetModuleState, the "
-        "defining_class argument) instead of caching the pointer in a C global or an object that outlives the "
-        "module."},
-    [ML_TYPE_OUTLIVES_MODULE] = {"type-outlives-module", 1,
-        "A heap type made for a module belongs to that module instance; keep it in the module state "
-        "(PyType_FromModuleAndSpec), not in C globals, so it dies with the module.",
-        "Create the type in Py_mod_exec with PyType_FromModuleAndSpec, store it in the module state, visit it "
-        "in m_traverse and clear it in m_clear."},
-    [ML_DEALLOC_MISSING_TYPE_DECREF] = {"dealloc-missing-type-decref", 1,
-        "Instances of heap types hold a reference to their type: tp_dealloc must Py_DECREF(Py_TYPE(self)) "
-        "after freeing the object.",
-        "In tp_dealloc: PyTypeObject *tp = Py_TYPE(self); ... tp->tp_free(self); Py_DECREF(tp);"},
-    [ML_TRAVERSE_MISSING_TYPE_VISIT] = {"traverse-missing-type-visit", 0,
-        "A heap type's tp_traverse must visit Py_TYPE(self) (Python 3.9+), so the garbage collector sees "
-        "the instance's reference to its type.",
-        "Start tp_traverse with Py_VISIT(Py_TYPE(self)); when it delegates to a base type's tp_traverse, make "
-        "sure the type is visited exactly once."},
-    [ML_PYOBJECT_NEW_ON_GC_TYPE] = {"pyobject-new-on-gc-type", 1,
-        "Objects of types with Py_TPFLAGS_HAVE_GC must be allocated with PyObject_GC_New (or tp_alloc), "
-        "never PyObject_New, which leaves out the GC header.",
-        "Allocate with PyObject_GC_New or type->tp_alloc(type, 0), track with PyObject_GC_Track, and free "
-        "with PyObject_GC_Del (tp_free)."},
-    [ML_TP_FREE_OVERRIDE] = {"tp-free-override", 1,
-        "tp_free must be left to its default, which matches how instances are allocated (PyObject_GC_Del for "
-        "GC types, PyObject_Free otherwise): do not override it. A tp_free that cannot free what tp_alloc "
-        "made is an error, any other override a warning.",
-        "Leave Py_tp_free out of the spec so CPython inherits the matching one; release what the object "
-        "holds in tp_dealloc, before calling tp_free."},
-    [ML_STATIC_TYPE_IN_MULTIPHASE_MODULE] = {"static-type-in-multiphase-module", 0,
-        "A module with multi-phase initialization must not use static types: one type would be shared "
-        "by every module instance and interpreter. Use heap types (PyType_FromModuleAndSpec).",
-        "Replace the static PyTypeObject with a PyType_Spec and create the type per module in Py_mod_exec "
-        "with PyType_FromModuleAndSpec."},
-    [ML_STATE_FROM_NON_MODULE] = {"state-from-non-module", 0,
-        "PyModule_GetState takes a module object; to reach the state from a method of a type, use "
-        "PyType_GetModuleByDef (or the defining_class argument).",
-        "Pass the module object: in a method of a type use PyType_GetModuleByDef(Py_TYPE(self), &def) or "
-        "METH_METHOD and the defining_class argument."},
-    [ML_FINALIZE_CRASH] = {"finalize-crash", 1,
-        "Module teardown (m_clear, m_free, tp_dealloc during finalization) must not touch state that is "
-        "already gone.",
-        "Read the report's stacks: the slot that was running, the module's last lifetime events and what was "
-        "still alive tell which object was used after its module was torn down."},
-    [ML_STATE_FROM_OTHER_INTERPRETER] = {"state-from-other-interpreter", 1,
-        "Module state belongs to one module instance, which belongs to one interpreter; each interpreter has its "
-        "own. Do not keep a module object, its types or its state in C globals shared by every interpreter.",
-        "Reach the state from the object at hand: PyType_GetModuleByDef(Py_TYPE(self), &def), the defining_class "
-        "argument, or PyModule_GetState(module) of the module the function was called with; keep per-module "
-        "objects in the module state, not in static variables."},
-    [ML_DANGLING_GLOBAL] = {"dangling-global", 1,
-        "Module objects, module state and heap types belong to one module instance; a C global that points "
-        "to them dangles once that instance is gone (and is shared by every interpreter).",
-        "Do not keep the module, its state or its types in C globals: keep them in the module state and reach "
-        "them from the object at hand (PyType_GetModuleByDef, defining_class); if a global cannot be avoided, "
-        "set it to NULL in m_clear/m_free."},
-    [ML_TYPE_FROM_OTHER_INTERPRETER] = {"type-from-other-interpreter", 1,
-        "A heap type belongs to the module instance it was made for, and so to one interpreter; each "
-        "interpreter's module makes its own types. Do not keep a type in a C global shared by every interpreter.",
-        "Keep the type in the module state and reach it from the object at hand: "
-        "PyType_GetModuleByDef(Py_TYPE(self), &def) or the defining_class argument, then the state's type; "
-        "never a static PyTypeObject * filled by whichever interpreter imported first (or last)."},
-    [ML_MODULE_OUTLIVES_INTERPRETER] = {"module-outlives-interpreter", 1,
-        "A module instance and its state die with their interpreter: nothing outside the interpreter may keep "
-        "them, or objects of it, alive.",
-        "Drop the reference that keeps the module alive: a module object, a heap type made with "
-        "PyType_FromModuleAndSpec (which holds its module) or an instance kept in a C global; keep such "
-        "references in the module state, visit them in m_traverse and release them in m_clear."},
+#define ML_KIND(id, name, severity, rule, fix, when) [ML_##id] = {name, KIND_SEVERITY_##severity, rule, fix},
+#include "kinds.def"
 };
+#undef KIND_SEVERITY_ERROR
+#undef KIND_SEVERITY_WARNING
 
 int ml_kind_by_name(const char *name)
 {

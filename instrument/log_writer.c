@@ -242,12 +242,12 @@ static long long current_thread_id(void)
     return thread_id;
 }
 
-void ml_record_begin(struct ml_record *r, const char *event)
+void ml_record_begin(struct ml_record *r, enum ml_event event)
 {
     /* Two bytes stay free for the closing "}\n". */
     json_init(&r->j, r->buf, sizeof r->buf - 2);
     json_begin_object(&r->j);
-    json_kv_string(&r->j, "event", event);
+    json_kv_string(&r->j, "event", ml_event_name(event));
     json_kv_int(&r->j, "t", ml_log_now());
     json_kv_int(&r->j, "tid", current_thread_id());
     r->header_len = r->j.len;
@@ -273,7 +273,7 @@ static void mark_incomplete(long long off, const char *why)
     struct json j;
     json_init(&j, buf, sizeof buf - 2);
     json_begin_object(&j);
-    json_kv_string(&j, "event", "log-incomplete");
+    json_kv_string(&j, "event", ml_event_name(ML_EVENT_LOG_INCOMPLETE));
     json_kv_int(&j, "t", ml_log_now());
     json_kv_string(&j, "reason", why);
     buf[j.len++] = '}';

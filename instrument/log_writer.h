@@ -6,6 +6,7 @@
 #define MODLIFE_LOG_WRITER_H
 
 #include "json_writer.h"
+#include "log_contract.h"
 
 #include <stddef.h>
 
@@ -40,7 +41,7 @@ long long ml_log_now(void);
 void ml_log_reset_clock(void);
 
 /* A record: begin writes "event", "t", "tid"; end closes it and writes the line. */
-void ml_record_begin(struct ml_record *r, const char *event);
+void ml_record_begin(struct ml_record *r, enum ml_event event);
 void ml_record_end(struct ml_record *r);
 
 /* 1 while this thread copies a record under the window lock: a signal handler

@@ -13,16 +13,10 @@ struct ml_options ml_opts;
 void ml_options_defaults(struct ml_options *o)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->log_path, sizeof o->log_path, "modlife");
-    o->stack_depth = 32;
-    o->python_stack = 1;
-    o->symbolize = 1;
-    o->halt_on_error = 0;
-    o->exitcode = 23;
-    o->verbosity = 0;
-    o->dedup_python_frames = 1;
-    o->stack_ids = 1;
-    snprintf(o->python_frames, sizeof o->python_frames, "app");
+#define ML_OPTION_STRING(name, size, default, metavar, help) snprintf(o->name, sizeof o->name, "%s", default);
+#define ML_OPTION_INT(name, default, min, max, metavar, help) o->name = default;
+#define ML_OPTION_BOOL(name, default, help) o->name = default;
+#include "options.def"
 }
 
 enum opt_type { OPT_STRING, OPT_INT, OPT_BOOL };
@@ -35,25 +29,13 @@ struct opt_spec {
     int min, max;
 };
 
-#define STR(f) OPT_STRING, offsetof(struct ml_options, f), sizeof(((struct ml_options *)0)->f), 0, 0
-#define INT(f, lo, hi) OPT_INT, offsetof(struct ml_options, f), 0, lo, hi
-#define BOOL(f) OPT_BOOL, offsetof(struct ml_options, f), 0, 0, 1
-
 static const struct opt_spec specs[] = {
-    {"log_path", STR(log_path)},
-    {"stack_depth", INT(stack_depth, 1, 256)},
-    {"python_stack", BOOL(python_stack)},
-    {"symbolize", BOOL(symbolize)},
-    {"halt_on_error", BOOL(halt_on_error)},
-    {"exitcode", INT(exitcode, 0, 255)},
-    {"exit_on_warnings", BOOL(exit_on_warnings)},
-    {"suppressions", STR(suppressions)},
-    {"report_kinds", STR(report_kinds)},
-    {"verbosity", INT(verbosity, 0, 2)},
-    {"dedup_python_frames", INT(dedup_python_frames, 1, 256)},
-    {"stack_ids", BOOL(stack_ids)},
-    {"notify", STR(notify)},
-    {"python_frames", STR(python_frames)},
+#define ML_OPTION_STRING(name, size, default, metavar, help) \
+    {#name, OPT_STRING, offsetof(struct ml_options, name), sizeof(((struct ml_options *)0)->name), 0, 0},
+#define ML_OPTION_INT(name, default, min, max, metavar, help) \
+    {#name, OPT_INT, offsetof(struct ml_options, name), 0, min, max},
+#define ML_OPTION_BOOL(name, default, help) {#name, OPT_BOOL, offsetof(struct ml_options, name), 0, 0, 1},
+#include "options.def"
 };
 
 /* The name is put in a sockaddr and printed in messages: a plain word. */

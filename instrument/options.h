@@ -10,22 +10,12 @@
 /* An abstract socket name fits sun_path after its leading NUL. */
 #define ML_NOTIFY_MAX 100
 
+/* The fields are the keys of options.def, which says what each means. */
 struct ml_options {
-    char log_path[ML_PATH_MAX];     /* prefix; ".<pid>.jsonl" is appended */
-    int stack_depth;                /* native and Python frames kept per stack */
-    int python_stack;               /* attach Python frames where a thread state exists */
-    int symbolize;                  /* name native frames in the process */
-    int halt_on_error;              /* exit after the first finding */
-    int exitcode;                   /* status when errors were reported */
-    int exit_on_warnings;           /* warnings set exitcode too */
-    char suppressions[ML_PATH_MAX]; /* file of kind:pattern lines, "" for none */
-    char report_kinds[1024];        /* comma list, "-kind" disables, "" = all */
-    int verbosity;                  /* 0 quiet, 1 one line at start, 2 and one per extension patched */
-    int dedup_python_frames;        /* Python frames that tell one place of a finding from another */
-    int stack_ids;                  /* lifetime records name their stacks, each written once */
-    char notify[ML_NOTIFY_MAX + 1]; /* abstract unix socket told of a process without a log */
-    char python_frames[4];          /* reports: "app" leaves out importlib's, pytest's and
-                                       pluggy's frames; "all" keeps them */
+#define ML_OPTION_STRING(name, size, default, metavar, help) char name[size];
+#define ML_OPTION_INT(name, default, min, max, metavar, help) int name;
+#define ML_OPTION_BOOL(name, default, help) int name;
+#include "options.def"
 };
 
 /* The process's options, read once at engine start and only read after. */

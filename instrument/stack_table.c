@@ -107,7 +107,7 @@ static struct ml_stack_entry *make_entry(uint64_t hash, const struct ml_stack *n
 
 static void write_definition(const struct ml_stack_entry *e, ml_frames_writer write_frames)
 {
-    ml_record_begin(&def_record, "stack");
+    ml_record_begin(&def_record, ML_EVENT_STACK);
     json_kv_int(&def_record.j, "id", e->id);
     write_frames(&def_record.j, e->ips, e->depth, e->python);
     ml_record_end(&def_record);

@@ -65,8 +65,10 @@ def test_deeply_nested_json_is_a_file_line_error(tmp_path, data, number, readers
     path = write(tmp_path, "deep.jsonl", data)
     expected = ("modlife: %s:1: not a modlife log (it must start with a process-start record)\n" % path
                 if data == DEEP else "modlife: %s:%d: not a modlife log record (nested too deeply)\n" % (path, number))
+    checked = [name for name, _ in every_tool(path, tmp_path) if readers == "all" or name in readers]
+    assert checked and (readers == "all" or sorted(checked) == sorted(readers)), checked  # no reader misnamed
     for name, args in every_tool(path, tmp_path):
-        if readers == "all" or name in readers:
+        if name in checked:
             assert tool(args) == (2, "", expected), name
 
 

@@ -4,6 +4,7 @@ through the pytest plugin, and Debian's compiled extension packages, each run si
 results, and modlife no finding beyond docs/known-findings.supp.  The full runs
 (every suite on every interpreter) are tests/workloads/real_workloads.py."""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -60,3 +61,11 @@ def test_a_difference_fails_the_workload(tmp_path):
     workload = real_workloads.Workload("differs", real_workloads.DEBIAN_PYTHON, [str(script)], "script")
     verdict = real_workloads.check(workload, modlife_command(), str(tmp_path), timeout=60)
     assert not verdict.ok and any("output differs" in d for d in verdict.details), verdict.details
+
+
+def test_the_runner_has_no_tests_for_pytest_to_take():
+    """real_workloads.py is a program, not a test module: pytest given it finds nothing
+    (it took its helpers named test_* for tests, which then failed for want of fixtures)."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+                           os.path.join(HERE, "workloads", "real_workloads.py")], capture_output=True, text=True)
+    assert proc.returncode == pytest.ExitCode.NO_TESTS_COLLECTED, proc.stdout + proc.stderr

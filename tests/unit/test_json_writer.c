@@ -3,18 +3,15 @@
  * code points, separators, and a buffer that runs out. */
 #include "json_writer.h"
 
+#include "harness.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
 static void expect(const char *got, const char *want, int line)
 {
-    if (strcmp(got, want)) {
-        printf("FAIL line %d: '%s' != '%s'\n", line, got, want);
-        failures++;
-    }
+    harness_check_str(got, want, __FILE__, line, "json");
 }
 
 static void check_string(const char *s, const char *want, int line)
@@ -86,12 +83,6 @@ int main(void)
     char small[8];
     json_init(&j, small, sizeof small);
     json_string(&j, "longer than eight");
-    if (!j.overflow || j.len > sizeof small) {
-        printf("FAIL: a string that does not fit: overflow %d, len %zu\n", j.overflow, j.len);
-        failures++;
-    }
-    if (failures)
-        return 1;
-    printf("json writer: ok\n");
-    return 0;
+    CHECK(j.overflow && j.len <= sizeof small); /* a string that does not fit */
+    return harness_done("test_json_writer");
 }

@@ -1,18 +1,10 @@
 /* Unit tests of the MODLIFE_OPTIONS parser (instrument/options.c). */
 #include "../../instrument/options.h"
+#include "harness.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                    \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
 
 static int parse(struct ml_options *o, const char *text, char *err)
 {
@@ -21,8 +13,42 @@ static int parse(struct ml_options *o, const char *text, char *err)
     return ml_options_parse(o, text, err, 512);
 }
 
+/* Every key of options.def: its default is what ml_options_defaults sets, it parses
+ * at its default and at the ends of its range, and is refused past them. */
+static void check_table(void)
+{
+    struct ml_options o, d;
+    char err[512], text[128];
+    int keys = 0;
+    ml_options_defaults(&d);
+#define ML_OPTION_STRING(name, size, default, metavar, help)                                         \
+    keys++;                                                                                       \
+    CHECK_STR(d.name, default);                                                                   \
+    CHECK_INT(sizeof d.name, size);                                                               \
+    snprintf(text, sizeof text, "%s='%s'", #name, default);                                       \
+    CHECK(parse(&o, text, err) == 0 && !strcmp(o.name, default));
+#define ML_OPTION_INT(name, default, min, max, metavar, help)                                        \
+    keys++;                                                                                       \
+    CHECK_INT(d.name, default);                                                                   \
+    snprintf(text, sizeof text, "%s=%d:%s=%d", #name, max, #name, min);                           \
+    CHECK(parse(&o, text, err) == 0 && o.name == min);                                            \
+    snprintf(text, sizeof text, "%s=%d", #name, max + 1);                                         \
+    CHECK(parse(&o, text, err) == -1 && strstr(err, "expected an integer from " #min " to " #max)); \
+    snprintf(text, sizeof text, "%s=%d", #name, min - 1);                                         \
+    CHECK(parse(&o, text, err) == -1);
+#define ML_OPTION_BOOL(name, default, help)                                                          \
+    keys++;                                                                                       \
+    CHECK_INT(d.name, default);                                                                   \
+    CHECK(parse(&o, #name "=1", err) == 0 && o.name == 1);                                        \
+    CHECK(parse(&o, #name "=no", err) == 0 && o.name == 0);                                       \
+    CHECK(parse(&o, #name "=2", err) == -1 && strstr(err, "expected 0 or 1"));
+#include "../../instrument/options.def"
+    CHECK_INT(keys, 14);
+}
+
 int main(void)
 {
+    check_table();
     struct ml_options o;
     char err[512];
 
@@ -80,8 +106,5 @@ int main(void)
     long_value[sizeof long_value - 1] = '\0';
     CHECK(parse(&o, long_value, err) == -1 && strstr(err, "too long"));
 
-    if (failures)
-        return 1;
-    printf("test_options: all passed\n");
-    return 0;
+    return harness_done("test_options");
 }

@@ -1,20 +1,17 @@
 /* Unit test of the async-signal-safe formatter against the C library's snprintf. */
 #include "safe_format.h"
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static int failures;
 
 #define SAME(...)                                                                        \
     do {                                                                                 \
         char ours[128], theirs[128];                                                     \
         ml_format(ours, sizeof ours, __VA_ARGS__);                                       \
         snprintf(theirs, sizeof theirs, __VA_ARGS__);                                    \
-        if (strcmp(ours, theirs)) {                                                      \
-            printf("FAIL line %d: '%s' != '%s'\n", __LINE__, ours, theirs);              \
-            failures++;                                                                  \
-        }                                                                                \
+        harness_check_str(ours, theirs, __FILE__, __LINE__, #__VA_ARGS__);               \
     } while (0)
 
 int main(void)
@@ -31,19 +28,11 @@ int main(void)
 
     char small[8];
     size_t n = ml_format(small, sizeof small, "%s", "a long text");
-    if (n != 7 || strcmp(small, "a long ")) {
-        printf("FAIL: truncation gave '%s' (%zu)\n", small, n);
-        failures++;
-    }
+    CHECK_INT(n, 7);
+    CHECK_STR(small, "a long ");
     char none[4];
     const char *volatile null_text = NULL; /* hidden from the compiler's format checks */
     ml_format(none, sizeof none, "%s", null_text);
-    if (strcmp(none, "(nu")) {
-        printf("FAIL: NULL string gave '%s'\n", none);
-        failures++;
-    }
-    if (failures)
-        return 1;
-    printf("test_safe_format: all passed\n");
-    return 0;
+    CHECK_STR(none, "(nu");
+    return harness_done("test_safe_format");
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the suppressions parser and matcher (instrument/suppressions.c). */
 #include "../../instrument/suppressions.h"
+#include "harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,15 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                    \
-            failures++;                                                               \
-        }                                                                             \
-    } while (0)
 
 static int is_kind(const char *name)
 {
@@ -118,8 +110,5 @@ int main(void)
     unlink(path);
     CHECK(rmdir(dir) == 0);
 
-    if (failures)
-        return 1;
-    printf("test_suppressions: all passed\n");
-    return 0;
+    return harness_done("test_suppressions");
 }

@@ -3,19 +3,17 @@
  * buffer too small for the whole. */
 #include "visible_text.h"
 
+#include "harness.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static int failures;
 
 static void check(const char *s, size_t cap, const char *want, int line)
 {
     char buf[256];
     size_t n = ml_terminal_text(buf, cap, s, strlen(s));
-    if (strcmp(buf, want) || n != strlen(want)) {
-        printf("FAIL line %d: '%s' (%zu) != '%s'\n", line, buf, n, want);
-        failures++;
-    }
+    if (harness_check_str(buf, want, __FILE__, line, "ml_terminal_text"))
+        harness_check_int((long long)n, (long long)strlen(want), __FILE__, line, "its length");
 }
 
 int main(void)
@@ -39,8 +37,5 @@ int main(void)
     check("ab\x1b", 7, "ab\\x1b", __LINE__);
     check("a\xc3\xa9", 3, "a", __LINE__);
     check("abc", 1, "", __LINE__);
-    if (failures)
-        return 1;
-    printf("terminal text: ok\n");
-    return 0;
+    return harness_done("test_visible_text");
 }

@@ -88,15 +88,15 @@ def pyenv_python(version):
     return os.path.join(pyenv_root(), "versions", version, "bin", "python" + version.rsplit(".", 1)[0])
 
 
-def test_directory(python):
+def stdlib_test_directory(python):
     out = subprocess.run([python, "-c", "import os, test; print(os.path.dirname(test.__file__))"],
                          capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def test_package(label, python):
+def stdlib_test_package(label, python):
     """The directory of python's test package; exits naming what to install if none."""
-    test_dir = test_directory(python) if os.access(python, os.X_OK) else None
+    test_dir = stdlib_test_directory(python) if os.access(python, os.X_OK) else None
     if test_dir is None:
         raise SystemExit("real_workloads: %s has no test package at %s: install it (pyenv's builds "
                          "ship one; Debian's is libpython3.11-testsuite, ./bootstrap installs it)"
@@ -115,7 +115,7 @@ def cpython_workloads(quick):
         pythons.append(("debian-3.11", DEBIAN_PYTHON))
     found = []
     for label, python in pythons:
-        test_dir = test_package(label, python)
+        test_dir = stdlib_test_package(label, python)
         for suite in (QUICK_SUITES if quick else SUITES):
             if suite_exists(test_dir, suite) and (label, suite) not in BROKEN:
                 # -u all: the resources a developer's full run uses; no -j, so every
@@ -131,7 +131,7 @@ PYTEST_SUITES = ("test_csv.py", "test_struct.py", "test_array.py")
 
 
 def pytest_workloads():
-    test_dir = test_package("debian-3.11", DEBIAN_PYTHON)
+    test_dir = stdlib_test_package("debian-3.11", DEBIAN_PYTHON)
     files = [os.path.join(test_dir, f) for f in PYTEST_SUITES]
     return [Workload("debian-3.11 pytest --modlife " + " ".join(PYTEST_SUITES), DEBIAN_PYTHON, files, "pytest")]
 

@@ -7,7 +7,8 @@ works offline.  The backend drives the autotools build (autoreconf -fi only when
 DESTDIR=...) and repacks the staged tree as a wheel (PEP 427):
 
     modlife/               the Python package, with install_paths.py rewritten so
-                           that it finds its library in modlife/lib
+                           that it finds its library in modlife/lib, and the
+                           _contracts.py that make generates from instrument/*.def
     modlife/lib/           libmodlife.so, libmodlife_audit.so
     modlife-V.data/data/   share/: man pages, known-findings.supp, gdb helper
     modlife-V.dist-info/   entry points: the `modlife` command, the pytest plugin
@@ -208,6 +209,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         staged = _stage(source, work, config_settings)
         package = os.path.join(staged + STAGE_SITEDIR[len(STAGE_PREFIX):], "modlife")
         paths = _install_paths(package)
+        if not os.path.exists(os.path.join(package, "_contracts.py")):
+            raise RuntimeError("modlife_build: make install left out modlife/_contracts.py (made from "
+                               "instrument/*.def by tools/gen_contracts.py)")
         if paths.get("VERSION") != version:
             raise RuntimeError("modlife_build: make install wrote version %r, configure.ac says %r"
                                % (paths.get("VERSION"), version))

@@ -1,10 +1,9 @@
 """The modlife command line: one subcommand per module of this package."""
 import argparse
+import os
 import sys
 
-import os
-
-from modlife import events, exercise, lifetimes, locate, logfile, report, run, timeline, visible
+from modlife import events, exercise, lifetimes, locate, logfile, options, report, run, timeline, visible
 
 DESCRIPTION = """\
 modlife records the lifetime of every module object, module state block and heap
@@ -29,12 +28,12 @@ def build_parser(version):
                         "./modlife-logs/<time>-<pid> for each run)")
     p.add_argument("--audit", action="store_true",
                    help="get control through LD_AUDIT instead of LD_PRELOAD")
-    p.add_argument("--stack-depth", type=int, metavar="N", help="frames kept per stack (1-256)")
+    p.add_argument("--stack-depth", type=int, metavar="N", help="frames kept per stack (%d-%d)" % _range("stack_depth"))
     p.add_argument("--no-python-stack", action="store_true", help="do not record Python frames")
     p.add_argument("--halt-on-error", action="store_true", help="stop the program at the first finding")
     p.add_argument("--exitcode", type=int, metavar="N",
                    help="exit status when any process reported an error and the command succeeded "
-                        "(default 23; warnings too with MODLIFE_OPTIONS=exit_on_warnings=1)")
+                        "(default %d; warnings too with MODLIFE_OPTIONS=exit_on_warnings=1)" % options.BY_NAME["exitcode"].default)
     p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
     p.add_argument("--report-kinds", metavar="LIST",
                    help="finding kinds to report: a comma list, or -kind entries to leave some out "
@@ -112,14 +111,18 @@ def build_parser(version):
     return parser
 
 
+def _range(option):
+    return options.BY_NAME[option].min, options.BY_NAME[option].max
+
+
 def main(argv, version=None):
     args = build_parser(version).parse_args(argv)
-    if getattr(args, "stack_depth", None) is not None and not 1 <= args.stack_depth <= 256:
-        sys.stderr.write("modlife run: --stack-depth must be from 1 to 256\n")
-        return 2
-    if getattr(args, "exitcode", None) is not None and not 0 <= args.exitcode <= 255:
-        sys.stderr.write("modlife run: --exitcode must be from 0 to 255\n")
-        return 2
+    for option in ("stack_depth", "exitcode"):
+        given = getattr(args, option, None)
+        low, high = _range(option)
+        if given is not None and not low <= given <= high:
+            sys.stderr.write("modlife run: --%s must be from %d to %d\n" % (option.replace("_", "-"), low, high))
+            return 2
     try:
         return args.func(args, sys.stdout)
     except (logfile.LogError, locate.NotFound) as e:

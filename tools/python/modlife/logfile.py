@@ -35,11 +35,11 @@ import os
 import sys
 import time
 
-from modlife import rundir
+from modlife import _contracts, rundir
 
 
-# 1: stacks inline; 2: lifetime records may name theirs ("stack" records).
-LOG_FORMAT = 2
+# The highest log format the tools read (instrument/events.def).
+LOG_FORMAT = _contracts.LOG_FORMAT
 
 
 class LogError(Exception):

@@ -1,6 +1,16 @@
 """MODLIFE_OPTIONS as the tools write it: key=value pairs joined by ':', every string
 value quoted so that ':', '=' and quotes in it (a log directory named "a:b") reach
-the library unchanged."""
+the library unchanged.  The keys, their types, defaults and ranges are the library's
+(instrument/options.def, generated into _contracts.py at build time)."""
+from collections import namedtuple
+
+from modlife import _contracts
+
+# min and max: a number's range, a string's length.
+Option = namedtuple("Option", "name type default min max")
+
+OPTIONS = [Option(*o) for o in _contracts.OPTIONS]
+BY_NAME = {o.name: o for o in OPTIONS}
 
 
 class Unquotable(ValueError):

@@ -178,10 +178,11 @@ def _new_logs(log_dir, before):
 def _exitcode(args, env):
     if args.exitcode is not None:
         return args.exitcode
+    default = options.BY_NAME["exitcode"].default
     try:
-        return int(options.value(env.get("MODLIFE_OPTIONS"), "exitcode", "23"))
+        return int(options.value(env.get("MODLIFE_OPTIONS"), "exitcode", str(default)))
     except ValueError:
-        return 23
+        return default
 
 
 def _on_warnings(env):

@@ -1,0 +1,128 @@
+/* Unit test of the registries (instrument/registry.c) with stand-in CPython objects:
+ * module definitions, module instances numbered per module name, a module or type
+ * address reused after its record went stale, types found by their weak reference,
+ * interpreters, the walks, and the generation counter the lookup caches trust.  The
+ * saved stacks are replaced by a recorder of what was released. */
+#include "registry.h"
+
+#include "harness.h"
+
+#include <stdlib.h>
+
+static int released;
+
+void ml_saved_stack_release(struct ml_saved_stack *s)
+{
+    if (s->depth)
+        released++;
+}
+
+/* The orphaning verb keeps a copy of the module's freed stack. */
+void ml_saved_stack_copy(struct ml_saved_stack *to, const struct ml_saved_stack *from)
+{
+    *to = *from;
+}
+
+static void count_module(struct ml_module_rec *m, void *arg)
+{
+    (void)m;
+    ++*(int *)arg;
+}
+
+static void count_type(struct ml_type_rec *t, void *arg)
+{
+    (void)t;
+    ++*(int *)arg;
+}
+
+static void count_def(struct ml_def_rec *d, void *arg)
+{
+    (void)d;
+    ++*(int *)arg;
+}
+
+int main(void)
+{
+    static PyModuleDef def_a = {.m_name = "a"}, def_b = {.m_name = "b"}, def_anon = {.m_name = NULL};
+    static PyObject modules[4];
+    static PyTypeObject types[3] = {{.tp_name = "a.T"}, {.tp_name = "a.U"}, {.tp_name = NULL}};
+    static PyObject weakrefs[2];
+    static char interps[2][16];
+
+    ml_registry_lock();
+    CHECK(ml_def_find(&def_a) == NULL);
+    struct ml_def_rec *a = ml_def_add(&def_a), *b = ml_def_add(&def_b), *anon = ml_def_add(&def_anon);
+    CHECK(a && b && anon && ml_def_find(&def_a) == a && ml_def_find(&def_b) == b);
+    CHECK_STR(a->name, "a");
+    CHECK_STR(anon->name, "?");
+
+    /* Instances count per module name, from 1, whatever else was made between. */
+    unsigned long gen = ml_registry_generation;
+    struct ml_module_rec *a1 = ml_module_add(&modules[0], a, 0);
+    struct ml_module_rec *b1 = ml_module_add(&modules[1], b, 0);
+    struct ml_module_rec *a2 = ml_module_add(&modules[2], a, 1);
+    CHECK(a1 && b1 && a2);
+    CHECK_INT(a1->instance, 1);
+    CHECK_INT(b1->instance, 1);
+    CHECK_INT(a2->instance, 2);
+    CHECK_INT(a2->interp, 1);
+    CHECK(a1->phase == ML_MOD_CREATED && a1->def == a && a1->module == &modules[0]);
+    CHECK_STR(ml_module_phase_name(ML_MOD_CLEARED), "cleared");
+    CHECK(ml_module_find(&modules[2]) == a2 && ml_module_find(&modules[3]) == NULL);
+    CHECK_INT(ml_registry_generation - gen, 3); /* each add invalidates the caches */
+
+    /* A module that died unseen: its address taken by a new one, the stale record's
+     * stacks released, the number not reused. */
+    a1->created.depth = 3;
+    struct ml_module_rec *a3 = ml_module_add(&modules[0], a, 0);
+    CHECK(a3 && ml_module_find(&modules[0]) == a3);
+    CHECK_INT(a3->instance, 3);
+    CHECK_INT(released, 1);
+    gen = ml_registry_generation;
+    ml_module_forget(b1);
+    CHECK(ml_module_find(&modules[1]) == NULL);
+    CHECK_INT(ml_registry_generation - gen, 1);
+    struct ml_module_rec *b2 = ml_module_add(&modules[1], b, 0);
+    CHECK(b2 && b2->instance == 2);
+    int n = 0;
+    ml_each_module(count_module, &n);
+    CHECK_INT(n, 3);
+    n = 0;
+    ml_each_def(count_def, &n);
+    CHECK_INT(n, 3);
+
+    /* Types: numbered in order, named, found by address and by weak reference. */
+    struct ml_type_rec *t = ml_type_add(&types[0]), *u = ml_type_add(&types[1]), *v = ml_type_add(&types[2]);
+    CHECK(t && u && v && t->alive && ml_type_find(&types[1]) == u);
+    CHECK_STR(t->qualname, "a.T");
+    CHECK_STR(v->qualname, "?");
+    CHECK(u->seq == t->seq + 1 && v->seq == u->seq + 1);
+    ml_type_watch(t, &weakrefs[0]);
+    CHECK(ml_type_find_by_weakref(&weakrefs[0]) == t && ml_type_find_by_weakref(&weakrefs[1]) == NULL);
+    /* Its address reused by a new type: the old record and its weak reference go. */
+    t->created.depth = 2;
+    released = 0;
+    struct ml_type_rec *t2 = ml_type_add(&types[0]);
+    CHECK(t2 && ml_type_find(&types[0]) == t2 && t2->seq == v->seq + 1);
+    CHECK(ml_type_find_by_weakref(&weakrefs[0]) == NULL);
+    CHECK_INT(released, 1);
+    n = 0;
+    ml_each_type(count_type, &n);
+    CHECK_INT(n, 3);
+
+    /* Interpreters. */
+    PyInterpreterState *i0 = (PyInterpreterState *)interps[0], *i1 = (PyInterpreterState *)interps[1];
+    struct ml_interp_rec *r0 = ml_interp_add(i0, 0), *r1 = ml_interp_add(i1, 1);
+    CHECK(r0 && r1 && ml_interp_find(i1) == r1 && r1->id == 1);
+    struct ml_interp_rec *r1b = ml_interp_add(i1, 2); /* an interpreter at a freed one's address */
+    CHECK(r1b && ml_interp_find(i1) == r1b && r1b->id == 2);
+    ml_registry_unlock();
+
+    /* The crash handler's trylock: refused while the lock is held, taken once free. */
+    ml_registry_lock();
+    CHECK(!ml_registry_trylock());
+    ml_registry_unlock();
+    CHECK(ml_registry_trylock());
+    ml_registry_unlock();
+    return harness_done("test_registry");
+}
