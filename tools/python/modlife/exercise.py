@@ -29,7 +29,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Optional
 
-from modlife import exercise_child, kinds, logfile, model, options, preflight, rundir, run, suppressions, visible
+from modlife import exercise_child, findings, kinds, logfile, model, options, preflight, rundir, run, suppressions, visible
 
 STEPS = exercise_child.STEPS
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exercise_child.py")
@@ -114,6 +114,7 @@ class Result:
     suppressed: int = 0
     logs: list = field(default_factory=list)
     stderr: str = ""
+    processes: list = field(default_factory=list)      # (model.Process, step starts, attempt)
 
     def errors(self):
         return [r for r in self.findings if kinds.severity(r) == "error"]
@@ -264,6 +265,7 @@ class Exerciser:
             attempt += 1
             where, progress, returncode = self.run_child(target, first, attempt)
             first = self._account(result, where, _read_progress(progress), returncode, attempt, first)
+        self._count(result)
         return result
 
     def _account(self, result, where, records, returncode, attempt, first):
@@ -315,24 +317,42 @@ class Exerciser:
             result.steps["import"].detail = "unreadable log: %s" % e
             return
         result.logs.append(where)
-        names = self._names(result)
         for p in processes:
             result.suppressed += len(p.suppressed)
-            origin = (p.start.get("wall_ns") or 0) - p.start.get("t", 0)
-            for r in p.findings:
-                if r.get("module") and r["module"] not in names:
-                    result.elsewhere += 1
-                    continue
-                at = origin + r.get("t", 0)
-                step = "import"
-                for wall, name in starts:
-                    if wall <= at:
-                        step = name
+            result.processes.append((p, starts, attempt))
+
+    @staticmethod
+    def _step(process, starts, record):
+        """The step that ran when the record was written."""
+        at = (process.start.get("wall_ns") or 0) - process.start.get("t", 0) + record.get("t", 0)
+        step = "import"
+        for wall, name in starts:
+            if wall <= at:
+                step = name
+        return step
+
+    def _count(self, result):
+        """One finding per bug, as `modlife report` groups them (findings.group): a
+        type or state that every module object, interpreter and process of the
+        exercise shows again is one bug.  Each step lists the bugs it showed; the
+        module's findings are the bugs, each with the first step that showed it."""
+        names = self._names(result)
+        runs = {id(p): (starts, attempt) for p, starts, attempt in result.processes}
+        for g in findings.group([p for p, _, _ in result.processes]):
+            if g.record.get("module") and g.record["module"] not in names:
+                result.elsewhere += 1
+                continue
+            seen = []
+            for process, r in g.members:
+                starts, attempt = runs[id(process)]
+                step = self._step(process, starts, r)
                 if attempt > 1 and step == "import":
                     continue  # the setup import of a later process: its findings were the first's
-                r = dict(r, step=step)
-                result.findings.append(r)
-                result.steps[step].findings.append(r)
+                if step not in seen:
+                    seen.append(step)
+                    result.steps[step].findings.append(dict(r, step=step))
+                    if len(seen) == 1:
+                        result.findings.append(dict(r, step=step))
 
 
 DECLARED_MI = {0: "not supported", 1: "supported (shared GIL)", 2: "per-interpreter GIL supported"}
