@@ -114,7 +114,7 @@ class Result:
     suppressed: int = 0
     logs: list = field(default_factory=list)
     stderr: str = ""
-    processes: list = field(default_factory=list)      # (model.Process, step starts, attempt)
+    processes: list = field(default_factory=list)      # (model.Process, (step starts, interps), attempt)
 
     def errors(self):
         return [r for r in self.findings if kinds.severity(r) == "error"]
@@ -207,10 +207,13 @@ def _signal_name(returncode):
 
 def _progress(result, records):
     """Fills result from a child's progress records: (step starts as (wall_ns, step),
-    the step it was in when it ended, whether it reached finalize)."""
-    starts, current, exiting = [], None, False
+    the step it was in when it ended, whether it reached finalize, the step that made
+    each subinterpreter by its id)."""
+    starts, current, exiting, interps = [], None, False, {}
     for r in records:
-        if "declares" in r:
+        if "interp" in r:
+            interps[r["interp"]] = r["step"]
+        elif "declares" in r:
             result.declares = r["declares"]
             result.target.file = r.get("file") or result.target.file
         elif "types" in r:
@@ -222,7 +225,7 @@ def _progress(result, records):
             step = result.steps[r["step"]]
             step.outcome, step.detail = _split(r["status"])
             current, exiting = None, r["phase"] == "exiting"
-    return starts, current, exiting
+    return starts, current, exiting, interps
 
 
 def _split(status):
@@ -270,13 +273,13 @@ class Exerciser:
 
     def _account(self, result, where, records, returncode, attempt, first):
         """Fills result from one child's progress and logs; the step to go on with."""
-        starts, current, exiting = _progress(result, records)
+        starts, current, exiting, interps = _progress(result, records)
         try:
             with open(os.path.join(where, "output.txt"), errors="replace") as f:
                 result.stderr += f.read()
         except OSError as e:
             result.stderr += "modlife exercise: cannot read the output of %s: %s\n" % (where, e.strerror)
-        self._findings(result, where, starts, attempt)
+        self._findings(result, where, (starts, interps), attempt)
         ended = self._ending(returncode)
         if exiting:  # finalize is the process's end: its status says how it went
             if ended is not None:
@@ -310,7 +313,7 @@ class Exerciser:
             names.add(result.declares["m_name"])
         return names
 
-    def _findings(self, result, where, starts, attempt):
+    def _findings(self, result, where, steps, attempt):
         try:
             processes = model.load_all([where], events=model.FINDINGS_ONLY)
         except logfile.LogError as e:
@@ -319,11 +322,15 @@ class Exerciser:
         result.logs.append(where)
         for p in processes:
             result.suppressed += len(p.suppressed)
-            result.processes.append((p, starts, attempt))
+            result.processes.append((p, steps, attempt))
 
     @staticmethod
-    def _step(process, starts, record):
-        """The step that ran when the record was written."""
+    def _step(process, steps, record):
+        """The step that ran when the record was written; for a subinterpreter's
+        module that outlived it, the step that ran that interpreter."""
+        starts, interps = steps
+        if record.get("kind") == "module-outlives-interpreter" and record.get("interp") in interps:
+            return interps[record["interp"]]
         at = (process.start.get("wall_ns") or 0) - process.start.get("t", 0) + record.get("t", 0)
         step = "import"
         for wall, name in starts:
@@ -337,15 +344,15 @@ class Exerciser:
         exercise shows again is one bug.  Each step lists the bugs it showed; the
         module's findings are the bugs, each with the first step that showed it."""
         names = self._names(result)
-        runs = {id(p): (starts, attempt) for p, starts, attempt in result.processes}
+        runs = {id(p): (steps, attempt) for p, steps, attempt in result.processes}
         for g in findings.group([p for p, _, _ in result.processes]):
             if g.record.get("module") and g.record["module"] not in names:
                 result.elsewhere += 1
                 continue
             seen = []
             for process, r in g.members:
-                starts, attempt = runs[id(process)]
-                step = self._step(process, starts, r)
+                steps, attempt = runs[id(process)]
+                step = self._step(process, steps, r)
                 if attempt > 1 and step == "import":
                     continue  # the setup import of a later process: its findings were the first's
                 if step not in seen:

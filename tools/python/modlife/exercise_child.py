@@ -186,13 +186,15 @@ class Subinterpreters:
         else:
             self.api.run_string(interp, code)
 
-    def once(self, kind, code, destroy=True):
-        """Runs code in a new interpreter, then destroys it."""
+    def once(self, kind, code, destroy=True, created=None):
+        """Runs code in a new interpreter, then destroys it; created(its id) first."""
         if self.name == "_testcapi":
             if self.api.run_in_subinterp(code) != 0:
                 raise RuntimeError("_testcapi.run_in_subinterp failed")
             return
         interp = self.create(kind)
+        if created is not None:
+            created(int(interp))
         try:
             self.run(interp, code)
         finally:
@@ -224,7 +226,9 @@ class Driver:
     def in_subinterpreter(self, kind, step, keep=False):
         code, result = self.sub_code(step, keep)
         try:
-            self.subs.once(kind, code)
+            # Which step made which interpreter: a finding about it may be written
+            # long after it ended (module-outlives-interpreter, at exit).
+            self.subs.once(kind, code, created=lambda interp: self.progress.write(step=step, interp=interp))
         except Exception as e:
             return self.read_result(result) or "failed: %s: %s" % (type(e).__name__, e)
         return self.read_result(result) or "failed: the subinterpreter said nothing"
