@@ -11,8 +11,8 @@ steps before the first of "steps" are not run, but the module is imported first
 (a later child goes on after a step that crashed an earlier one).
 
 No function of the module is ever called: only its types, with no arguments, and
-the instances they made are compared with themselves and repr'd (what any
-container or test framework does with an object)."""
+the instances they made are repr'd, compared with themselves and put through the
+unary and binary number operators with themselves (what code does with a value)."""
 import gc
 import importlib
 import importlib.util
@@ -47,13 +47,21 @@ def _exercise_instances(module, made=None, refused=None):
             continue
         if made is not None:
             made.append(t.__name__)
-        try:
-            repr(obj)
-            obj == obj
-        except Exception:
-            pass
+        _exercise_use(obj)
         objects.append(obj)
     return objects
+
+
+def _exercise_use(obj):
+    """What code does with any value: repr, compare, and the number operators, whose
+    results the module makes from the types it keeps (in C globals, maybe another
+    interpreter's).  Each on its own: most types have few of them."""
+    for use in (repr, lambda x: x == x, lambda x: -x, lambda x: +x, lambda x: ~x, lambda x: x + x,
+                lambda x: x - x, lambda x: x * x):
+        try:
+            use(obj)
+        except Exception:
+            pass
 
 
 def _exercise_workload(module, code):
