@@ -115,6 +115,7 @@ class Result:
     logs: list = field(default_factory=list)
     stderr: str = ""
     processes: list = field(default_factory=list)      # (model.Process, (step starts, interps), attempt)
+    stale: list = field(default_factory=list)           # the child's records of stale classes
 
     def errors(self):
         return [r for r in self.findings if kinds.severity(r) == "error"]
@@ -213,6 +214,8 @@ def _progress(result, records):
     for r in records:
         if "interp" in r:
             interps[r["interp"]] = r["step"]
+        elif "stale" in r:
+            result.stale.append(r)
         elif "declares" in r:
             result.declares = r["declares"]
             result.target.file = r.get("file") or result.target.file
@@ -360,6 +363,28 @@ class Exerciser:
                     result.steps[step].findings.append(dict(r, step=step))
                     if len(seen) == 1:
                         result.findings.append(dict(r, step=step))
+        self._count_stale(result)
+
+    def _count_stale(self, result):
+        """The workload's values of a stale class (exercise_child._exercise_stale), as
+        findings: what the library cannot see when the class is a Python one the
+        extension calls.  One per class, listed in each step that showed it."""
+        seen = {}
+        for r in result.stale:
+            module, _, qualname = r["stale"].partition(":")
+            name = "%s.%s" % (module, qualname)
+            if r["step"] in seen.setdefault(name, []):
+                continue
+            seen[name].append(r["step"])
+            finding = {"kind": "type-from-other-interpreter", "severity": "error", "module": result.target.module,
+                       "type": name, "step": r["step"], "source": "exercise",
+                       "message": "the workload got an object of class '%s' in %s, which is not that interpreter's "
+                                  "sys.modules[%r].%s: a class of a dropped module instance or of another "
+                                  "interpreter, made by a C global set by the dropped module"
+                                  % (name, r["where"], module, qualname)}
+            result.steps[r["step"]].findings.append(finding)
+            if len(seen[name]) == 1:
+                result.findings.append(finding)
 
 
 DECLARED_MI = {0: "not supported", 1: "supported (shared GIL)", 2: "per-interpreter GIL supported"}
