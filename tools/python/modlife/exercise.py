@@ -15,7 +15,8 @@ crashed, and a new process goes on with the next one.
 
 For each module it prints what the module declares (read from its PyModuleDef
 by ctypes), each step's outcome and findings (from the logs, attributed to the
-step that ran when they were written) and a verdict.  It leaves with the
+step that ran when they were written, one per bug as `modlife report` groups
+them; and the workload's values of a stale class) and a verdict.  It leaves with the
 exitcode option's status (default 23) when a module had an error finding
 (warnings too with MODLIFE_OPTIONS=exit_on_warnings=1) or a step crashed."""
 import concurrent.futures
