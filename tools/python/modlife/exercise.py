@@ -30,7 +30,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Optional
 
-from modlife import exercise_child, findings, kinds, logfile, model, options, preflight, rundir, run, suppressions, visible
+from modlife import (exercise_child, findings, kinds, logfile, model, options, preflight, rundir, run, suppressions,
+                     visible)
 
 STEPS = exercise_child.STEPS
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exercise_child.py")
