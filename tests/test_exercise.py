@@ -289,9 +289,13 @@ def test_debian_packages(tmp_path):
     # One per bug (as modlife report groups them), whichever module instance showed
     # it: each type outlives its module; -v after a subinterpreter imported it makes
     # a Term of that interpreter's type (test_kiwisolver_cross_interpreter_types),
-    # whose module was freed (the 7th type-outlives-module, at that tp_alloc).
-    assert kiwi["findings"] == {"dealloc-missing-type-decref": 6, "type-from-other-interpreter": 1,
-                                "type-outlives-module": 7}
+    # whose module was freed (the 7th type-outlives-module, at that tp_alloc).  When
+    # the two subinterpreters of subinterp-threads overlap, one may make a Term of
+    # the other's type too (another place: one more of each).
+    once = {"dealloc-missing-type-decref": 6, "type-from-other-interpreter": 1, "type-outlives-module": 7}
+    assert kiwi["findings"] in (once, dict(once, **{"type-from-other-interpreter": 2, "type-outlives-module": 8}))
+    if kiwi["findings"] != once:
+        assert "type-from-other-interpreter" in step_kinds(kiwi)["subinterp-threads"]
     assert kiwi["types_of_findings"] == KIWI_TYPES
     assert step_kinds(kiwi)["finalize"] == ["type-outlives-module"]
     rapidjson = found.pop("rapidjson")
@@ -314,7 +318,7 @@ def test_kiwisolver_cross_interpreter_types(tmp_path):
     require_module(interp, "kiwisolver", "python3-kiwisolver")
     _, found = exercise(interp, ["kiwisolver"], tmp_path, status=FINDINGS_STATUS)
     m = found["kiwisolver._cext"]
-    assert m["findings"]["type-from-other-interpreter"] == 1
+    assert m["findings"]["type-from-other-interpreter"] in (1, 2)  # 2: see test_debian_packages
     assert "type-from-other-interpreter" in step_kinds(m)["subinterp-legacy"]
 
 
