@@ -322,6 +322,28 @@ def test_kiwisolver_cross_interpreter_types(tmp_path):
     assert "type-from-other-interpreter" in step_kinds(m)["subinterp-legacy"]
 
 
+@pytest.mark.parametrize("interp", [DEBIAN, INTERPRETERS[-1]], ids=["debian-3.11", INTERPRETERS[-1].name])
+def test_stale_class_made_by_a_c_global(interp, tmp_path):
+    """exercise_stale.c: make() makes the first import's Box (a C global set once), as
+    markupsafe's escape() makes its Markup.  The exercise checks the classes of what
+    the workload made against the module's: one finding, in each step that showed it."""
+    require_interpreter(interp)
+    path = fixtures(interp, tmp_path, "exercise_stale")
+    _, found = exercise(interp, ["exercise_stale"], tmp_path, path, extra=["--workload", "m.make()"],
+                        status=FINDINGS_STATUS)
+    m = found["exercise_stale"]
+    stale = ("subinterp-legacy", "subinterp-threads", "subinterp-destroy-live", "reimport")
+    assert step_kinds(m) == {s: ["type-from-other-interpreter"] for s in stale}
+    assert m["findings"] == {"type-from-other-interpreter": 1} and m["types_of_findings"] == ["exercise_stale.Box"]
+    # Bound to a name: the same; the module's own Box: nothing.
+    _, found = exercise(interp, ["exercise_stale"], tmp_path / "name", path, extra=["--workload", "x = m.make()"],
+                        status=FINDINGS_STATUS)
+    assert found["exercise_stale"]["findings"] == {"type-from-other-interpreter": 1}
+    _, found = exercise(interp, ["exercise_stale"], tmp_path / "own", path, extra=["--workload", "x = m.Box()"],
+                        status=0)
+    assert found["exercise_stale"]["verdict"] == "clean"
+
+
 def test_markupsafe_stale_markup_after_reimport(tmp_path):
     """markupsafe's _speedups (single-phase) keeps markupsafe.Markup in a C global set
     once: after markupsafe is imported again, escape() still makes the dropped
