@@ -15,7 +15,8 @@ crashed, and a new process goes on with the next one.
 
 For each module it prints what the module declares (read from its PyModuleDef
 by ctypes), each step's outcome and findings (from the logs, attributed to the
-step that ran when they were written) and a verdict.  It leaves with the
+step that ran when they were written, one per bug as `modlife report` groups
+them; and the workload's values of a stale class) and a verdict.  It leaves with the
 exitcode option's status (default 23) when a module had an error finding
 (warnings too with MODLIFE_OPTIONS=exit_on_warnings=1) or a step crashed."""
 import concurrent.futures
@@ -29,7 +30,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Optional
 
-from modlife import exercise_child, kinds, logfile, model, options, preflight, rundir, run, suppressions, visible
+from modlife import (exercise_child, findings, kinds, logfile, model, options, preflight, rundir, run, suppressions,
+                     visible)
 
 STEPS = exercise_child.STEPS
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exercise_child.py")
@@ -114,6 +116,8 @@ class Result:
     suppressed: int = 0
     logs: list = field(default_factory=list)
     stderr: str = ""
+    processes: list = field(default_factory=list)      # (model.Process, (step starts, interps), attempt)
+    stale: list = field(default_factory=list)           # the child's records of stale classes
 
     def errors(self):
         return [r for r in self.findings if kinds.severity(r) == "error"]
@@ -206,10 +210,15 @@ def _signal_name(returncode):
 
 def _progress(result, records):
     """Fills result from a child's progress records: (step starts as (wall_ns, step),
-    the step it was in when it ended, whether it reached finalize)."""
-    starts, current, exiting = [], None, False
+    the step it was in when it ended, whether it reached finalize, the step that made
+    each subinterpreter by its id)."""
+    starts, current, exiting, interps = [], None, False, {}
     for r in records:
-        if "declares" in r:
+        if "interp" in r:
+            interps[r["interp"]] = r["step"]
+        elif "stale" in r:
+            result.stale.append(r)
+        elif "declares" in r:
             result.declares = r["declares"]
             result.target.file = r.get("file") or result.target.file
         elif "types" in r:
@@ -221,7 +230,7 @@ def _progress(result, records):
             step = result.steps[r["step"]]
             step.outcome, step.detail = _split(r["status"])
             current, exiting = None, r["phase"] == "exiting"
-    return starts, current, exiting
+    return starts, current, exiting, interps
 
 
 def _split(status):
@@ -264,17 +273,18 @@ class Exerciser:
             attempt += 1
             where, progress, returncode = self.run_child(target, first, attempt)
             first = self._account(result, where, _read_progress(progress), returncode, attempt, first)
+        self._count(result)
         return result
 
     def _account(self, result, where, records, returncode, attempt, first):
         """Fills result from one child's progress and logs; the step to go on with."""
-        starts, current, exiting = _progress(result, records)
+        starts, current, exiting, interps = _progress(result, records)
         try:
             with open(os.path.join(where, "output.txt"), errors="replace") as f:
                 result.stderr += f.read()
         except OSError as e:
             result.stderr += "modlife exercise: cannot read the output of %s: %s\n" % (where, e.strerror)
-        self._findings(result, where, starts, attempt)
+        self._findings(result, where, (starts, interps), attempt)
         ended = self._ending(returncode)
         if exiting:  # finalize is the process's end: its status says how it went
             if ended is not None:
@@ -308,31 +318,75 @@ class Exerciser:
             names.add(result.declares["m_name"])
         return names
 
-    def _findings(self, result, where, starts, attempt):
+    def _findings(self, result, where, steps, attempt):
         try:
             processes = model.load_all([where], events=model.FINDINGS_ONLY)
         except logfile.LogError as e:
             result.steps["import"].detail = "unreadable log: %s" % e
             return
         result.logs.append(where)
-        names = self._names(result)
         for p in processes:
             result.suppressed += len(p.suppressed)
-            origin = (p.start.get("wall_ns") or 0) - p.start.get("t", 0)
-            for r in p.findings:
-                if r.get("module") and r["module"] not in names:
-                    result.elsewhere += 1
-                    continue
-                at = origin + r.get("t", 0)
-                step = "import"
-                for wall, name in starts:
-                    if wall <= at:
-                        step = name
+            result.processes.append((p, steps, attempt))
+
+    @staticmethod
+    def _step(process, steps, record):
+        """The step that ran when the record was written; for a subinterpreter's
+        module that outlived it, the step that ran that interpreter."""
+        starts, interps = steps
+        if record.get("kind") == "module-outlives-interpreter" and record.get("interp") in interps:
+            return interps[record["interp"]]
+        at = (process.start.get("wall_ns") or 0) - process.start.get("t", 0) + record.get("t", 0)
+        step = "import"
+        for wall, name in starts:
+            if wall <= at:
+                step = name
+        return step
+
+    def _count(self, result):
+        """One finding per bug, as `modlife report` groups them (findings.group): a
+        type or state that every module object, interpreter and process of the
+        exercise shows again is one bug.  Each step lists the bugs it showed; the
+        module's findings are the bugs, each with the first step that showed it."""
+        names = self._names(result)
+        runs = {id(p): (steps, attempt) for p, steps, attempt in result.processes}
+        for g in findings.group([p for p, _, _ in result.processes]):
+            if g.record.get("module") and g.record["module"] not in names:
+                result.elsewhere += 1
+                continue
+            seen = []
+            for process, r in g.members:
+                steps, attempt = runs[id(process)]
+                step = self._step(process, steps, r)
                 if attempt > 1 and step == "import":
                     continue  # the setup import of a later process: its findings were the first's
-                r = dict(r, step=step)
-                result.findings.append(r)
-                result.steps[step].findings.append(r)
+                if step not in seen:
+                    seen.append(step)
+                    result.steps[step].findings.append(dict(r, step=step))
+                    if len(seen) == 1:
+                        result.findings.append(dict(r, step=step))
+        self._count_stale(result)
+
+    def _count_stale(self, result):
+        """The workload's values of a stale class (exercise_child._exercise_stale), as
+        findings: what the library cannot see when the class is a Python one the
+        extension calls.  One per class, listed in each step that showed it."""
+        seen = {}
+        for r in result.stale:
+            module, _, qualname = r["stale"].partition(":")
+            name = "%s.%s" % (module, qualname)
+            if r["step"] in seen.setdefault(name, []):
+                continue
+            seen[name].append(r["step"])
+            finding = {"kind": "type-from-other-interpreter", "severity": "error", "module": result.target.module,
+                       "type": name, "step": r["step"], "source": "exercise",
+                       "message": "the workload got an object of class '%s' in %s, which is not that interpreter's "
+                                  "sys.modules[%r].%s: a class of a dropped module instance or of another "
+                                  "interpreter, made by a C global set by the dropped module"
+                                  % (name, r["where"], module, qualname)}
+            result.steps[r["step"]].findings.append(finding)
+            if len(seen[name]) == 1:
+                result.findings.append(finding)
 
 
 DECLARED_MI = {0: "not supported", 1: "supported (shared GIL)", 2: "per-interpreter GIL supported"}

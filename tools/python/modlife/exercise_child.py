@@ -11,8 +11,8 @@ steps before the first of "steps" are not run, but the module is imported first
 (a later child goes on after a step that crashed an earlier one).
 
 No function of the module is ever called: only its types, with no arguments, and
-the instances they made are compared with themselves and repr'd (what any
-container or test framework does with an object)."""
+the instances they made are repr'd, compared with themselves and put through the
+unary and binary number operators with themselves (what code does with a value)."""
 import gc
 import importlib
 import importlib.util
@@ -47,18 +47,59 @@ def _exercise_instances(module, made=None, refused=None):
             continue
         if made is not None:
             made.append(t.__name__)
-        try:
-            repr(obj)
-            obj == obj
-        except Exception:
-            pass
+        _exercise_use(obj)
         objects.append(obj)
     return objects
 
 
+def _exercise_use(obj):
+    """What code does with any value: repr, compare, and the number operators, whose
+    results the module makes from the types it keeps (in C globals, maybe another
+    interpreter's).  Each on its own: most types have few of them."""
+    for use in (repr, lambda x: x == x, lambda x: -x, lambda x: +x, lambda x: ~x, lambda x: x + x,
+                lambda x: x - x, lambda x: x * x):
+        try:
+            use(obj)
+        except Exception:
+            pass
+
+
 def _exercise_workload(module, code):
-    if code:
-        exec(compile(code, "<modlife exercise workload>", "exec"), {"m": module, "__name__": "__workload__"})
+    """Runs the workload; the stale classes of the values it made (_exercise_stale):
+    its top-level expressions' values and its names'."""
+    if not code:
+        return []
+    import ast
+    tree = ast.parse(code, "<modlife exercise workload>")
+    for i, node in enumerate(tree.body):
+        if isinstance(node, ast.Expr):
+            keep = ast.Call(ast.Name("_modlife_keep", ast.Load()), [node.value], [])
+            tree.body[i] = ast.copy_location(ast.Expr(keep), node)
+    ast.fix_missing_locations(tree)
+    values = []
+    names = {"m": module, "__name__": "__workload__", "_modlife_keep": values.append}
+    exec(compile(tree, "<modlife exercise workload>", "exec"), names)
+    values += [v for k, v in names.items() if k not in ("m", "_modlife_keep") and not k.startswith("__")]
+    return _exercise_stale(values)
+
+
+def _exercise_stale(values):
+    """Classes of the values (their MROs) that their module no longer holds under
+    their name, as "module:qualname": a dropped module instance's class, or another
+    interpreter's, which a C global of the extension keeps and makes objects of."""
+    found = []
+    for value in values:
+        for c in type(value).__mro__:
+            module = sys.modules.get(getattr(c, "__module__", None))
+            if module is None or c.__module__ == "builtins" or "<locals>" in c.__qualname__:
+                continue
+            current = module
+            for part in c.__qualname__.split("."):
+                current = getattr(current, part, None)
+            name = "%s:%s" % (c.__module__, c.__qualname__)
+            if isinstance(current, type) and current is not c and name not in found:
+                found.append(name)
+    return found
 '''
 
 # The body run in a subinterpreter: import, instances, and a status line.
@@ -77,7 +118,10 @@ except BaseException as e:
     _exercise_say("failed: %%s: %%s" %% (type(e).__name__, e))
 else:
     try:
-        _exercise_workload(_exercise_m, %(workload)r)
+        _exercise_stale_found = _exercise_workload(_exercise_m, %(workload)r)
+        if _exercise_stale_found:
+            with open(%(result)r + ".stale", "w") as f:
+                f.write("\n".join(_exercise_stale_found))
         _exercise_keep = _exercise_instances(_exercise_m)
         if not %(keep)r:
             del _exercise_keep
@@ -186,13 +230,15 @@ class Subinterpreters:
         else:
             self.api.run_string(interp, code)
 
-    def once(self, kind, code, destroy=True):
-        """Runs code in a new interpreter, then destroys it."""
+    def once(self, kind, code, destroy=True, created=None):
+        """Runs code in a new interpreter, then destroys it; created(its id) first."""
         if self.name == "_testcapi":
             if self.api.run_in_subinterp(code) != 0:
                 raise RuntimeError("_testcapi.run_in_subinterp failed")
             return
         interp = self.create(kind)
+        if created is not None:
+            created(int(interp))
         try:
             self.run(interp, code)
         finally:
@@ -210,9 +256,15 @@ class Driver:
         self.subs = Subinterpreters()
         self.results = itertools.count(1)  # next() is atomic: the threads step takes them at once
 
-    def load(self):
+    def load(self, step=None):
         self.module = importlib.import_module(self.name)
-        _exercise_workload(self.module, self.spec.get("workload"))
+        self.stale(step, _exercise_workload(self.module, self.spec.get("workload")), "the main interpreter")
+
+    def stale(self, step, classes, where):
+        """Tells the parent of the stale classes of the workload's values."""
+        for name in classes:
+            if step is not None:
+                self.progress.write(step=step, stale=name, where=where)
 
     def sub_code(self, kind_step, keep=False):
         result = "%s.%d" % (self.spec["progress"], next(self.results))
@@ -224,9 +276,14 @@ class Driver:
     def in_subinterpreter(self, kind, step, keep=False):
         code, result = self.sub_code(step, keep)
         try:
-            self.subs.once(kind, code)
+            # Which step made which interpreter: a finding about it may be written
+            # long after it ended (module-outlives-interpreter, at exit).
+            self.subs.once(kind, code, created=lambda interp: self.progress.write(step=step, interp=interp))
         except Exception as e:
             return self.read_result(result) or "failed: %s: %s" % (type(e).__name__, e)
+        finally:
+            stale = self.read_result(result + ".stale")
+            self.stale(step, stale.split("\n") if stale else [], "a subinterpreter")
         return self.read_result(result) or "failed: the subinterpreter said nothing"
 
     def back_in_main(self, status):
@@ -253,7 +310,7 @@ class Driver:
 
     def step_import(self):
         try:
-            self.load()
+            self.load("import")
         except ImportError as e:
             return "failed: ImportError: %s" % e
         self.declared = declarations(self.module)
@@ -279,7 +336,7 @@ class Driver:
     def step_reimport(self):
         self._forget()
         try:
-            self.load()
+            self.load("reimport")
         except ImportError as e:
             return "opted out: %s" % e
         objects = _exercise_instances(self.module)
@@ -343,7 +400,7 @@ class Driver:
     def step_finalize(self):
         if self.module is None:  # the re-import was refused: one more try
             try:
-                self.load()
+                self.load("finalize")
             except ImportError as e:
                 return "opted out: %s" % e
         objects = _exercise_instances(self.module)

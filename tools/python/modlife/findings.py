@@ -22,6 +22,7 @@ class Group:
     guilty: dict                  # the frame the SUMMARY names
     count: int = 1
     pids: list = field(default_factory=list)
+    members: list = field(default_factory=list)  # (process, record as logged) of each finding in it
 
     @property
     def kind(self):
@@ -89,6 +90,7 @@ def group(processes):
                     groups[key].pids.append(process.pid)
             else:
                 groups[key] = Group(record, process, guilty, pids=[process.pid])
+            groups[key].members.append((process, r))
     return list(groups.values())
 
 
