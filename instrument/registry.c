@@ -294,3 +294,73 @@ int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot)
     pthread_mutex_unlock(&lock);
     return rec != NULL;
 }
+
+struct ml_module_rec *ml_module_count_lookup(const PyObject *module, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        rec->state_lookups++;
+    *snapshot = rec ? *rec : (struct ml_module_rec){0};
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+PyTypeObject *ml_type_each_base(PyTypeObject *start, int (*fn)(struct ml_type_rec *, PyTypeObject *, void *),
+                                void *arg)
+{
+    PyTypeObject *t = start;
+    pthread_mutex_lock(&lock);
+    for (; t; t = t->tp_base) {
+        struct ml_type_rec *rec = ml_type_find(t);
+        if (rec && fn(rec, t, arg))
+            break;
+    }
+    pthread_mutex_unlock(&lock);
+    return t;
+}
+
+static int copy_unfreed(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
+{
+    (void)t;
+    if (rec->freed) /* a dead type's record at a reused address */
+        return 0;
+    *(struct ml_type_rec *)arg = *rec;
+    return 1;
+}
+
+int ml_type_base_snapshot(PyTypeObject *type, struct ml_type_rec *snapshot)
+{
+    *snapshot = (struct ml_type_rec){0};
+    return ml_type_each_base(type, copy_unfreed, snapshot) != NULL;
+}
+
+void ml_type_mark_leaky_dealloc(const PyTypeObject *owner, const PyTypeObject *type, const void *orig,
+                                struct ml_type_rec *owner_snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find(owner);
+    *owner_snapshot = rec ? *rec : (struct ml_type_rec){0};
+    struct ml_type_rec *leaked = type == owner ? rec : ml_type_find(type);
+    if (leaked)
+        leaked->leaky_dealloc = orig;
+    pthread_mutex_unlock(&lock);
+}
+
+int ml_type_mark_traverse_checked(const PyTypeObject *type)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find(type);
+    int first = rec && !rec->traverse_checked;
+    if (first)
+        rec->traverse_checked = 1;
+    pthread_mutex_unlock(&lock);
+    return first;
+}
+
+void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref)
+{
+    pthread_mutex_lock(&lock);
+    ml_type_watch(rec, weakref);
+    pthread_mutex_unlock(&lock);
+}

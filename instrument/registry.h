@@ -143,6 +143,34 @@ int ml_module_phase_change(const PyObject *module, enum ml_module_phase phase, c
 int ml_module_snapshot(const PyObject *module, struct ml_module_rec *snapshot);
 int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot);
 
+/* A state lookup of the module, counted.  The record (for a per-thread cache that
+ * counts the next lookups itself while ml_registry_generation stays) or NULL for a
+ * module never seen, and *snapshot as left.  Takes the lock. */
+struct ml_module_rec *ml_module_count_lookup(const PyObject *module, struct ml_module_rec *snapshot);
+
+/* Calls fn with the record of start and of each type up its tp_base chain that has
+ * one, nearest first, until fn returns nonzero: that type, else NULL.  Takes the
+ * lock, held while fn runs (fn must not call back into Python). */
+PyTypeObject *ml_type_each_base(PyTypeObject *start, int (*fn)(struct ml_type_rec *, PyTypeObject *, void *),
+                                void *arg);
+
+/* The nearest record of type or a base whose memory was not freed, copied: 0 if
+ * none.  Takes the lock. */
+int ml_type_base_snapshot(PyTypeObject *type, struct ml_type_rec *snapshot);
+
+/* orig, owner's tp_dealloc, freed an instance of type without Py_DECREF(type): type's
+ * record keeps it (type-outlives-module names it as the cause).  *owner_snapshot is
+ * owner's record, zeroed if none.  Takes the lock. */
+void ml_type_mark_leaky_dealloc(const PyTypeObject *owner, const PyTypeObject *type, const void *orig,
+                                struct ml_type_rec *owner_snapshot);
+
+/* 1 the first time it is asked for a type of ours (traverse-missing-type-visit then
+ * looks at it, once), else 0.  Takes the lock. */
+int ml_type_mark_traverse_checked(const PyTypeObject *type);
+
+/* ml_type_watch, taking the lock. */
+void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref);
+
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;
 
