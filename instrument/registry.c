@@ -364,3 +364,43 @@ void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref)
     ml_type_watch(rec, weakref);
     pthread_mutex_unlock(&lock);
 }
+
+/* The module the type is named for, lock held. */
+static void describe_module(struct ml_type_rec *rec, PyObject *module, PyObject *exec_module, PyObject *initialising)
+{
+    rec->exec_module = exec_module;
+    if (!module)
+        module = exec_module;
+    else
+        rec->module = module;
+    struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    if (!m && !exec_module && initialising) {
+        m = ml_module_find(initialising); /* named for it, not made with it: no exec_module */
+        if (m && m->phase >= ML_MOD_FREED)
+            m = NULL;
+    }
+    if (m) {
+        rec->module_instance = m->instance;
+        rec->module_name = m->def ? m->def->name : NULL;
+        rec->multiphase = m->def && m->def->multiphase; /* single-phase: shared by CPython's design */
+    }
+}
+
+struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, const struct ml_saved_stack *created,
+                                      PyObject *module, PyObject *exec_module, PyObject *initialising,
+                                      void (*wrap)(struct ml_type_rec *, void *), void *arg,
+                                      struct ml_type_rec *adopted)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_add(type);
+    if (rec) {
+        rec->interp = interp;
+        rec->created = *created;
+        describe_module(rec, module, exec_module, initialising);
+        wrap(rec, arg);
+        ml_type_adopted(rec);
+        *adopted = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec;
+}

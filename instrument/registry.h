@@ -171,6 +171,17 @@ int ml_type_mark_traverse_checked(const PyTypeObject *type);
 /* ml_type_watch, taking the lock. */
 void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref);
 
+/* A new record for type, made in interp, created at *created (the record's stack
+ * from now on), for module, else exec_module (whose exec slot runs), else named for
+ * initialising (a single-phase module being made, not freed); wrap(rec, arg) then
+ * wraps its slots and the type is adopted (ml_type_adopted), all under the lock.
+ * NULL if the registry is full (*created stays the caller's); else *adopted, the
+ * record as left.  Takes the lock (wrap must not take it). */
+struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, const struct ml_saved_stack *created,
+                                      PyObject *module, PyObject *exec_module, PyObject *initialising,
+                                      void (*wrap)(struct ml_type_rec *, void *), void *arg,
+                                      struct ml_type_rec *adopted);
+
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;
 
