@@ -404,3 +404,61 @@ struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, cons
     pthread_mutex_unlock(&lock);
     return rec;
 }
+
+struct ml_def_rec *ml_def_lookup(const PyModuleDef *def)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_def_rec *rec = ml_def_find(def);
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+struct ml_def_rec *ml_def_adopt(PyModuleDef *def, int multiphase, void (*wrap)(struct ml_def_rec *))
+{
+    pthread_mutex_lock(&lock);
+    struct ml_def_rec *rec = ml_def_find(def);
+    if (!rec && (rec = ml_def_add(def)) != NULL) {
+        rec->multiphase = multiphase;
+        wrap(rec);
+    }
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+int ml_module_register(PyObject *module, struct ml_def_rec *def, long long interp, void *state,
+                       const struct ml_saved_stack *created, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_add(module, def, interp);
+    *snapshot = (struct ml_module_rec){0};
+    if (rec) {
+        rec->state = state;
+        rec->created = *created;
+        *snapshot = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+int ml_module_set_state(const PyObject *module, void *state)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        rec->state = state;
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+struct ml_def_rec *ml_module_complete(const PyObject *module)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_def_rec *def = rec && !rec->completed ? rec->def : NULL;
+    if (def) {
+        rec->completed = 1;
+        def->instances++;
+    }
+    pthread_mutex_unlock(&lock);
+    return def;
+}

@@ -182,6 +182,27 @@ struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, cons
                                       void (*wrap)(struct ml_type_rec *, void *), void *arg,
                                       struct ml_type_rec *adopted);
 
+/* The def's record, or NULL.  Takes the lock. */
+struct ml_def_rec *ml_def_lookup(const PyModuleDef *def);
+
+/* The def's record, made if new (multiphase: it came through PyModuleDef_Init) and
+ * then handed to wrap under the lock, which wrap must not take.  NULL if the
+ * registry is full.  Takes the lock. */
+struct ml_def_rec *ml_def_adopt(PyModuleDef *def, int multiphase, void (*wrap)(struct ml_def_rec *));
+
+/* A new module record (replacing a stale one at the address) with its state and
+ * creation stack (*created: the record's from now on, if 1 is returned).  0 if the
+ * registry is full, else 1 and *snapshot.  Takes the lock. */
+int ml_module_register(PyObject *module, struct ml_def_rec *def, long long interp, void *state,
+                       const struct ml_saved_stack *created, struct ml_module_rec *snapshot);
+
+/* The module's state moved (quarantine): 0 if its record went away.  Takes the lock. */
+int ml_module_set_state(const PyObject *module, void *state);
+
+/* The module finished its exec slots: counted once in its def's instances; that def
+ * the first time, else NULL.  Takes the lock. */
+struct ml_def_rec *ml_module_complete(const PyObject *module);
+
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;
 
