@@ -462,3 +462,10 @@ struct ml_def_rec *ml_module_complete(const PyObject *module)
     pthread_mutex_unlock(&lock);
     return def;
 }
+
+void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    ml_each_def(fn, arg);
+    pthread_mutex_unlock(&lock);
+}

@@ -203,6 +203,9 @@ int ml_module_set_state(const PyObject *module, void *state);
  * the first time, else NULL.  Takes the lock. */
 struct ml_def_rec *ml_module_complete(const PyObject *module);
 
+/* ml_each_def, taking the lock (fn must not take it). */
+void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg);
+
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;
 
