@@ -469,3 +469,47 @@ void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg)
     ml_each_def(fn, arg);
     pthread_mutex_unlock(&lock);
 }
+
+void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    ml_each_type(fn, arg);
+    pthread_mutex_unlock(&lock);
+}
+
+int ml_module_snapshot_types(const PyObject *module, struct ml_module_rec *snapshot,
+                             void (*fn)(struct ml_type_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    *snapshot = rec ? *rec : (struct ml_module_rec){0};
+    if (rec && fn)
+        ml_each_type(fn, arg);
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+struct orphaning {
+    const PyObject *module;
+    const struct ml_saved_stack *freed;
+};
+
+static void orphan_type(struct ml_type_rec *t, void *arg)
+{
+    struct orphaning *o = arg;
+    if (t->freed || t->orphan || (t->module ? t->module : t->exec_module) != o->module)
+        return;
+    ml_type_orphaned(t, o->freed);
+}
+
+void ml_module_forget_orphaning(const PyObject *module)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec) {
+        struct orphaning o = {module, &rec->freed};
+        ml_each_type(orphan_type, &o);
+        ml_module_forget(rec);
+    }
+    pthread_mutex_unlock(&lock);
+}

@@ -206,6 +206,18 @@ struct ml_def_rec *ml_module_complete(const PyObject *module);
 /* ml_each_def, taking the lock (fn must not take it). */
 void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg);
 
+/* ml_each_type, taking the lock (fn must not take it). */
+void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* ml_module_snapshot, and with fn, ml_each_type under the same lock (fn must not
+ * take it); fn is not called for a module never seen. */
+int ml_module_snapshot_types(const PyObject *module, struct ml_module_rec *snapshot,
+                             void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* The module was freed: its types still alive, not yet orphans, are orphaned (with
+ * its m_free stack), then its record goes.  Takes the lock. */
+void ml_module_forget_orphaning(const PyObject *module);
+
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;
 
