@@ -191,6 +191,19 @@ int main(void)
     ml_type_watched(wr, &weakrefs[1]);
     CHECK(ml_type_find_by_weakref(&weakrefs[1]) == wr);
 
+    n = 0;
+    ml_types_visit(count_type, &n);
+    CHECK_INT(n, 4);
+    n = 0;
+    CHECK(ml_module_snapshot_types(&modules[3], &snap, count_type, &n) && snap.module == &modules[3] && n == 4);
+    n = 0;
+    CHECK(!ml_module_snapshot_types(&weakrefs[1], &snap, count_type, &n) && n == 0);
+    /* Module c freed while w, made in its exec slot, lives: w is orphaned, c forgotten. */
+    ml_module_find(&modules[3])->freed.depth = 6;
+    ml_module_forget_orphaning(&modules[3]);
+    CHECK(wr->orphan && wr->module_freed.depth == 6 && ml_have_orphan_types());
+    CHECK(!ml_module_snapshot(&modules[3], &snap) && !ml_type_find(&types[1])->orphan);
+
     /* The crash handler's trylock: refused while the lock is held, taken once free. */
     ml_registry_lock();
     CHECK(!ml_registry_trylock());
