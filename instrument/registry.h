@@ -87,6 +87,8 @@ struct ml_interp_rec {
     PyObject *function; /* ml_interp_function: objects are not shared across interpreters */
 };
 
+/* For the core and for the few hooks that keep tables of their own under it (listed
+ * in tests/test_structure.py); other hooks go through the verbs below. */
 void ml_registry_lock(void);
 void ml_registry_unlock(void);
 /* 1 if taken; for the fatal-signal handler, which must not wait (the crashed thread
