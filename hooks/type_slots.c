@@ -62,7 +62,6 @@ static inline int answers(const struct ml_type_rec *rec, const PyTypeObject *t, 
     return !rec->freed && holds_wrapper(t, kind) && original_of(rec, kind) != NULL;
 }
 
-/* The adopted type, at or above start, whose own original slot is to run. */
 struct owner_search {
     enum slot_kind kind;
     void *orig;
@@ -77,6 +76,7 @@ static int owner_step(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
     return 1;
 }
 
+/* The adopted type, at or above start, whose own original slot is to run. */
 static __attribute__((noinline)) PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void **orig)
 {
     struct owner_search s = {kind, NULL};
