@@ -30,10 +30,8 @@ PyObject *ml_module_initialising(void)
 {
     if (!initialising || !initialising_frame || (const void *)py.PyEval_GetFrame() != initialising_frame)
         return NULL;
-    ml_registry_lock();
-    struct ml_module_rec *m = ml_module_find(initialising);
-    int alive = m && m->phase < ML_MOD_FREED && m->def && !m->def->multiphase;
-    ml_registry_unlock();
+    struct ml_module_rec m;
+    int alive = ml_module_snapshot(initialising, &m) && m.phase < ML_MOD_FREED && m.def && !m.def->multiphase;
     if (!alive)
         return NULL; /* freed, and the address maybe another module's */
     /* Nothing runs from here to the lookup's end that could free it. */

@@ -34,10 +34,7 @@ static void wrap_m_free(void *module);
 static struct ml_def_rec *def_of(PyObject *module)
 {
     PyModuleDef *def = py.PyModule_GetDef(module);
-    ml_registry_lock();
-    struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
-    ml_registry_unlock();
-    return rec;
+    return def ? ml_def_lookup(def) : NULL;
 }
 
 /* Moves the state of a new module into quarantine, before any extension code saw it
@@ -60,30 +57,16 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
      * interpreter), so this is where a new interpreter is first seen. */
     long long interp = ml_interp_current(late ? ML_INTERP_ANY : ML_INTERP_IMPORTING);
     void *state = py.PyModule_GetState(module);
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    int known = rec && rec->def == def && rec->phase < ML_MOD_FREED;
-    ml_registry_unlock();
+    struct ml_module_rec copy;
+    int known = ml_module_snapshot(module, &copy) && copy.def == def && copy.phase < ML_MOD_FREED;
     if (known) /* announced already (an extension's own FromDefAndSpec) */
         return;
     struct ml_capture c;
     ml_capture_stacks(&c);
-    ml_registry_lock();
-    rec = ml_module_add(module, def, interp);
-    struct ml_module_rec copy = {0};
-    if (rec) {
-        rec->state = state;
-        rec->created = c.saved;
-        copy = *rec;
-    }
-    ml_registry_unlock();
-    if (rec && !late && quarantine_state(module, def, &copy)) {
-        ml_registry_lock();
-        if ((rec = ml_module_find(module)) != NULL)
-            rec->state = copy.state;
-        ml_registry_unlock();
-    }
-    if (rec)
+    int added = ml_module_register(module, def, interp, state, &c.saved, &copy);
+    if (added && !late && quarantine_state(module, def, &copy))
+        added = ml_module_set_state(module, copy.state);
+    if (added)
         ml_event_module(ML_EVENT_MODULE_CREATE, &copy, &c, late);
     else
         ml_saved_stack_release(&c.saved);
@@ -93,10 +76,8 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
 static void module_event(PyObject *module, enum ml_event event, enum ml_module_phase phase)
 {
     struct ml_def_rec *def = def_of(module);
-    ml_registry_lock();
-    int known = ml_module_find(module) != NULL;
-    ml_registry_unlock();
-    if (!known) /* made where we could not see it, e.g. a single-phase copy (m_copy) */
+    struct ml_module_rec seen;
+    if (!ml_module_snapshot(module, &seen)) /* made where we could not see it, e.g. a single-phase copy (m_copy) */
         ml_module_created(module, def, "first seen at this event, not at creation");
     struct ml_capture c;
     ml_capture_stacks(&c);
@@ -155,14 +136,7 @@ static int announce_module(PyObject *module)
  * create slot hands out its one module again is counted once. */
 static void module_completed(PyObject *module)
 {
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    struct ml_def_rec *def = rec && !rec->completed ? rec->def : NULL;
-    if (def) {
-        rec->completed = 1;
-        def->instances++;
-    }
-    ml_registry_unlock();
+    struct ml_def_rec *def = ml_module_complete(module);
     if (def)
         ml_static_types_module_created(def);
 }
@@ -175,9 +149,7 @@ static int complete_module(PyObject *module)
 
 static PyObject *wrap_create(PyObject *spec, PyModuleDef *def)
 {
-    ml_registry_lock();
-    struct ml_def_rec *rec = ml_def_find(def);
-    ml_registry_unlock();
+    struct ml_def_rec *rec = ml_def_lookup(def);
     PyObject *(*create)(PyObject *, PyModuleDef *) = (PyObject * (*)(PyObject *, PyModuleDef *)) rec->orig_create;
     PyObject *module = create(spec, def);
     if (module && ml_py_is_module(module)) {
@@ -293,16 +265,15 @@ static void adopt_lifecycle(struct ml_def_rec *rec)
     rec->wrapped_lifecycle = 1;
 }
 
+/* A new def's record: its slots and lifecycle functions wrapped. */
+static void adopt_def(struct ml_def_rec *rec)
+{
+    if (rec->multiphase)
+        adopt_slots(rec);
+    adopt_lifecycle(rec);
+}
+
 struct ml_def_rec *ml_module_def_adopt(PyModuleDef *def, int multiphase)
 {
-    ml_registry_lock();
-    struct ml_def_rec *rec = ml_def_find(def);
-    if (!rec && (rec = ml_def_add(def)) != NULL) {
-        rec->multiphase = multiphase;
-        if (multiphase)
-            adopt_slots(rec);
-        adopt_lifecycle(rec);
-    }
-    ml_registry_unlock();
-    return rec;
+    return ml_def_adopt(def, multiphase, adopt_def);
 }

@@ -134,15 +134,12 @@ static void count_slow(const PyObject *module, unsigned long generation, const c
 {
     PyThreadState *tstate = checked_tstate();
     long long here = interp_of(tstate);
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    int cleared = rec && rec->phase >= ML_MOD_CLEARED;
-    int foreign = rec && rec->interp >= 0 && here >= 0 && rec->interp != here;
-    if (rec) {
-        rec->state_lookups++;
-        check_module_layout(module, rec);
-    }
-    ml_registry_unlock();
+    struct ml_module_rec copy;
+    struct ml_module_rec *rec = ml_module_count_lookup(module, &copy);
+    int cleared = rec && copy.phase >= ML_MOD_CLEARED;
+    int foreign = rec && copy.interp >= 0 && here >= 0 && copy.interp != here;
+    if (rec)
+        check_module_layout(module, &copy);
     cache = (struct lookup_cache){module, rec, generation, tstate, here, foreign};
     if (cleared)
         report_after_clear(module, api);

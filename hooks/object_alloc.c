@@ -27,24 +27,30 @@ struct alloc_owner {
     long long interp;
 };
 
+struct owner_search {
+    struct alloc_owner o;
+    int typed;
+};
+
+static int owner_step(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
+{
+    struct owner_search *s = arg;
+    if (rec->freed) /* a dead type's record at a reused address */
+        return 0;
+    if (!s->o.orig && rec->orig_alloc && t->tp_alloc == (void *)wrap_tp_alloc)
+        s->o.orig = (alloc_fn)rec->orig_alloc;
+    if (!s->typed) {
+        s->typed = 1;
+        s->o.interp = rec->multiphase ? rec->interp : -1;
+    }
+    return s->o.orig && s->typed;
+}
+
 static struct alloc_owner find_alloc_owner(PyTypeObject *start)
 {
-    struct alloc_owner o = {NULL, -1};
-    int typed = 0;
-    ml_registry_lock();
-    for (PyTypeObject *t = start; t && (!o.orig || !typed); t = t->tp_base) {
-        struct ml_type_rec *rec = ml_type_find(t);
-        if (!rec || rec->freed) /* not ours, or a dead type's record at a reused address */
-            continue;
-        if (!o.orig && rec->orig_alloc && t->tp_alloc == (void *)wrap_tp_alloc)
-            o.orig = (alloc_fn)rec->orig_alloc;
-        if (!typed) {
-            typed = 1;
-            o.interp = rec->multiphase ? rec->interp : -1;
-        }
-    }
-    ml_registry_unlock();
-    return o;
+    struct owner_search s = {{NULL, -1}, 0};
+    ml_type_each_base(start, owner_step, &s);
+    return s.o;
 }
 
 /* Per-thread cache of type -> owner, valid while no type of ours came or died (the
@@ -92,14 +98,8 @@ static struct alloc_entry alloc_entry(PyTypeObject *type)
 
 static void report_foreign_type(PyTypeObject *type, const char *api, long long here)
 {
-    ml_registry_lock();
-    struct ml_type_rec *rec = NULL;
-    for (PyTypeObject *t = type; t && !rec; t = t->tp_base)
-        if ((rec = ml_type_find(t)) != NULL && rec->freed)
-            rec = NULL;
-    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
-    ml_registry_unlock();
-    if (!rec)
+    struct ml_type_rec copy;
+    if (!ml_type_base_snapshot(type, &copy))
         return;
     struct ml_finding f = {.kind = ML_TYPE_FROM_OTHER_INTERPRETER};
     const char *subclass = copy.type == type ? NULL : type->tp_name;

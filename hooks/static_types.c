@@ -93,9 +93,7 @@ static void match_def(struct ml_def_rec *def, void *arg)
 static struct ml_def_rec *def_of_object(int object, const char *name)
 {
     struct def_search s = {object, name, 0, NULL};
-    ml_registry_lock();
-    ml_each_def(match_def, &s);
-    ml_registry_unlock();
+    ml_defs_visit(match_def, &s);
     return s.count == 1 ? s.found : NULL;
 }
 
@@ -129,10 +127,7 @@ static struct ml_def_rec *executing_def(void)
 {
     const struct ml_slot_frame *f = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
     PyModuleDef *def = f ? py.PyModule_GetDef((PyObject *)f->object) : NULL;
-    ml_registry_lock();
-    struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
-    ml_registry_unlock();
-    return rec;
+    return def ? ml_def_lookup(def) : NULL;
 }
 
 static void report(struct candidate *c, const struct ml_saved_stack *shared_at)
@@ -274,9 +269,7 @@ static void check_added(PyObject *module, PyObject *value, int is_type)
     if ((type->tp_flags & ML_TPFLAGS_HEAPTYPE) || managed_by_cpython(type) || !ml_objects_is_extension(object_of(type)))
         return; /* heap types, and static types of the interpreter itself, are fine */
     PyModuleDef *def = ml_py_is_module(module) ? py.PyModule_GetDef(module) : NULL;
-    ml_registry_lock();
-    struct ml_def_rec *rec = def ? ml_def_find(def) : NULL;
-    ml_registry_unlock();
+    struct ml_def_rec *rec = def ? ml_def_lookup(def) : NULL;
     if (rec && rec->multiphase) {
         struct ml_saved_stack added;
         ml_saved_stack_capture(&added);

@@ -32,19 +32,6 @@
 #define REPORT_MAX 32
 #define HITS_MAX 8
 
-struct orphaning {
-    const PyObject *module;
-    const struct ml_saved_stack *freed;
-};
-
-static void orphan_type(struct ml_type_rec *t, void *arg)
-{
-    struct orphaning *o = arg;
-    if (t->freed || t->orphan || (t->module ? t->module : t->exec_module) != o->module)
-        return;
-    ml_type_orphaned(t, o->freed);
-}
-
 /* The types of module that are alive as it is freed (copies taken under the lock). */
 struct survivors {
     const PyObject *module;
@@ -339,16 +326,9 @@ void ml_module_freed(PyObject *module)
 {
     struct survivors *s = calloc(1, sizeof *s);
     struct ml_module_rec copy;
-    ml_registry_lock();
-    struct ml_module_rec *rec = ml_module_find(module);
-    if (rec)
-        copy = *rec;
-    if (rec && s) {
+    if (s)
         s->module = module;
-        ml_each_type(collect_survivor, s);
-    }
-    ml_registry_unlock();
-    if (rec) {
+    if (ml_module_snapshot_types(module, &copy, s ? collect_survivor : NULL, s)) {
         /* Before the record goes: its stacks are the findings' context. */
         char global[160] = "";
         if (ml_finding_enabled(ML_DANGLING_GLOBAL) || ml_finding_enabled(ML_STATE_USE_AFTER_FREE))
@@ -359,14 +339,7 @@ void ml_module_freed(PyObject *module)
         scan_pending_types(module, copy.def ? (const void *)copy.def->def : NULL);
     }
     free(s);
-    ml_registry_lock();
-    rec = ml_module_find(module);
-    if (rec) {
-        struct orphaning o = {module, &rec->freed};
-        ml_each_type(orphan_type, &o);
-        ml_module_forget(rec);
-    }
-    ml_registry_unlock();
+    ml_module_forget_orphaning(module);
 }
 
 /* Its instances took references to it that their tp_dealloc never gave back: that
@@ -456,9 +429,7 @@ static void check_types_at_exit(void)
     struct deferred found[DEFERRED_MAX];
     struct ml_type_rec alive[DEFERRED_MAX];
     int n = take_deferred(found, alive);
-    ml_registry_lock();
-    ml_each_type(collect_at_exit, &e);
-    ml_registry_unlock();
+    ml_types_visit(collect_at_exit, &e);
     for (int i = 0; i < e.count; i++) {
         /* Nothing runs at exit to blame: point at where the type was made (native
          * and Python frames, as a report of the global at the module's free).  One

@@ -62,21 +62,27 @@ static inline int answers(const struct ml_type_rec *rec, const PyTypeObject *t, 
     return !rec->freed && holds_wrapper(t, kind) && original_of(rec, kind) != NULL;
 }
 
+struct owner_search {
+    enum slot_kind kind;
+    void *orig;
+};
+
+static int owner_step(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
+{
+    struct owner_search *s = arg;
+    if (!answers(rec, t, s->kind))
+        return 0;
+    s->orig = original_of(rec, s->kind);
+    return 1;
+}
+
 /* The adopted type, at or above start, whose own original slot is to run. */
 static __attribute__((noinline)) PyTypeObject *find_owner(PyTypeObject *start, enum slot_kind kind, void **orig)
 {
-    *orig = NULL;
-    ml_registry_lock();
-    for (PyTypeObject *t = start; t; t = t->tp_base) {
-        struct ml_type_rec *rec = ml_type_find(t);
-        if (rec && answers(rec, t, kind)) {
-            *orig = original_of(rec, kind);
-            ml_registry_unlock();
-            return t;
-        }
-    }
-    ml_registry_unlock();
-    return NULL;
+    struct owner_search s = {kind, NULL};
+    PyTypeObject *owner = ml_type_each_base(start, owner_step, &s);
+    *orig = s.orig;
+    return owner;
 }
 
 /* find_owner takes the registry lock, and instance churn runs it for every
@@ -142,13 +148,8 @@ static void report_missing_decref(PyTypeObject *type, PyTypeObject *owner, void 
 {
     struct ml_stack access;
     struct ml_finding f = {.kind = ML_DEALLOC_MISSING_TYPE_DECREF, .access = blaming(&access, orig)};
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(owner);
-    struct ml_type_rec copy = rec ? *rec : (struct ml_type_rec){0};
-    struct ml_type_rec *leaked = type == owner ? rec : ml_type_find(type);
-    if (leaked)
-        leaked->leaky_dealloc = orig; /* type-outlives-module names it as the cause */
-    ml_registry_unlock();
+    struct ml_type_rec copy;
+    ml_type_mark_leaky_dealloc(owner, type, orig, &copy);
     ml_finding_set_slot(&f, "tp_dealloc", orig);
     snprintf(f.message, sizeof f.message, "tp_dealloc %s of type '%s' does not Py_DECREF its type",
              f.slot_function_name, owner->tp_name);
@@ -252,13 +253,7 @@ static int wants_visit_check(int outermost, PyTypeObject *owner)
 {
     if (!outermost || !ml_finding_enabled(ML_TRAVERSE_MISSING_TYPE_VISIT))
         return 0;
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_find(owner);
-    int first = rec && !rec->traverse_checked;
-    if (first)
-        rec->traverse_checked = 1;
-    ml_registry_unlock();
-    return first;
+    return ml_type_mark_traverse_checked(owner);
 }
 
 static int wrap_tp_traverse(PyObject *self, visitproc visit, void *arg)
@@ -330,31 +325,7 @@ static void watch(struct ml_type_rec *rec, PyTypeObject *type)
     py.PyErr_Restore(type_, value, tb);
     if (!weakref)
         return;
-    ml_registry_lock();
-    ml_type_watch(rec, weakref);
-    ml_registry_unlock();
-}
-
-/* initialising: ml_module_initialising(), asked before the lock was taken. */
-static void describe_module(struct ml_type_rec *rec, PyObject *module, PyObject *initialising)
-{
-    const struct ml_slot_frame *exec = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
-    rec->exec_module = exec ? (PyObject *)exec->object : NULL;
-    if (!module)
-        module = rec->exec_module;
-    else
-        rec->module = module;
-    struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
-    if (!m && !exec && initialising) {
-        m = ml_module_find(initialising); /* named for it, not made with it: no exec_module */
-        if (m && m->phase >= ML_MOD_FREED)
-            m = NULL;
-    }
-    if (m) {
-        rec->module_instance = m->instance;
-        rec->module_name = m->def ? m->def->name : NULL;
-        rec->multiphase = m->def && m->def->multiphase; /* single-phase: shared by CPython's design */
-    }
+    ml_type_watched(rec, weakref);
 }
 
 static int spec_has_slot(const PyType_Spec *spec, int slot)
@@ -386,6 +357,17 @@ static void wrap_slots(struct ml_type_rec *rec, PyTypeObject *type, int own_deal
     }
 }
 
+struct slot_choice {
+    PyTypeObject *type;
+    int own_dealloc, own_traverse;
+};
+
+static void wrap_chosen(struct ml_type_rec *rec, void *arg)
+{
+    const struct slot_choice *c = arg;
+    wrap_slots(rec, c->type, c->own_dealloc, c->own_traverse);
+}
+
 /* Returns 0 if the registry is full (the type is not adopted). */
 static int adopt(PyTypeObject *type, PyObject *module, int own_dealloc, int own_traverse,
                  struct ml_type_rec *adopted)
@@ -394,20 +376,14 @@ static int adopt(PyTypeObject *type, PyObject *module, int own_dealloc, int own_
     struct ml_capture c;
     ml_capture_stacks(&c);
     PyObject *initialising = module || ml_slot_innermost(ML_SLOT_MODULE_EXEC) ? NULL : ml_module_initialising();
-    ml_registry_lock();
-    struct ml_type_rec *rec = ml_type_add(type);
+    const struct ml_slot_frame *exec = ml_slot_innermost(ML_SLOT_MODULE_EXEC);
+    struct slot_choice choice = {type, own_dealloc, own_traverse};
+    struct ml_type_rec *rec = ml_type_adopt_new(type, interp, &c.saved, module, exec ? (PyObject *)exec->object : NULL,
+                                                initialising, wrap_chosen, &choice, adopted);
     if (!rec) {
-        ml_registry_unlock();
         ml_saved_stack_release(&c.saved);
         return 0;
     }
-    rec->interp = interp;
-    rec->created = c.saved;
-    describe_module(rec, module, initialising);
-    wrap_slots(rec, type, own_dealloc, own_traverse);
-    ml_type_adopted(rec);
-    *adopted = *rec;
-    ml_registry_unlock();
     ml_check_type_layout(type, module);
     watch(rec, type);
     ml_event_type(ML_EVENT_TYPE_CREATE, adopted, &c);

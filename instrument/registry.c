@@ -294,3 +294,222 @@ int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot)
     pthread_mutex_unlock(&lock);
     return rec != NULL;
 }
+
+struct ml_module_rec *ml_module_count_lookup(const PyObject *module, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        rec->state_lookups++;
+    *snapshot = rec ? *rec : (struct ml_module_rec){0};
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+PyTypeObject *ml_type_each_base(PyTypeObject *start, int (*fn)(struct ml_type_rec *, PyTypeObject *, void *),
+                                void *arg)
+{
+    PyTypeObject *t = start;
+    pthread_mutex_lock(&lock);
+    for (; t; t = t->tp_base) {
+        struct ml_type_rec *rec = ml_type_find(t);
+        if (rec && fn(rec, t, arg))
+            break;
+    }
+    pthread_mutex_unlock(&lock);
+    return t;
+}
+
+static int copy_unfreed(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
+{
+    (void)t;
+    if (rec->freed) /* a dead type's record at a reused address */
+        return 0;
+    *(struct ml_type_rec *)arg = *rec;
+    return 1;
+}
+
+int ml_type_base_snapshot(PyTypeObject *type, struct ml_type_rec *snapshot)
+{
+    *snapshot = (struct ml_type_rec){0};
+    return ml_type_each_base(type, copy_unfreed, snapshot) != NULL;
+}
+
+void ml_type_mark_leaky_dealloc(const PyTypeObject *owner, const PyTypeObject *type, const void *orig,
+                                struct ml_type_rec *owner_snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find(owner);
+    *owner_snapshot = rec ? *rec : (struct ml_type_rec){0};
+    struct ml_type_rec *leaked = type == owner ? rec : ml_type_find(type);
+    if (leaked)
+        leaked->leaky_dealloc = orig;
+    pthread_mutex_unlock(&lock);
+}
+
+int ml_type_mark_traverse_checked(const PyTypeObject *type)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_find(type);
+    int first = rec && !rec->traverse_checked;
+    if (first)
+        rec->traverse_checked = 1;
+    pthread_mutex_unlock(&lock);
+    return first;
+}
+
+void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref)
+{
+    pthread_mutex_lock(&lock);
+    ml_type_watch(rec, weakref);
+    pthread_mutex_unlock(&lock);
+}
+
+/* The module the type is named for, lock held. */
+static void describe_module(struct ml_type_rec *rec, PyObject *module, PyObject *exec_module, PyObject *initialising)
+{
+    rec->exec_module = exec_module;
+    if (!module)
+        module = exec_module;
+    else
+        rec->module = module;
+    struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
+    if (!m && !exec_module && initialising) {
+        m = ml_module_find(initialising); /* named for it, not made with it: no exec_module */
+        if (m && m->phase >= ML_MOD_FREED)
+            m = NULL;
+    }
+    if (m) {
+        rec->module_instance = m->instance;
+        rec->module_name = m->def ? m->def->name : NULL;
+        rec->multiphase = m->def && m->def->multiphase; /* single-phase: shared by CPython's design */
+    }
+}
+
+struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, const struct ml_saved_stack *created,
+                                      PyObject *module, PyObject *exec_module, PyObject *initialising,
+                                      void (*wrap)(struct ml_type_rec *, void *), void *arg,
+                                      struct ml_type_rec *adopted)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_type_rec *rec = ml_type_add(type);
+    if (rec) {
+        rec->interp = interp;
+        rec->created = *created;
+        describe_module(rec, module, exec_module, initialising);
+        wrap(rec, arg);
+        ml_type_adopted(rec);
+        *adopted = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+struct ml_def_rec *ml_def_lookup(const PyModuleDef *def)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_def_rec *rec = ml_def_find(def);
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+struct ml_def_rec *ml_def_adopt(PyModuleDef *def, int multiphase, void (*wrap)(struct ml_def_rec *))
+{
+    pthread_mutex_lock(&lock);
+    struct ml_def_rec *rec = ml_def_find(def);
+    if (!rec && (rec = ml_def_add(def)) != NULL) {
+        rec->multiphase = multiphase;
+        wrap(rec);
+    }
+    pthread_mutex_unlock(&lock);
+    return rec;
+}
+
+int ml_module_register(PyObject *module, struct ml_def_rec *def, long long interp, void *state,
+                       const struct ml_saved_stack *created, struct ml_module_rec *snapshot)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_add(module, def, interp);
+    *snapshot = (struct ml_module_rec){0};
+    if (rec) {
+        rec->state = state;
+        rec->created = *created;
+        *snapshot = *rec;
+    }
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+int ml_module_set_state(const PyObject *module, void *state)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec)
+        rec->state = state;
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+struct ml_def_rec *ml_module_complete(const PyObject *module)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    struct ml_def_rec *def = rec && !rec->completed ? rec->def : NULL;
+    if (def) {
+        rec->completed = 1;
+        def->instances++;
+    }
+    pthread_mutex_unlock(&lock);
+    return def;
+}
+
+void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    ml_each_def(fn, arg);
+    pthread_mutex_unlock(&lock);
+}
+
+void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    ml_each_type(fn, arg);
+    pthread_mutex_unlock(&lock);
+}
+
+int ml_module_snapshot_types(const PyObject *module, struct ml_module_rec *snapshot,
+                             void (*fn)(struct ml_type_rec *, void *), void *arg)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    *snapshot = rec ? *rec : (struct ml_module_rec){0};
+    if (rec && fn)
+        ml_each_type(fn, arg);
+    pthread_mutex_unlock(&lock);
+    return rec != NULL;
+}
+
+struct orphaning {
+    const PyObject *module;
+    const struct ml_saved_stack *freed;
+};
+
+static void orphan_type(struct ml_type_rec *t, void *arg)
+{
+    struct orphaning *o = arg;
+    if (t->freed || t->orphan || (t->module ? t->module : t->exec_module) != o->module)
+        return;
+    ml_type_orphaned(t, o->freed);
+}
+
+void ml_module_forget_orphaning(const PyObject *module)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_module_rec *rec = ml_module_find(module);
+    if (rec) {
+        struct orphaning o = {module, &rec->freed};
+        ml_each_type(orphan_type, &o);
+        ml_module_forget(rec);
+    }
+    pthread_mutex_unlock(&lock);
+}

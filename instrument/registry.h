@@ -87,6 +87,8 @@ struct ml_interp_rec {
     PyObject *function; /* ml_interp_function: objects are not shared across interpreters */
 };
 
+/* For the core and for the few hooks that keep tables of their own under it (listed
+ * in tests/test_structure.py); other hooks go through the verbs below. */
 void ml_registry_lock(void);
 void ml_registry_unlock(void);
 /* 1 if taken; for the fatal-signal handler, which must not wait (the crashed thread
@@ -142,6 +144,81 @@ int ml_module_phase_change(const PyObject *module, enum ml_module_phase phase, c
  * stay the record's).  0 if there is none, and *snapshot zeroed. */
 int ml_module_snapshot(const PyObject *module, struct ml_module_rec *snapshot);
 int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot);
+
+/* A state lookup of the module, counted.  The record (for a per-thread cache that
+ * counts the next lookups itself while ml_registry_generation stays) or NULL for a
+ * module never seen, and *snapshot as left.  Takes the lock. */
+struct ml_module_rec *ml_module_count_lookup(const PyObject *module, struct ml_module_rec *snapshot);
+
+/* Calls fn with the record of start and of each type up its tp_base chain that has
+ * one, nearest first, until fn returns nonzero: that type, else NULL.  Takes the
+ * lock, held while fn runs (fn must not call back into Python). */
+PyTypeObject *ml_type_each_base(PyTypeObject *start, int (*fn)(struct ml_type_rec *, PyTypeObject *, void *),
+                                void *arg);
+
+/* The nearest record of type or a base whose memory was not freed, copied: 0 if
+ * none.  Takes the lock. */
+int ml_type_base_snapshot(PyTypeObject *type, struct ml_type_rec *snapshot);
+
+/* orig, owner's tp_dealloc, freed an instance of type without Py_DECREF(type): type's
+ * record keeps it (type-outlives-module names it as the cause).  *owner_snapshot is
+ * owner's record, zeroed if none.  Takes the lock. */
+void ml_type_mark_leaky_dealloc(const PyTypeObject *owner, const PyTypeObject *type, const void *orig,
+                                struct ml_type_rec *owner_snapshot);
+
+/* 1 the first time it is asked for a type of ours (traverse-missing-type-visit then
+ * looks at it, once), else 0.  Takes the lock. */
+int ml_type_mark_traverse_checked(const PyTypeObject *type);
+
+/* ml_type_watch, taking the lock. */
+void ml_type_watched(struct ml_type_rec *rec, PyObject *weakref);
+
+/* A new record for type, made in interp, created at *created (the record's stack
+ * from now on), for module, else exec_module (whose exec slot runs), else named for
+ * initialising (a single-phase module being made, not freed); wrap(rec, arg) then
+ * wraps its slots and the type is adopted (ml_type_adopted), all under the lock.
+ * NULL if the registry is full (*created stays the caller's); else *adopted, the
+ * record as left.  Takes the lock (wrap must not take it). */
+struct ml_type_rec *ml_type_adopt_new(PyTypeObject *type, long long interp, const struct ml_saved_stack *created,
+                                      PyObject *module, PyObject *exec_module, PyObject *initialising,
+                                      void (*wrap)(struct ml_type_rec *, void *), void *arg,
+                                      struct ml_type_rec *adopted);
+
+/* The def's record, or NULL.  Takes the lock. */
+struct ml_def_rec *ml_def_lookup(const PyModuleDef *def);
+
+/* The def's record, made if new (multiphase: it came through PyModuleDef_Init) and
+ * then handed to wrap under the lock, which wrap must not take.  NULL if the
+ * registry is full.  Takes the lock. */
+struct ml_def_rec *ml_def_adopt(PyModuleDef *def, int multiphase, void (*wrap)(struct ml_def_rec *));
+
+/* A new module record (replacing a stale one at the address) with its state and
+ * creation stack (*created: the record's from now on, if 1 is returned).  0 if the
+ * registry is full, else 1 and *snapshot.  Takes the lock. */
+int ml_module_register(PyObject *module, struct ml_def_rec *def, long long interp, void *state,
+                       const struct ml_saved_stack *created, struct ml_module_rec *snapshot);
+
+/* The module's state moved (quarantine): 0 if its record went away.  Takes the lock. */
+int ml_module_set_state(const PyObject *module, void *state);
+
+/* The module finished its exec slots: counted once in its def's instances; that def
+ * the first time, else NULL.  Takes the lock. */
+struct ml_def_rec *ml_module_complete(const PyObject *module);
+
+/* ml_each_def, taking the lock (fn must not take it). */
+void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg);
+
+/* ml_each_type, taking the lock (fn must not take it). */
+void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* ml_module_snapshot, and with fn, ml_each_type under the same lock (fn must not
+ * take it); fn is not called for a module never seen. */
+int ml_module_snapshot_types(const PyObject *module, struct ml_module_rec *snapshot,
+                             void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* The module was freed: its types still alive, not yet orphans, are orphaned (with
+ * its m_free stack), then its record goes.  Takes the lock. */
+void ml_module_forget_orphaning(const PyObject *module);
 
 /* Read without the lock by the hooks' fast paths; written only by the verbs above. */
 extern unsigned long ml_orphan_types, ml_type_generation;

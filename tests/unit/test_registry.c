@@ -41,6 +41,26 @@ static void count_def(struct ml_def_rec *d, void *arg)
     ++*(int *)arg;
 }
 
+static void mark_wrapped(struct ml_def_rec *d)
+{
+    d->wrapped_lifecycle = 1;
+}
+
+static void wrap_type(struct ml_type_rec *t, void *arg)
+{
+    t->gc = *(int *)arg;
+}
+
+/* Stops at the first record with a tp_alloc, whose type it keeps. */
+static int find_alloc(struct ml_type_rec *t, PyTypeObject *type, void *arg)
+{
+    (void)type;
+    if (!t->orig_alloc)
+        return 0;
+    *(struct ml_type_rec **)arg = t;
+    return 1;
+}
+
 int main(void)
 {
     static PyModuleDef def_a = {.m_name = "a"}, def_b = {.m_name = "b"}, def_anon = {.m_name = NULL};
@@ -117,6 +137,72 @@ int main(void)
     struct ml_interp_rec *r1b = ml_interp_add(i1, 2); /* an interpreter at a freed one's address */
     CHECK(r1b && ml_interp_find(i1) == r1b && r1b->id == 2);
     ml_registry_unlock();
+
+    /* The verbs, which take the lock themselves. */
+    CHECK(ml_def_lookup(&def_a) == a && ml_def_lookup(&def_anon + 1) == NULL);
+    static PyModuleDef def_c = {.m_name = "c"};
+    struct ml_def_rec *c = ml_def_adopt(&def_c, 1, mark_wrapped);
+    CHECK(c && c->multiphase && c->wrapped_lifecycle);
+    c->wrapped_lifecycle = 0;
+    CHECK(ml_def_adopt(&def_c, 0, mark_wrapped) == c && c->multiphase && !c->wrapped_lifecycle); /* once */
+    n = 0;
+    ml_defs_visit(count_def, &n);
+    CHECK_INT(n, 4);
+
+    struct ml_module_rec snap;
+    struct ml_saved_stack made = {.depth = 4};
+    int state;
+    CHECK(ml_module_register(&modules[3], c, 5, &state, &made, &snap));
+    CHECK(snap.module == &modules[3] && snap.state == &state && snap.interp == 5 && snap.created.depth == 4);
+    CHECK(ml_module_set_state(&modules[3], &n) && ml_module_snapshot(&modules[3], &snap) && snap.state == &n);
+    CHECK(!ml_module_set_state(&weakrefs[1], &n));
+    CHECK(ml_module_count_lookup(&modules[3], &snap) == ml_module_find(&modules[3]) && snap.state_lookups == 1);
+    CHECK(ml_module_count_lookup(&modules[3], &snap) && snap.state_lookups == 2);
+    CHECK(ml_module_count_lookup(&weakrefs[1], &snap) == NULL && snap.module == NULL);
+    CHECK(ml_module_complete(&modules[3]) == c && c->instances == 1);
+    CHECK(ml_module_complete(&modules[3]) == NULL && c->instances == 1); /* counted once */
+
+    /* A type adopted while module c's exec slot runs is named for it. */
+    static PyTypeObject w = {.tp_name = "c.W"}, sub = {.tp_name = "c.Sub"};
+    struct ml_type_rec adopted;
+    struct ml_saved_stack typed = {.depth = 2};
+    int gc = 1;
+    unsigned long tgen = ml_type_generation_now();
+    struct ml_type_rec *wr = ml_type_adopt_new(&w, 5, &typed, NULL, &modules[3], NULL, wrap_type, &gc, &adopted);
+    CHECK(wr && adopted.exec_module == &modules[3] && adopted.module == NULL && adopted.gc == 1);
+    CHECK(adopted.module_instance == 1 && adopted.module_name == c->name && adopted.multiphase);
+    CHECK(adopted.interp == 5 && adopted.created.depth == 2 && ml_type_generation_now() != tgen);
+
+    /* A base walk: sub (not ours) inherits from w, which has a tp_alloc of its own. */
+    sub.tp_base = &w;
+    wr->orig_alloc = (void *)find_alloc;
+    struct ml_type_rec *hit = NULL;
+    CHECK(ml_type_each_base(&sub, find_alloc, &hit) == &w && hit == wr);
+    struct ml_type_rec tsnap;
+    CHECK(ml_type_base_snapshot(&sub, &tsnap) && tsnap.type == &w);
+    wr->freed = 1; /* its memory went back: the address answers for nothing */
+    CHECK(!ml_type_base_snapshot(&sub, &tsnap) && tsnap.type == NULL);
+    wr->freed = 0;
+
+    CHECK(ml_type_mark_traverse_checked(&w) && !ml_type_mark_traverse_checked(&w));
+    CHECK(!ml_type_mark_traverse_checked(&sub));
+    ml_type_mark_leaky_dealloc(&w, &types[1], (void *)count_def, &tsnap);
+    CHECK(tsnap.type == &w && ml_type_find(&types[1])->leaky_dealloc == (void *)count_def && !wr->leaky_dealloc);
+    ml_type_watched(wr, &weakrefs[1]);
+    CHECK(ml_type_find_by_weakref(&weakrefs[1]) == wr);
+
+    n = 0;
+    ml_types_visit(count_type, &n);
+    CHECK_INT(n, 4);
+    n = 0;
+    CHECK(ml_module_snapshot_types(&modules[3], &snap, count_type, &n) && snap.module == &modules[3] && n == 4);
+    n = 0;
+    CHECK(!ml_module_snapshot_types(&weakrefs[1], &snap, count_type, &n) && n == 0);
+    /* Module c freed while w, made in its exec slot, lives: w is orphaned, c forgotten. */
+    ml_module_find(&modules[3])->freed.depth = 6;
+    ml_module_forget_orphaning(&modules[3]);
+    CHECK(wr->orphan && wr->module_freed.depth == 6 && ml_have_orphan_types());
+    CHECK(!ml_module_snapshot(&modules[3], &snap) && !ml_type_find(&types[1])->orphan);
 
     /* The crash handler's trylock: refused while the lock is held, taken once free. */
     ml_registry_lock();
