@@ -182,8 +182,10 @@ void *ml_hook_PyModule_GetState(PyObject *module)
     /* The cached module is one of ours, alive: a module object. */
     if (__builtin_expect(module_fast() && count_cached(module, "PyModule_GetState()"), 1))
         return ((ml_module_head *)module)->md_state;
-    /* A freed module is not read, not even its type. */
-    if (module && ml_module_was_freed(module) &&
+    /* A freed module is not read, not even its type.  A module whose own slot runs
+     * (the collector traversing a new module made at a freed one's address before
+     * its creation hook has registered it) is alive. */
+    if (module && ml_module_was_freed(module) && !ml_slot_running_on(module) &&
         ml_report_freed_module_use(module, "PyModule_GetState()"))
         return py.PyModule_GetState(module);
     if (module && module != cache.module && !ml_py_is_module(module))

@@ -39,6 +39,16 @@ static inline void ml_slot_pop(struct ml_slot_frame *f)
     ml_slot_top = f->prev;
 }
 
+/* Is a wrapped slot running on this object on this thread?  Then the object is
+ * alive, whatever died at its address before. */
+static inline int ml_slot_running_on(const void *object)
+{
+    for (const struct ml_slot_frame *f = ml_slot_top; f; f = f->prev)
+        if (f->object == object)
+            return 1;
+    return 0;
+}
+
 /* The innermost frame of that slot kind, or NULL. */
 static inline const struct ml_slot_frame *ml_slot_innermost(enum ml_slot slot)
 {
