@@ -243,10 +243,9 @@ static const char *function_of(struct ml_object *o, uintptr_t addr)
     return state == SYMBOLS_LOADED ? ml_symtab_lookup(o->symtab, addr - o->base) : NULL;
 }
 
-static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
+struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr, int symbolize)
 {
     struct ml_object_ref ref = {-1, 0, NULL, NULL};
-    pthread_mutex_lock(&lock);
     struct ml_object *o = find_by_range(addr);
     if (o) {
         ref.id = o->id;
@@ -255,6 +254,13 @@ static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
         if (symbolize)
             ref.function = function_of(o, addr);
     }
+    return ref;
+}
+
+static struct ml_object_ref resolve_locked(uintptr_t addr, int symbolize)
+{
+    pthread_mutex_lock(&lock);
+    struct ml_object_ref ref = ml_objects_resolve_unlocked(addr, symbolize);
     pthread_mutex_unlock(&lock);
     return ref;
 }
@@ -293,19 +299,6 @@ struct ml_object_ref ml_objects_resolve(uintptr_t addr, int symbolize)
     return ref;
 }
 
-struct ml_object_ref ml_objects_resolve_unlocked(uintptr_t addr, int symbolize)
-{
-    struct ml_object_ref ref = {-1, 0, NULL, NULL};
-    struct ml_object *o = find_by_range(addr);
-    if (o) {
-        ref.id = o->id;
-        ref.base = o->base;
-        ref.path = o->path;
-        if (symbolize)
-            ref.function = function_of(o, addr);
-    }
-    return ref;
-}
 
 int ml_objects_is_extension(int id)
 {
