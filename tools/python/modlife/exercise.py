@@ -464,12 +464,8 @@ def exercise_all(args, log_root, targets):
 
 
 def main(args, out):
-    if args.suppressions:
-        try:
-            suppressions.check(os.path.abspath(args.suppressions))
-        except suppressions.BadFile as e:
-            sys.stderr.write("modlife exercise: %s\n" % e)
-            return 2
+    if args.suppressions and suppressions.refused(args.suppressions, "exercise"):
+        return 2
     try:
         targets, errors = discover(args.python, args.targets)
     except Failed as e:

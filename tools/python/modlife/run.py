@@ -209,13 +209,8 @@ def main(args, out):
     if not command:
         sys.stderr.write("modlife run: no command given (usage: modlife run [options] -- CMD...)\n")
         return 2
-    if args.suppressions:
-        # The library would refuse it in the first Python process: say so before anything runs.
-        try:
-            suppressions.check(os.path.abspath(args.suppressions))
-        except suppressions.BadFile as e:
-            sys.stderr.write("modlife run: %s\n" % e)
-            return 2
+    if args.suppressions and suppressions.refused(args.suppressions, "run"):
+        return 2
     try:
         if args.log_dir is None:
             log_dir = os.path.abspath(rundir.create(rundir.DEFAULT_PARENT))

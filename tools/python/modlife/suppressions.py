@@ -5,6 +5,7 @@ byte but tab and CR)."""
 import os
 import re
 import stat
+import sys
 
 MAX_SIZE = 1 << 20
 WANTED = "give a text file of kind:pattern lines"
@@ -51,3 +52,15 @@ def check(path):
         if c == 0:
             raise BadFile("%s:%d: a NUL byte: %s" % (path, line, WANTED))
         raise BadFile("%s:%d: byte 0x%02x is not text: %s" % (path, line, c, WANTED))
+
+
+def refused(path, command):
+    """For a subcommand's --suppressions: the library would refuse a bad file in the
+    first Python process, so say so before anything runs.  Writes "modlife COMMAND:
+    reason" to stderr and returns True when path is no suppressions file."""
+    try:
+        check(os.path.abspath(path))
+    except BadFile as e:
+        sys.stderr.write("modlife %s: %s\n" % (command, e))
+        return True
+    return False
