@@ -170,3 +170,29 @@ def test_types_in_cleared_globals_twin(interp, fixtures_for, tmp_path):
 import kept_type as m2
 m2.keep_last_cleared(m2.Gadget())
 """, [])
+
+
+# The collector on every allocation: a new module object, often made at the address
+# of the one dropped just before (in the freed-module ring), is traversed while its
+# creation hook still captures stacks, before the module is registered.  Its
+# m_traverse's PyModule_GetState is on a live module.
+REUSED_ADDRESS = """
+gc.set_threshold(1, 1, 1)
+for _ in range(200):
+    sys.modules.pop("isolated", None)
+    import isolated
+    isolated.Thing()
+gc.set_threshold(700, 10, 10)
+"""
+
+
+def test_module_at_a_freed_modules_address_traversed_before_registration_twin(interp, fixtures_for, tmp_path):
+    run = check(interp, fixtures_for, tmp_path, "isolated", REUSED_ADDRESS, [])
+    records = run.records()
+    freed, reused = set(), 0
+    for r in records:
+        if r.get("module") == "isolated" and r["event"] == "module-free":
+            freed.add(r["address"])
+        elif r.get("module") == "isolated" and r["event"] == "module-create":
+            reused += r["address"] in freed
+    assert reused, "no module was made at a freed one's address: the shape under test did not happen"
