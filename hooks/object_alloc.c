@@ -17,6 +17,12 @@
 typedef PyObject *(*alloc_fn)(PyTypeObject *, Py_ssize_t);
 
 static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems);
+static PyObject *wrap_generic_alloc(PyTypeObject *type, Py_ssize_t nitems);
+
+static inline int is_our_alloc(const PyTypeObject *t)
+{
+    return t->tp_alloc == (void *)wrap_tp_alloc || t->tp_alloc == (void *)wrap_generic_alloc;
+}
 
 /* What allocating an instance of a type needs to know, found by walking from the
  * type up its bases (under the registry lock): the original tp_alloc of the first
@@ -37,7 +43,7 @@ static int owner_step(struct ml_type_rec *rec, PyTypeObject *t, void *arg)
     struct owner_search *s = arg;
     if (rec->freed) /* a dead type's record at a reused address */
         return 0;
-    if (!s->o.orig && rec->orig_alloc && t->tp_alloc == (void *)wrap_tp_alloc)
+    if (!s->o.orig && rec->orig_alloc && is_our_alloc(t))
         s->o.orig = (alloc_fn)rec->orig_alloc;
     if (!s->typed) {
         s->typed = 1;
@@ -56,7 +62,8 @@ static struct alloc_owner find_alloc_owner(PyTypeObject *start)
 /* Per-thread cache of type -> owner, valid while no type of ours came or died (the
  * generation), and for one thread state: a thread changes interpreters by changing
  * thread states.  While only the main interpreter was seen the thread state is not
- * read (NULL). */
+ * read (NULL).  An entry also says whether the type is foreign to the thread's
+ * interpreter, so that the allocation path tests one flag. */
 #define ALLOC_CACHE 32
 
 struct alloc_entry {
@@ -65,6 +72,7 @@ struct alloc_entry {
     unsigned long generation;
     struct alloc_owner owner;
     long long here;
+    int foreign;
 };
 
 static __thread struct alloc_entry *alloc_cache __attribute__((tls_model("initial-exec")));
@@ -80,20 +88,29 @@ static long long interp_of(const PyThreadState *tstate)
     return interp ? py.PyInterpreterState_GetID(interp) : -1;
 }
 
-static struct alloc_entry alloc_entry(PyTypeObject *type)
+/* A miss: the entry made again (into *scratch when the thread has no cache). */
+static __attribute__((noinline)) const struct alloc_entry *
+alloc_entry_fill(struct alloc_entry *e, PyTypeObject *type, const PyThreadState *tstate, unsigned long generation)
 {
-    struct alloc_entry *cache = alloc_cache ? alloc_cache
-                                            : ml_thread_cache_alloc(ALLOC_CACHE * sizeof *cache,
-                                                                    (void **)&alloc_cache);
+    struct alloc_entry fresh = {type, tstate, generation, find_alloc_owner(type), interp_of(tstate), 0};
+    fresh.foreign = fresh.owner.interp >= 0 && fresh.here >= 0 && fresh.owner.interp != fresh.here;
+    *e = fresh;
+    return e;
+}
+
+static inline const struct alloc_entry *alloc_entry(PyTypeObject *type, struct alloc_entry *scratch)
+{
+    struct alloc_entry *cache = alloc_cache;
+    if (__builtin_expect(!cache, 0))
+        cache = ml_thread_cache_alloc(ALLOC_CACHE * sizeof *cache, (void **)&alloc_cache);
     unsigned long generation = ml_type_generation_now();
     const PyThreadState *tstate = checked_tstate();
-    struct alloc_entry *e = cache ? &cache[((uintptr_t)type >> 4) % ALLOC_CACHE] : NULL;
-    if (e && e->type == type && e->generation == generation && e->tstate == tstate)
-        return *e;
-    struct alloc_entry fresh = {type, tstate, generation, find_alloc_owner(type), interp_of(tstate)};
-    if (e)
-        *e = fresh;
-    return fresh;
+    if (__builtin_expect(!cache, 0))
+        return alloc_entry_fill(scratch, type, tstate, generation);
+    struct alloc_entry *e = &cache[((uintptr_t)type >> 4) % ALLOC_CACHE];
+    if (__builtin_expect(e->type == type && e->generation == generation && e->tstate == tstate, 1))
+        return e;
+    return alloc_entry_fill(e, type, tstate, generation);
 }
 
 static void report_foreign_type(PyTypeObject *type, const char *api, long long here)
@@ -115,8 +132,7 @@ static void report_foreign_type(PyTypeObject *type, const char *api, long long h
 /* type-from-other-interpreter, for an instance of type about to be made. */
 static inline void check_interp(const struct alloc_entry *e, PyTypeObject *type, const char *api)
 {
-    if (__builtin_expect(e->owner.interp >= 0 && e->here >= 0 && e->owner.interp != e->here, 0) &&
-        ml_finding_enabled(ML_TYPE_FROM_OTHER_INTERPRETER))
+    if (__builtin_expect(e->foreign, 0) && ml_finding_enabled(ML_TYPE_FROM_OTHER_INTERPRETER))
         report_foreign_type(type, api, e->here);
 }
 
@@ -124,24 +140,38 @@ static void check_new(PyTypeObject *type, const char *api)
 {
     if (!type || !__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE))
         return;
-    struct alloc_entry e = alloc_entry(type);
-    check_interp(&e, type, api);
+    struct alloc_entry scratch;
+    check_interp(alloc_entry(type, &scratch), type, api);
 }
 
 static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems)
 {
-    struct alloc_entry e = alloc_entry(type);
-    check_interp(&e, type, "tp_alloc");
+    struct alloc_entry scratch;
+    const struct alloc_entry *e = alloc_entry(type, &scratch);
+    check_interp(e, type, "tp_alloc");
+    alloc_fn orig = e->owner.orig;
     ml_check_orphan_use(type, "tp_alloc");
     /* Cannot miss for an adopted type; CPython's default is the sane fallback. */
-    return e.owner.orig ? e.owner.orig(type, nitems) : py.PyType_GenericAlloc(type, nitems);
+    return orig ? orig(type, nitems) : py.PyType_GenericAlloc(type, nitems);
+}
+
+/* The tp_alloc of nearly every heap type is CPython's default: its wrapper needs no
+ * lookup of the original, and looks at the interpreter only once a second one was
+ * seen (instances are made at a rate where a cache lookup shows). */
+static PyObject *wrap_generic_alloc(PyTypeObject *type, Py_ssize_t nitems)
+{
+    if (__builtin_expect(__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE), 0))
+        check_new(type, "tp_alloc");
+    ml_check_orphan_use(type, "tp_alloc");
+    return py.PyType_GenericAlloc(type, nitems);
 }
 
 void ml_type_wrap_alloc(struct ml_type_rec *rec, PyTypeObject *type)
 {
-    if (type->tp_alloc && type->tp_alloc != (void *)wrap_tp_alloc) {
+    if (type->tp_alloc && !is_our_alloc(type)) {
         rec->orig_alloc = type->tp_alloc;
-        type->tp_alloc = (void *)wrap_tp_alloc;
+        type->tp_alloc = type->tp_alloc == (void *)py.PyType_GenericAlloc ? (void *)wrap_generic_alloc
+                                                                           : (void *)wrap_tp_alloc;
     }
 }
 
