@@ -1,9 +1,10 @@
 """The modlife command line: one subcommand per module of this package."""
 import argparse
+import importlib
 import os
 import sys
 
-from modlife import events, exercise, lifetimes, locate, logfile, options, report, run, timeline, visible
+from modlife import locate, logfile, options, visible
 
 DESCRIPTION = """\
 modlife records the lifetime of every module object, module state block and heap
@@ -14,15 +15,36 @@ JSONL log per process."""
 LOG_HELP = "log files, directories of logs, or a directory of runs (its latest run is read)"
 
 
+class _Doc(str):
+    """A subcommand's description: its module's docstring, read when help is printed,
+    so that `modlife run` does not import what the other subcommands need."""
+
+    def __new__(cls, module):
+        self = super().__new__(cls, "")
+        self.module = module
+        return self
+
+
+class _Subcommand(argparse.ArgumentParser):
+    def format_help(self):
+        if isinstance(self.description, _Doc):
+            self.description = _subcommand(self.description.module).__doc__
+        return super().format_help()
+
+
+def _subcommand(name):
+    return importlib.import_module("modlife." + name)
+
+
 def build_parser(version):
     parser = argparse.ArgumentParser(prog="modlife", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version="modlife " + (version or "?"))
-    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Subcommand)
     sub.required = True
 
     p = sub.add_parser("run", help="run a command with modlife in its Python processes",
-                       description=run.__doc__)
+                       description=_Doc("run"))
     p.add_argument("--log-dir", metavar="DIR",
                    help="directory for the logs, one per process (default: a new directory "
                         "./modlife-logs/<time>-<pid> for each run)")
@@ -42,15 +64,15 @@ def build_parser(version):
                    help="do not print where the logs are, even when a process reported findings")
     p.add_argument("--verbose", action="store_true", help="print where the logs are, always")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
-    p.set_defaults(func=run.main)
+    p.set_defaults(func="run")
 
     p = sub.add_parser("events", help="print the lifetime events of logs, one line each",
-                       description=events.__doc__)
+                       description=_Doc("events"))
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
-    p.set_defaults(func=events.main)
+    p.set_defaults(func="events")
 
     p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks",
-                       description=report.__doc__)
+                       description=_Doc("report"))
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default): the library's report format and a summary table; "
@@ -63,28 +85,28 @@ def build_parser(version):
                    help="SARIF: file paths are made relative to DIR (default: the current directory)")
     p.add_argument("--all-python-frames", action="store_true",
                    help="text: keep the Python frames of importlib, pytest and pluggy (left out by default)")
-    p.set_defaults(func=report.main, version=version)
+    p.set_defaults(func="report", version=version)
 
     p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
-                       description=lifetimes.__doc__)
+                       description=_Doc("lifetimes"))
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")
     p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter (0 is the main one)")
     p.add_argument("--alive", action="store_true", help="only what was still alive at exit")
-    p.set_defaults(func=lifetimes.main)
+    p.set_defaults(func="lifetimes")
 
     p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs",
-                       description=timeline.__doc__)
+                       description=_Doc("timeline"))
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the page to write")
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")
     p.add_argument("--interp", type=int, metavar="ID", help="only this interpreter")
-    p.set_defaults(func=timeline.main)
+    p.set_defaults(func="timeline")
 
     p = sub.add_parser("exercise", help="put extension modules through their lifecycle under modlife, "
-                                        "without a test suite", description=exercise.__doc__,
+                                        "without a test suite", description=_Doc("exercise"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", nargs="+", metavar="MODULE_OR_PACKAGE",
                    help="an extension module, a package (its extension modules) or a directory "
@@ -107,7 +129,7 @@ def build_parser(version):
     p.add_argument("--suppressions", metavar="FILE", help="file of kind:pattern lines to ignore")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="text (default): a table per module; json: one JSON document")
-    p.set_defaults(func=exercise.main)
+    p.set_defaults(func="exercise")
     return parser
 
 
@@ -124,7 +146,7 @@ def main(argv, version=None):
             sys.stderr.write("modlife run: --%s must be from %d to %d\n" % (option.replace("_", "-"), low, high))
             return 2
     try:
-        return args.func(args, sys.stdout)
+        return _subcommand(args.func).main(args, sys.stdout)
     except (logfile.LogError, locate.NotFound) as e:
         sys.stderr.write("modlife: %s\n" % visible.terminal(e))
         return 2

@@ -5,7 +5,6 @@ named by its notify option: this Listener, bound by `modlife run` and the pytest
 plugin for the time the command runs.  Abstract names need no file nor permission,
 and nothing of it is inherited by the command (the socket is close-on-exec)."""
 import os
-import secrets
 import socket
 import struct
 import threading
@@ -16,7 +15,7 @@ _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 class Listener:
     def __init__(self):
-        self.name = "modlife-%d-%s" % (os.getpid(), secrets.token_hex(16))
+        self.name = "modlife-%d-%s" % (os.getpid(), os.urandom(16).hex())
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind("\0" + self.name)
         # Abstract names are listed in /proc/net/unix: the pid is the kernel's, not the text's.
