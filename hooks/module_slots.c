@@ -63,13 +63,14 @@ void ml_module_created(PyObject *module, struct ml_def_rec *def, const char *lat
         return;
     struct ml_capture c;
     ml_capture_stacks(&c);
-    int added = ml_module_register(module, def, interp, state, &c.saved, &copy);
-    if (added && !late && quarantine_state(module, def, &copy))
-        added = ml_module_set_state(module, copy.state);
-    if (added)
-        ml_event_module(ML_EVENT_MODULE_CREATE, &copy, &c, late);
-    else
+    if (!ml_module_register(module, def, interp, state, &c.saved, &copy)) {
         ml_saved_stack_release(&c.saved);
+        return;
+    }
+    /* The creation stack is the record's now: a record gone meanwhile took it along. */
+    if (!late && quarantine_state(module, def, &copy) && !ml_module_set_state(module, copy.state))
+        return;
+    ml_event_module(ML_EVENT_MODULE_CREATE, &copy, &c, late);
 }
 
 /* Moves module to phase and writes event. */
