@@ -87,8 +87,7 @@ struct ml_interp_rec {
     PyObject *function; /* ml_interp_function: objects are not shared across interpreters */
 };
 
-/* For the core and for the few hooks that keep tables of their own under it (listed
- * in tests/test_structure.py); other hooks go through the verbs below. */
+/* For the core only: the hooks go through the verbs below (tests/test_structure.py). */
 void ml_registry_lock(void);
 void ml_registry_unlock(void);
 /* 1 if taken; for the fatal-signal handler, which must not wait (the crashed thread
