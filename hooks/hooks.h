@@ -8,6 +8,18 @@
 #include "../instrument/pyabi.h"
 #include "../instrument/registry.h"
 
+/* The constructor priority of the hook files that keep tables under a lock of their
+ * own (static_types.c, type_outlives_module.c) and register fork handlers for it
+ * there (the core may not call up into the hooks).  Such a lock is a leaf: no other
+ * is taken under it.  pthread_atfork runs the prepare handlers in the reverse order of
+ * registration, the parent and child handlers in that order.  These constructors run
+ * before the library's others, so they register before the engine does (from
+ * preload.c's constructor, the LD_AUDIT bridge, or a later load of libpython): at a
+ * fork the engine's prepare handler takes the stack table's, objects', registry's and
+ * log's locks first, and the table locks last, innermost, as leaves belong; after
+ * it, both processes release the table locks first. */
+#define ML_BEFORE_ENGINE 101
+
 /* module_create.c */
 PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def);
 PyObject *ml_hook_PyModule_Create2(PyModuleDef *def, int apiver);

@@ -26,6 +26,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
@@ -48,11 +49,24 @@ struct candidate {
     int reported;
 };
 
-/* Guarded by the registry lock. */
+/* Guarded by table_lock, this file's own: a leaf, under which no other lock is taken
+ * (no registry verb, no stack capture or release) and nothing is waited for.  Records
+ * of the registry are read through its verbs, which take its lock themselves. */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pending pending[PENDING_MAX];
 static int pending_count;
 static struct candidate candidates[CANDIDATES_MAX];
 static int candidate_count;
+
+/* fork: a thread holding table_lock as another forks would leave it held for good
+ * in the child.  The prepare handler takes it; see ML_BEFORE_ENGINE for its order. */
+static void atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
+static void atfork_release(void) { pthread_mutex_unlock(&table_lock); }
+
+__attribute__((constructor(ML_BEFORE_ENGINE))) static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
 
 #define ML_TPFLAGS_STATIC_BUILTIN (1UL << 1) /* 3.12+; unused before */
 
@@ -133,35 +147,44 @@ static struct ml_def_rec *executing_def(void)
 static void report(struct candidate *c, const struct ml_saved_stack *shared_at)
 {
     struct ml_finding f = {.kind = ML_STATIC_TYPE_IN_MULTIPHASE_MODULE, .interp = ml_interp_current(ML_INTERP_ANY)};
+    unsigned instances = ml_def_instances(c->def);
     f.type = c->type->tp_name;
     f.module = c->def->name;
     snprintf(f.message, sizeof f.message,
              "static type '%s' %s by multi-phase module '%s' is shared by its %u instances: one type "
-             "object for all instances and interpreters", c->type->tp_name, c->how, c->def->name,
-             c->def->instances);
-    snprintf(f.subject_buf, sizeof f.subject_buf, "module '%s' instance #%u", c->def->name, c->def->instances);
+             "object for all instances and interpreters", c->type->tp_name, c->how, c->def->name, instances);
+    snprintf(f.subject_buf, sizeof f.subject_buf, "module '%s' instance #%u", c->def->name, instances);
     f.subject = f.subject_buf;
     f.context[f.context_count++] = (struct ml_context_stack){"created", shared_at};
     f.access_saved = &c->readied;
     ml_finding_report(&f);
 }
 
-/* Reports the unreported candidates of def once it has a second instance; the
- * caller holds no lock. */
+/* An unreported candidate of def, now marked reported; NULL if none.  Candidates are
+ * never removed: the pointer stays good, and its fields do not change. */
+static struct candidate *take_unreported(const struct ml_def_rec *def)
+{
+    struct candidate *c = NULL;
+    pthread_mutex_lock(&table_lock);
+    for (int i = 0; i < candidate_count && !c; i++)
+        if (candidates[i].def == def && !candidates[i].reported) {
+            c = &candidates[i];
+            c->reported = 1; /* the record stays: its stacks are never released */
+        }
+    pthread_mutex_unlock(&table_lock);
+    return c;
+}
+
+/* Reports the unreported candidates of def once it has a second instance (a count
+ * that only grows: asked once); the caller holds no lock. */
 static void report_shared(struct ml_def_rec *def)
 {
+    if (ml_def_instances(def) < 2)
+        return;
     struct ml_saved_stack now = {0};
     int captured = 0;
     for (;;) {
-        struct candidate *c = NULL;
-        ml_registry_lock();
-        for (int i = 0; i < candidate_count && def->instances >= 2; i++)
-            if (candidates[i].def == def && !candidates[i].reported) {
-                c = &candidates[i];
-                c->reported = 1; /* the record stays: its stacks are never released */
-                break;
-            }
-        ml_registry_unlock();
+        struct candidate *c = take_unreported(def);
         if (!c)
             break;
         if (!captured++)
@@ -177,7 +200,7 @@ static void add_candidate(const PyTypeObject *type, struct ml_def_rec *def, cons
                           struct ml_saved_stack *readied)
 {
     int kept = 0;
-    ml_registry_lock();
+    pthread_mutex_lock(&table_lock);
     int known = 0;
     for (int i = 0; i < candidate_count && !known; i++)
         known = candidates[i].type == type && candidates[i].def == def;
@@ -185,7 +208,7 @@ static void add_candidate(const PyTypeObject *type, struct ml_def_rec *def, cons
         candidates[candidate_count++] = (struct candidate){type, def, how, *readied, 0};
         kept = 1;
     }
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
     if (!kept)
         ml_saved_stack_release(readied);
     report_shared(def);
@@ -223,7 +246,7 @@ void ml_static_type_readied(PyTypeObject *type, const struct ml_saved_stack *sta
         consider(type, def, &readied);
         return;
     }
-    ml_registry_lock();
+    pthread_mutex_lock(&table_lock);
     if (pending_count < PENDING_MAX) {
         struct pending *p = &pending[pending_count++];
         p->type = type;
@@ -232,7 +255,7 @@ void ml_static_type_readied(PyTypeObject *type, const struct ml_saved_stack *sta
         p->readied = readied;
         ml_saved_stack_moved(&readied);
     }
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
     ml_saved_stack_release(&readied);
 }
 
@@ -242,13 +265,13 @@ void ml_static_types_check_def(struct ml_def_rec *def)
     const char *name = last_component(def->name);
     struct pending mine[PENDING_MAX];
     int count = 0;
-    ml_registry_lock();
+    pthread_mutex_lock(&table_lock);
     for (int i = 0; i < pending_count; i++)
         if (pending[i].object == object && strcmp(pending[i].init, name) == 0) {
             mine[count++] = pending[i];
             pending[i--] = pending[--pending_count];
         }
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
     for (int i = 0; i < count; i++)
         consider(mine[i].type, def, &mine[i].readied);
 }

@@ -25,12 +25,29 @@
 #include "../instrument/global_scan.h"
 #include "../instrument/stack.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REPORT_MAX 32
 #define HITS_MAX 8
+
+/* This file's tables below (deferred survivors, freed modules, dead types waiting for
+ * their module) are guarded by table_lock, its own: a leaf, under which no other lock
+ * is taken (no registry verb, no scan, no finding) and nothing is waited for.  Records
+ * of the registry are read through its verbs, which take its lock themselves. */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork: a thread holding table_lock as another forks would leave it held for good
+ * in the child.  The prepare handler takes it; see ML_BEFORE_ENGINE for its order. */
+static void atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
+static void atfork_release(void) { pthread_mutex_unlock(&table_lock); }
+
+__attribute__((constructor(ML_BEFORE_ENGINE))) static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
 
 /* The types of module that are alive as it is freed (copies taken under the lock). */
 struct survivors {
@@ -80,26 +97,25 @@ static int deferred_count;
 
 static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance)
 {
-    ml_registry_lock();
+    pthread_mutex_lock(&table_lock);
     if (deferred_count < DEFERRED_MAX)
         deferred[deferred_count++] = (struct deferred){t->type, t->seq, instance, *h};
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
 }
 
-/* The deferred survivors still alive, taken off the list. */
+/* The deferred survivors still alive, with copies of their records, all taken off the
+ * list (found: room for DEFERRED_MAX).  Taken first, then each record looked at. */
 static int take_deferred(struct deferred *found, struct ml_type_rec *alive)
 {
-    int n = 0;
-    ml_registry_lock();
-    for (int i = 0; i < deferred_count; i++) {
-        const struct ml_type_rec *rec = ml_type_find(deferred[i].type);
-        if (rec && rec->seq == deferred[i].seq && !rec->freed) {
-            found[n] = deferred[i];
-            alive[n++] = *rec;
-        }
-    }
+    pthread_mutex_lock(&table_lock);
+    int taken = deferred_count;
+    memcpy(found, deferred, (size_t)taken * sizeof found[0]);
     __atomic_store_n(&deferred_count, 0, __ATOMIC_RELAXED);
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
+    int n = 0;
+    for (int i = 0; i < taken; i++)
+        if (ml_type_snapshot(found[i].type, &alive[n]) && alive[n].seq == found[i].seq && !alive[n].freed)
+            found[n++] = found[i];
     return n;
 }
 
@@ -168,22 +184,24 @@ static const PyObject *freed_addresses[FREED_MODULES];
 static struct freed_module freed_modules[FREED_MODULES];
 static unsigned freed_next;
 
+/* The entry is made, and the one it replaces released, outside the lock. */
 static void remember_freed(const PyObject *module, const struct ml_module_rec *m, const char *global)
 {
-    ml_registry_lock();
+    struct freed_module fresh = {.rec = *m}, old;
+    ml_saved_stack_copy(&fresh.rec.created, &m->created);
+    ml_saved_stack_copy(&fresh.rec.cleared, &m->cleared);
+    ml_saved_stack_copy(&fresh.rec.freed, &m->freed);
+    snprintf(fresh.global, sizeof fresh.global, "%s", global);
+    pthread_mutex_lock(&table_lock);
     unsigned i = freed_next++ % FREED_MODULES;
-    struct freed_module *e = &freed_modules[i];
     __atomic_store_n(&freed_addresses[i], NULL, __ATOMIC_RELEASE);
-    ml_saved_stack_release(&e->rec.created);
-    ml_saved_stack_release(&e->rec.cleared);
-    ml_saved_stack_release(&e->rec.freed);
-    e->rec = *m;
-    ml_saved_stack_copy(&e->rec.created, &m->created);
-    ml_saved_stack_copy(&e->rec.cleared, &m->cleared);
-    ml_saved_stack_copy(&e->rec.freed, &m->freed);
-    snprintf(e->global, sizeof e->global, "%s", global);
+    old = freed_modules[i];
+    freed_modules[i] = fresh;
     __atomic_store_n(&freed_addresses[i], module, __ATOMIC_RELEASE);
-    ml_registry_unlock();
+    pthread_mutex_unlock(&table_lock);
+    ml_saved_stack_release(&old.rec.created);
+    ml_saved_stack_release(&old.rec.cleared);
+    ml_saved_stack_release(&old.rec.freed);
 }
 
 int ml_module_was_freed(const PyObject *module)
@@ -194,34 +212,43 @@ int ml_module_was_freed(const PyObject *module)
     return 0;
 }
 
-int ml_report_freed_module_use(const PyObject *module, const char *api)
+/* A copy of module's entry, if it has one; recorded: the registry has a record at
+ * its address (a module made there since is alive: not the one we saw die), and the
+ * entry is dropped.  The copy shares the entry's stacks, which stay: the entry is
+ * reused only FREED_MODULES frees later. */
+static int freed_entry(const PyObject *module, int recorded, struct freed_module *copy)
 {
-    struct ml_finding f = {.kind = ML_STATE_USE_AFTER_FREE};
-    ml_registry_lock();
+    pthread_mutex_lock(&table_lock);
     int found = -1;
     for (int i = 0; i < FREED_MODULES && found < 0; i++)
         if (freed_addresses[i] == module)
             found = i;
-    /* A module made at the address since is alive: not the one we saw die. */
-    if (found >= 0 && ml_module_find(module)) {
+    if (found >= 0 && recorded) {
         __atomic_store_n(&freed_addresses[found], NULL, __ATOMIC_RELEASE);
         found = -1;
     }
-    if (found >= 0) {
-        const struct freed_module *e = &freed_modules[found];
-        ml_finding_set_module(&f, &e->rec);
-        f.global = e->global[0] ? e->global : NULL;
-        snprintf(f.message, sizeof f.message,
-                 "%s on module '%s' (instance #%llu), which was freed: the module object itself is gone "
-                 "(a borrowed module pointer kept beyond the module, as from PyType_GetModuleByDef)%s%s",
-                 api, f.module ? f.module : "?", e->rec.instance, f.global ? "; reached through the C global " : "",
-                 f.global ? f.global : "");
-    }
-    ml_registry_unlock();
-    /* The entry's stacks and names stay: it is reused only FREED_MODULES frees later. */
     if (found >= 0)
-        ml_finding_report(&f);
+        *copy = freed_modules[found];
+    pthread_mutex_unlock(&table_lock);
     return found >= 0;
+}
+
+int ml_report_freed_module_use(const PyObject *module, const char *api)
+{
+    struct ml_finding f = {.kind = ML_STATE_USE_AFTER_FREE};
+    struct ml_module_rec now;
+    struct freed_module e;
+    if (!freed_entry(module, ml_module_snapshot(module, &now), &e))
+        return 0;
+    ml_finding_set_module(&f, &e.rec);
+    f.global = e.global[0] ? e.global : NULL;
+    snprintf(f.message, sizeof f.message,
+             "%s on module '%s' (instance #%llu), which was freed: the module object itself is gone "
+             "(a borrowed module pointer kept beyond the module, as from PyType_GetModuleByDef)%s%s",
+             api, f.module ? f.module : "?", e.rec.instance, f.global ? "; reached through the C global " : "",
+             f.global ? f.global : "");
+    ml_finding_report(&f);
+    return 1;
 }
 
 /* --- freed heap types: globals still pointing to them ---------------------------- */
@@ -280,7 +307,7 @@ static void scan_pending_types(const PyObject *module, const void *anchor)
 {
     for (;;) {
         struct dead_type d = {0};
-        ml_registry_lock();
+        pthread_mutex_lock(&table_lock);
         for (int i = 0; i < pending_count; i++)
             if (pending[i].module == module) {
                 d = pending[i];
@@ -288,7 +315,7 @@ static void scan_pending_types(const PyObject *module, const void *anchor)
                 memset(&pending[pending_count], 0, sizeof pending[0]);
                 break;
             }
-        ml_registry_unlock();
+        pthread_mutex_unlock(&table_lock);
         if (!d.address)
             return;
         if (anchor && ml_finding_enabled(ML_DANGLING_GLOBAL))
@@ -297,28 +324,54 @@ static void scan_pending_types(const PyObject *module, const void *anchor)
     }
 }
 
+/* Keeps d (then the table's) for its module's free; 0 if the table is full. */
+static int keep_dead_type(const struct dead_type *d)
+{
+    pthread_mutex_lock(&table_lock);
+    int kept = pending_count < PENDING_TYPES;
+    if (kept)
+        pending[pending_count++] = *d;
+    pthread_mutex_unlock(&table_lock);
+    return kept;
+}
+
+/* Takes d's entry back (then the caller's) unless its module's free took it. */
+static int withdraw_dead_type(const struct dead_type *d)
+{
+    pthread_mutex_lock(&table_lock);
+    int i = 0;
+    while (i < pending_count && !(pending[i].address == d->address && pending[i].rec.seq == d->rec.seq))
+        i++;
+    int found = i < pending_count;
+    if (found) {
+        pending[i] = pending[--pending_count];
+        memset(&pending[pending_count], 0, sizeof pending[0]);
+    }
+    pthread_mutex_unlock(&table_lock);
+    return found;
+}
+
+/* Kept for its module's free, which scans the extension's globals for it; scanned now
+ * if the module went first.  Kept before the module is looked at, so that none is
+ * missed: a module seen before its phase became freed scans the kept types after
+ * (scan_pending_types); on any other answer the type is taken back, unless that
+ * module's free took it already. */
 void ml_type_freed(const struct ml_type_rec *t)
 {
-    if (!ml_finding_enabled(ML_DANGLING_GLOBAL))
-        return;
     const PyObject *module = t->module ? t->module : t->exec_module;
-    const void *anchor = NULL;
-    int later = 0;
-    ml_registry_lock();
-    const struct ml_module_rec *m = module ? ml_module_find(module) : NULL;
-    if (m && m->phase < ML_MOD_FREED && pending_count < PENDING_TYPES) {
-        dead_type_copy(&pending[pending_count++], t, module);
-        later = 1;
-    } else if (!m) {
-        /* The module went first: the type's own slot functions are in its object. */
-        anchor = t->orig_dealloc ? (const void *)t->orig_dealloc : (const void *)t->orig_traverse;
-    }
-    ml_registry_unlock();
-    if (later || !anchor || !module)
+    if (!ml_finding_enabled(ML_DANGLING_GLOBAL) || !module)
         return;
     struct dead_type d = {0};
     dead_type_copy(&d, t, module);
-    scan_dead_type(anchor, &d);
+    int kept = keep_dead_type(&d);
+    struct ml_module_rec m;
+    int recorded = ml_module_snapshot(module, &m);
+    if (kept && ((recorded && m.phase < ML_MOD_FREED) || !withdraw_dead_type(&d)))
+        return; /* the module's free scans it, or took it and did */
+    /* The module went first: the type's own slot functions are in its object. */
+    const void *anchor = t->orig_dealloc ? (const void *)t->orig_dealloc : (const void *)t->orig_traverse;
+    if (!recorded && anchor)
+        scan_dead_type(anchor, &d);
     dead_type_release(&d);
 }
 
@@ -399,12 +452,11 @@ struct at_exit {
     int count;
 };
 
-static void collect_at_exit(struct ml_type_rec *t, void *arg)
+static void collect_at_exit(struct ml_type_rec *t, const struct ml_module_rec *m, void *arg)
 {
     struct at_exit *e = arg;
     if (!(t->alive || (t->orphan && !t->freed)) || e->count == REPORT_MAX)
         return;
-    const struct ml_module_rec *m = t->module ? ml_module_find(t->module) : NULL;
     if (t->orphan || (m && m->phase >= ML_MOD_CLEARED))
         e->found[e->count++] = *t;
 }
@@ -429,7 +481,7 @@ static void check_types_at_exit(void)
     struct deferred found[DEFERRED_MAX];
     struct ml_type_rec alive[DEFERRED_MAX];
     int n = take_deferred(found, alive);
-    ml_types_visit(collect_at_exit, &e);
+    ml_types_visit_modules(collect_at_exit, &e);
     for (int i = 0; i < e.count; i++) {
         /* Nothing runs at exit to blame: point at where the type was made (native
          * and Python frames, as a report of the global at the module's free).  One

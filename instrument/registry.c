@@ -477,6 +477,31 @@ void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg)
     pthread_mutex_unlock(&lock);
 }
 
+struct type_module_visit {
+    void (*fn)(struct ml_type_rec *, const struct ml_module_rec *, void *);
+    void *arg;
+};
+
+static void visit_type_module(struct ml_type_rec *t, void *arg)
+{
+    struct type_module_visit *v = arg;
+    v->fn(t, t->module ? ml_module_find(t->module) : NULL, v->arg);
+}
+
+void ml_types_visit_modules(void (*fn)(struct ml_type_rec *, const struct ml_module_rec *, void *), void *arg)
+{
+    struct type_module_visit v = {fn, arg};
+    ml_types_visit(visit_type_module, &v);
+}
+
+unsigned ml_def_instances(const struct ml_def_rec *def)
+{
+    pthread_mutex_lock(&lock);
+    unsigned n = def->instances;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
 int ml_module_snapshot_types(const PyObject *module, struct ml_module_rec *snapshot,
                              void (*fn)(struct ml_type_rec *, void *), void *arg)
 {

@@ -87,8 +87,7 @@ struct ml_interp_rec {
     PyObject *function; /* ml_interp_function: objects are not shared across interpreters */
 };
 
-/* For the core and for the few hooks that keep tables of their own under it (listed
- * in tests/test_structure.py); other hooks go through the verbs below. */
+/* For the core only: the hooks go through the verbs below (tests/test_structure.py). */
 void ml_registry_lock(void);
 void ml_registry_unlock(void);
 /* 1 if taken; for the fatal-signal handler, which must not wait (the crashed thread
@@ -210,6 +209,13 @@ void ml_defs_visit(void (*fn)(struct ml_def_rec *, void *), void *arg);
 
 /* ml_each_type, taking the lock (fn must not take it). */
 void ml_types_visit(void (*fn)(struct ml_type_rec *, void *), void *arg);
+
+/* ml_types_visit, with each type's module record (of t->module: NULL if it has none
+ * or the record is gone), so that fn needs no lookup of its own. */
+void ml_types_visit_modules(void (*fn)(struct ml_type_rec *, const struct ml_module_rec *, void *), void *arg);
+
+/* def->instances, which ml_module_complete counts under the lock.  Takes the lock. */
+unsigned ml_def_instances(const struct ml_def_rec *def);
 
 /* ml_module_snapshot, and with fn, ml_each_type under the same lock (fn must not
  * take it); fn is not called for a module never seen. */

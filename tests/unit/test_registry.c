@@ -41,6 +41,19 @@ static void count_def(struct ml_def_rec *d, void *arg)
     ++*(int *)arg;
 }
 
+struct modules_seen {
+    int types, with_module;
+};
+
+/* Counts the types, and those given their module's record (which must be theirs). */
+static void see_module(struct ml_type_rec *t, const struct ml_module_rec *m, void *arg)
+{
+    struct modules_seen *s = arg;
+    s->types++;
+    if (m && CHECK(m->module == t->module))
+        s->with_module++;
+}
+
 static void mark_wrapped(struct ml_def_rec *d)
 {
     d->wrapped_lifecycle = 1;
@@ -161,6 +174,8 @@ int main(void)
     CHECK(ml_module_count_lookup(&weakrefs[1], &snap) == NULL && snap.module == NULL);
     CHECK(ml_module_complete(&modules[3]) == c && c->instances == 1);
     CHECK(ml_module_complete(&modules[3]) == NULL && c->instances == 1); /* counted once */
+    CHECK_INT(ml_def_instances(c), 1);
+    CHECK_INT(ml_def_instances(a), 0); /* a's modules never completed */
 
     /* A type adopted while module c's exec slot runs is named for it. */
     static PyTypeObject w = {.tp_name = "c.W"}, sub = {.tp_name = "c.Sub"};
@@ -194,6 +209,13 @@ int main(void)
     n = 0;
     ml_types_visit(count_type, &n);
     CHECK_INT(n, 4);
+    /* Each type with its module's record: u's is a2's; v names a module never seen. */
+    u->module = &modules[2];
+    v->module = &weakrefs[0];
+    struct modules_seen seen = {0, 0};
+    ml_types_visit_modules(see_module, &seen);
+    CHECK(seen.types == 4 && seen.with_module == 1);
+    u->module = v->module = NULL;
     n = 0;
     CHECK(ml_module_snapshot_types(&modules[3], &snap, count_type, &n) && snap.module == &modules[3] && n == 4);
     n = 0;
