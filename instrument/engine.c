@@ -137,20 +137,26 @@ static void log_restarted(void)
     }
 }
 
+/* The locks in the order they nest (outermost first), so that the forking thread
+ * never waits for a lock whose holder waits for one it took: registry walks
+ * (relogging, a static type's definition looked up by its ELF object) write stacks
+ * and resolve objects under the registry lock; stack records resolve objects; all
+ * of them write the log.  The hooks' own leaf locks are taken after these (their
+ * fork handlers are registered first, and prepare handlers run in reverse). */
 static void atfork_prepare(void)
 {
+    ml_registry_atfork_prepare();
     ml_stack_table_atfork_prepare();
     ml_objects_atfork_prepare();
-    ml_registry_atfork_prepare();
     ml_log_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
     ml_log_atfork_parent();
-    ml_registry_atfork_release();
     ml_objects_atfork_release();
     ml_stack_table_atfork_parent();
+    ml_registry_atfork_release();
 }
 
 /* The child gets a log of its own that stands alone: objects and live records again. */
