@@ -76,8 +76,16 @@ PyObject *ml_module_initialising(void);
 /* type_outlives_module.c: after m_free: types made for the module that outlive it, and
  * the quarantine of its state; then the module is forgotten. */
 void ml_module_freed(PyObject *module);
-/* Extension code makes an instance of type: is its module gone? */
-void ml_check_orphan_use(const PyTypeObject *type, const char *api);
+/* Extension code makes an instance of type: is its module gone?  Survivors of a
+ * module's free wait for this moment to be decided (ml_deferred_survivors of them).
+ * Instances are made at a rate where a call shows: the test is inline. */
+extern int ml_deferred_survivors;
+void ml_check_orphan_use_slow(const PyTypeObject *type, const char *api);
+static inline void ml_check_orphan_use(const PyTypeObject *type, const char *api)
+{
+    if (__builtin_expect(__atomic_load_n(&ml_deferred_survivors, __ATOMIC_RELAXED) != 0 || ml_have_orphan_types(), 0))
+        ml_check_orphan_use_slow(type, api);
+}
 /* 1 if module may be one modlife saw freed (a quick test, no lock, no read of it). */
 int ml_module_was_freed(const PyObject *module);
 /* Reports api's use of module if it is freed and no module was made there since;

@@ -94,12 +94,15 @@ struct deferred {
 
 static struct deferred deferred[DEFERRED_MAX];
 static int deferred_count;
+int ml_deferred_survivors; /* deferred_count, for the allocation hooks' test without the lock */
 
 static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance)
 {
     pthread_mutex_lock(&table_lock);
-    if (deferred_count < DEFERRED_MAX)
+    if (deferred_count < DEFERRED_MAX) {
         deferred[deferred_count++] = (struct deferred){t->type, t->seq, instance, *h};
+        __atomic_store_n(&ml_deferred_survivors, deferred_count, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&table_lock);
 }
 
@@ -110,7 +113,8 @@ static int take_deferred(struct deferred *found, struct ml_type_rec *alive)
     pthread_mutex_lock(&table_lock);
     int taken = deferred_count;
     memcpy(found, deferred, (size_t)taken * sizeof found[0]);
-    __atomic_store_n(&deferred_count, 0, __ATOMIC_RELAXED);
+    deferred_count = 0;
+    __atomic_store_n(&ml_deferred_survivors, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&table_lock);
     int n = 0;
     for (int i = 0; i < taken; i++)
@@ -433,9 +437,9 @@ static void report(const struct ml_type_rec *t, const char *message_format, cons
     ml_finding_report(&f);
 }
 
-void ml_check_orphan_use(const PyTypeObject *type, const char *api)
+void ml_check_orphan_use_slow(const PyTypeObject *type, const char *api)
 {
-    if (__builtin_expect(__atomic_load_n(&deferred_count, __ATOMIC_RELAXED) != 0, 0))
+    if (__atomic_load_n(&ml_deferred_survivors, __ATOMIC_RELAXED) != 0)
         decide_deferred();
     struct ml_type_rec copy;
     if (!ml_have_orphan_types() || !ml_finding_enabled(ML_TYPE_OUTLIVES_MODULE) || !ml_type_snapshot(type, &copy) ||
