@@ -166,6 +166,25 @@ def test_crash_is_reported_and_later_steps_still_run(interp, tmp_path):
     assert m["verdict"] == "crashed in subinterp-legacy, subinterp-threads, subinterp-destroy-live"
 
 
+@pytest.mark.parametrize("interp", MAIN, ids=MAIN_IDS)
+def test_type_that_crashes_is_named_and_left_alone_later(interp, tmp_path):
+    """The instances step dies in Fragile(): the report names it, and the later
+    processes make the other type without it, so the later steps run."""
+    proc, found = exercise(interp, ["exercise_fragile"], tmp_path, fixtures(interp, tmp_path, "exercise_fragile"),
+                           status=FINDINGS_STATUS)
+    m = found["exercise_fragile"]
+    assert m["crashing"] == [{"type": "Fragile", "step": "instances"}]
+    instances = next(s for s in m["steps"] if s["step"] == "instances")
+    assert (instances["outcome"], instances["detail"]) == ("crashed", "killed by SIGSEGV in Fragile() or its use")
+    isolated = "not declared" if interp.version >= (3, 12) else "not supported"
+    assert outcomes(m) == dict({s: "ran" for s in STEPS}, instances="crashed", **{"subinterp-isolated": isolated})
+    assert m["verdict"] == "crashed in instances"
+    assert len(m["logs"]) == 2  # one new process, which went on to the end
+    with open(os.path.join(m["logs"][1], "exercise.progress")) as f:
+        tried = {json.loads(line).get("trying") for line in f} - {None}
+    assert tried == {"Sturdy"}
+
+
 def test_text_table(tmp_path):
     interp = require_interpreter(DEBIAN)
     path = fixtures(interp, tmp_path, "exercise_bugs", "isolated")

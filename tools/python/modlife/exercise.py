@@ -118,6 +118,7 @@ class Result:
     stderr: str = ""
     processes: list = field(default_factory=list)      # (model.Process, (step starts, interps), attempt)
     stale: list = field(default_factory=list)           # the child's records of stale classes
+    crashing: list = field(default_factory=list)        # (type name, step): a process died making or using one
 
     def errors(self):
         return [r for r in self.findings if kinds.severity(r) == "error"]
@@ -211,10 +212,12 @@ def _signal_name(returncode):
 def _progress(result, records):
     """Fills result from a child's progress records: (step starts as (wall_ns, step),
     the step it was in when it ended, whether it reached finalize, the step that made
-    each subinterpreter by its id)."""
-    starts, current, exiting, interps = [], None, False, {}
+    each subinterpreter by its id, the type it was making or using an instance of)."""
+    starts, current, exiting, interps, trying = [], None, False, {}, None
     for r in records:
-        if "interp" in r:
+        if "trying" in r:
+            trying = r["trying"]
+        elif "interp" in r:
             interps[r["interp"]] = r["step"]
         elif "stale" in r:
             result.stale.append(r)
@@ -225,12 +228,12 @@ def _progress(result, records):
             result.types = r["types"]
         elif r.get("phase") in ("start", "setup"):
             starts.append((r["wall_ns"], r["step"]))
-            current = r["step"] if r["phase"] == "start" else None
+            current, trying = (r["step"] if r["phase"] == "start" else None), None
         elif r.get("phase") in ("end", "exiting"):
             step = result.steps[r["step"]]
             step.outcome, step.detail = _split(r["status"])
-            current, exiting = None, r["phase"] == "exiting"
-    return starts, current, exiting, interps
+            current, exiting, trying = None, r["phase"] == "exiting", None
+    return starts, current, exiting, interps, trying
 
 
 def _split(status):
@@ -247,13 +250,13 @@ class Exerciser:
         self.log_root = log_root
         self.env_options = _options(args)
 
-    def run_child(self, target, first, attempt):
+    def run_child(self, target, first, attempt, skip_types=()):
         where = os.path.join(self.log_root, re.sub(r"[^\w.-]", "_", target.module), str(attempt))
         os.makedirs(where, exist_ok=True)
         env = run.environment(self.env_options, where)
         progress = os.path.join(where, "exercise.progress")
         spec = {"module": target.module, "package": target.package, "path": target.path, "progress": progress,
-                "steps": [first], "workload": self.args.workload}
+                "steps": [first], "workload": self.args.workload, "skip_types": list(skip_types)}
         with open(os.path.join(where, "output.txt"), "w") as out:
             proc = subprocess.Popen([self.args.python, CHILD, json.dumps(spec)], env=env, stdout=out,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -271,14 +274,15 @@ class Exerciser:
         first, attempt = "import", 0
         while first is not None:
             attempt += 1
-            where, progress, returncode = self.run_child(target, first, attempt)
+            skip = [name for name, _ in result.crashing]
+            where, progress, returncode = self.run_child(target, first, attempt, skip)
             first = self._account(result, where, _read_progress(progress), returncode, attempt, first)
         self._count(result)
         return result
 
     def _account(self, result, where, records, returncode, attempt, first):
         """Fills result from one child's progress and logs; the step to go on with."""
-        starts, current, exiting, interps = _progress(result, records)
+        starts, current, exiting, interps, trying = _progress(result, records)
         try:
             with open(os.path.join(where, "output.txt"), errors="replace") as f:
                 result.stderr += f.read()
@@ -299,6 +303,9 @@ class Exerciser:
             return None
         step = result.steps[current]
         step.outcome, step.detail = ended or ("crashed", "the process left with status 0")
+        if trying is not None:  # the later processes leave that type alone
+            step.detail += " in %s() or its use" % trying
+            result.crashing.append((trying, current))
         following = STEPS.index(current) + 1
         return STEPS[following] if current != "import" and following < len(STEPS) else None
 
@@ -414,6 +421,8 @@ def table(result):
     if result.types:
         lines.append("types:    made %s; need arguments: %s" % (", ".join(result.types.get("made")) or "none",
                                                                  ", ".join(result.types.get("refused")) or "none"))
+    for name, step in result.crashing:
+        lines.append("crashing: %s() or its use, in %s (not made in the later steps)" % (name, step))
     lines.append("  %-24s %-44s %s" % ("step", "outcome", "findings"))
     for name in STEPS:
         s = result.steps[name]
@@ -440,6 +449,7 @@ def as_json(result):
                        "findings": count_kinds(s.findings)} for s in result.steps.values()],
             "findings": count_kinds(result.findings), "suppressed": result.suppressed,
             "elsewhere": result.elsewhere,
+            "crashing": [{"type": name, "step": step} for name, step in result.crashing],
             "verdict": result.verdict(), "logs": result.logs,
             "types_of_findings": sorted({r.get("type") for r in result.findings if r.get("type")})}
 

@@ -6,9 +6,10 @@ interpreter being exercised (3.9 and later) and imports nothing of modlife.
 
     PYTHON exercise_child.py SPEC_JSON|@SPEC_FILE
 
-SPEC_JSON: {"module", "package", "path", "progress", "steps", "workload"}.  The
-steps before the first of "steps" are not run, but the module is imported first
-(a later child goes on after a step that crashed an earlier one).
+SPEC_JSON: {"module", "package", "path", "progress", "steps", "workload",
+"skip_types"}.  The steps before the first of "steps" are not run, but the module is
+imported first (a later child goes on after a step that crashed an earlier one);
+the types named in "skip_types" are not made (an earlier child crashed on them).
 
 No function of the module is ever called: only its types, with no arguments, and
 the instances they made are repr'd, compared with themselves and put through the
@@ -35,10 +36,16 @@ def _exercise_types(module):
     return found
 
 
-def _exercise_instances(module, made=None, refused=None):
-    """Instances of the module's types that take no arguments, each used a little."""
+def _exercise_instances(module, made=None, refused=None, skip=(), trying=None):
+    """Instances of the module's types that take no arguments, each used a little;
+    not of the types in skip (an earlier process crashed on them).  trying(name) is
+    told of each type before it is made (the parent names the type of a crash)."""
     objects = []
     for t in _exercise_types(module):
+        if t.__name__ in skip:
+            continue
+        if trying is not None:
+            trying(t.__name__)
         try:
             obj = t()
         except Exception as e:
@@ -122,7 +129,7 @@ else:
         if _exercise_stale_found:
             with open(%(result)r + ".stale", "w") as f:
                 f.write("\n".join(_exercise_stale_found))
-        _exercise_keep = _exercise_instances(_exercise_m)
+        _exercise_keep = _exercise_instances(_exercise_m, skip=%(skip)r)
         if not %(keep)r:
             del _exercise_keep
             gc.collect()
@@ -255,6 +262,16 @@ class Driver:
         self.declared = {}
         self.subs = Subinterpreters()
         self.results = itertools.count(1)  # next() is atomic: the threads step takes them at once
+        self.skip = tuple(spec.get("skip_types") or ())
+        self.step = None
+
+    def instances(self, module, made=None, refused=None):
+        """_exercise_instances in the main interpreter, each type announced first (and
+        the end: a crash after it is not the last type's)."""
+        objects = _exercise_instances(module, made, refused, self.skip,
+                                      lambda name: self.progress.write(step=self.step, trying=name))
+        self.progress.write(step=self.step, trying=None)
+        return objects
 
     def load(self, step=None):
         self.module = importlib.import_module(self.name)
@@ -269,7 +286,7 @@ class Driver:
     def sub_code(self, kind_step, keep=False):
         result = "%s.%d" % (self.spec["progress"], next(self.results))
         body = HELPERS + SUB_BODY % {"path": list(sys.path), "result": result, "module": self.name,
-                                     "workload": self.spec.get("workload"), "keep": keep}
+                                     "workload": self.spec.get("workload"), "keep": keep, "skip": self.skip}
         code = "exec(compile(%r, %r, 'exec'))" % (body, "<modlife exercise %s>" % kind_step)
         return code, result
 
@@ -290,7 +307,7 @@ class Driver:
         """Instances made again in the main interpreter once a subinterpreter imported
         the module: a type or state the module keeps in C globals is now the other
         interpreter's."""
-        objects = _exercise_instances(self.module)
+        objects = self.instances(self.module)
         del objects
         gc.collect()
         return status
@@ -319,7 +336,7 @@ class Driver:
 
     def step_instances(self):
         made, refused = [], []
-        objects = _exercise_instances(self.module, made, refused)
+        objects = self.instances(self.module, made, refused)
         self.progress.write(types={"made": made, "refused": refused})
         del objects
         gc.collect()
@@ -339,7 +356,7 @@ class Driver:
             self.load("reimport")
         except ImportError as e:
             return "opted out: %s" % e
-        objects = _exercise_instances(self.module)
+        objects = self.instances(self.module)
         del objects
         gc.collect()
         return "ran"
@@ -353,7 +370,7 @@ class Driver:
             spec.loader.exec_module(second)
         except ImportError as e:
             return "opted out: %s" % e
-        objects = _exercise_instances(second)
+        objects = self.instances(second)
         del objects, second
         gc.collect()
         return "ran"
@@ -403,7 +420,7 @@ class Driver:
                 self.load("finalize")
             except ImportError as e:
                 return "opted out: %s" % e
-        objects = _exercise_instances(self.module)
+        objects = self.instances(self.module)
         try:
             self.module._modlife_exercise_instances = objects
         except Exception:
@@ -418,6 +435,7 @@ class Driver:
             self.load()
             self.declared = declarations(self.module)
         for step in steps:
+            self.step = step
             self.progress.write(step=step, phase="start")
             if step not in ("import", "finalize") and self.module is None:
                 status = "not run: the module is not imported"
