@@ -8,17 +8,31 @@
 #include "../instrument/pyabi.h"
 #include "../instrument/registry.h"
 
-/* The constructor priority of the hook files that keep tables under a lock of their
- * own (static_types.c, type_outlives_module.c) and register fork handlers for it
- * there (the core may not call up into the hooks).  Such a lock is a leaf: no other
- * is taken under it.  pthread_atfork runs the prepare handlers in the reverse order of
- * registration, the parent and child handlers in that order.  These constructors run
- * before the library's others, so they register before the engine does (from
- * preload.c's constructor, the LD_AUDIT bridge, or a later load of libpython): at a
- * fork the engine's prepare handler takes the stack table's, objects', registry's and
- * log's locks first, and the table locks last, innermost, as leaves belong; after
- * it, both processes release the table locks first. */
+#include <pthread.h>
+
+/* ML_TABLE_LOCK(name): a hook file's own lock for its own tables (static_types.c,
+ * type_outlives_module.c), with its fork handlers.  Such a lock is a leaf: no other
+ * is taken under it and nothing is waited for; records of the registry are read
+ * through its verbs, which take its lock themselves.  A thread holding it as another
+ * forks would leave it held for good in the child, so the prepare handler takes it.
+ * The handlers are registered by a constructor of the file (the core may not call up
+ * into the hooks) of priority ML_BEFORE_ENGINE: these run before the library's other
+ * constructors, so they register before the engine does (from preload.c's
+ * constructor, the LD_AUDIT bridge, or a later load of libpython).  pthread_atfork
+ * runs the prepare handlers in the reverse order of registration, the parent and
+ * child handlers in that order: at a fork the engine's prepare handler takes the
+ * registry's, stack table's, objects' and log's locks first, and the table locks
+ * last, innermost, as leaves belong; after it, both processes release the table
+ * locks first. */
 #define ML_BEFORE_ENGINE 101
+#define ML_TABLE_LOCK(name)                                                               \
+    static pthread_mutex_t name = PTHREAD_MUTEX_INITIALIZER;                              \
+    static void name##_take(void) { pthread_mutex_lock(&name); }                          \
+    static void name##_give(void) { pthread_mutex_unlock(&name); }                        \
+    __attribute__((constructor(ML_BEFORE_ENGINE))) static void name##_at_fork(void)       \
+    {                                                                                     \
+        pthread_atfork(name##_take, name##_give, name##_give);                            \
+    }
 
 /* module_create.c */
 PyObject *ml_hook_PyModuleDef_Init(PyModuleDef *def);

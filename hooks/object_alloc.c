@@ -136,12 +136,18 @@ static inline void check_interp(const struct alloc_entry *e, PyTypeObject *type,
         report_foreign_type(type, api, e->here);
 }
 
-static void check_new(PyTypeObject *type, const char *api)
+static __attribute__((noinline)) void check_new_owner(PyTypeObject *type, const char *api)
 {
-    if (!type || !__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE))
-        return;
     struct alloc_entry scratch;
     check_interp(alloc_entry(type, &scratch), type, api);
+}
+
+/* Instances are made at a rate where a call shows: the test while there is one
+ * interpreter is inline. */
+static inline void check_new(PyTypeObject *type, const char *api)
+{
+    if (__builtin_expect(__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE) && type, 0))
+        check_new_owner(type, api);
 }
 
 static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems)
@@ -160,8 +166,7 @@ static PyObject *wrap_tp_alloc(PyTypeObject *type, Py_ssize_t nitems)
  * seen (instances are made at a rate where a cache lookup shows). */
 static PyObject *wrap_generic_alloc(PyTypeObject *type, Py_ssize_t nitems)
 {
-    if (__builtin_expect(__atomic_load_n(&ml_interp_several, __ATOMIC_ACQUIRE), 0))
-        check_new(type, "tp_alloc");
+    check_new(type, "tp_alloc");
     ml_check_orphan_use(type, "tp_alloc");
     return py.PyType_GenericAlloc(type, nitems);
 }

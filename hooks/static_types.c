@@ -49,24 +49,13 @@ struct candidate {
     int reported;
 };
 
-/* Guarded by table_lock, this file's own: a leaf, under which no other lock is taken
- * (no registry verb, no stack capture or release) and nothing is waited for.  Records
- * of the registry are read through its verbs, which take its lock themselves. */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Guarded by table_lock (hooks.h: under it no registry verb, stack capture or
+ * release). */
+ML_TABLE_LOCK(table_lock)
 static struct pending pending[PENDING_MAX];
 static int pending_count;
 static struct candidate candidates[CANDIDATES_MAX];
 static int candidate_count;
-
-/* fork: a thread holding table_lock as another forks would leave it held for good
- * in the child.  The prepare handler takes it; see ML_BEFORE_ENGINE for its order. */
-static void atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
-static void atfork_release(void) { pthread_mutex_unlock(&table_lock); }
-
-__attribute__((constructor(ML_BEFORE_ENGINE))) static void register_atfork(void)
-{
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-}
 
 #define ML_TPFLAGS_STATIC_BUILTIN (1UL << 1) /* 3.12+; unused before */
 

@@ -34,20 +34,9 @@
 #define HITS_MAX 8
 
 /* This file's tables below (deferred survivors, freed modules, dead types waiting for
- * their module) are guarded by table_lock, its own: a leaf, under which no other lock
- * is taken (no registry verb, no scan, no finding) and nothing is waited for.  Records
- * of the registry are read through its verbs, which take its lock themselves. */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* fork: a thread holding table_lock as another forks would leave it held for good
- * in the child.  The prepare handler takes it; see ML_BEFORE_ENGINE for its order. */
-static void atfork_prepare(void) { pthread_mutex_lock(&table_lock); }
-static void atfork_release(void) { pthread_mutex_unlock(&table_lock); }
-
-__attribute__((constructor(ML_BEFORE_ENGINE))) static void register_atfork(void)
-{
-    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
-}
+ * their module) are guarded by table_lock (hooks.h: under it no registry verb, scan
+ * or finding). */
+ML_TABLE_LOCK(table_lock)
 
 /* The types of module that are alive as it is freed (copies taken under the lock). */
 struct survivors {
@@ -93,15 +82,17 @@ struct deferred {
 };
 
 static struct deferred deferred[DEFERRED_MAX];
-static int deferred_count;
-int ml_deferred_survivors; /* deferred_count, for the allocation hooks' test without the lock */
+/* Their count: changed under the table lock, read without it by the allocation hooks'
+ * test (hooks.h). */
+int ml_deferred_survivors;
 
 static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_hit *h, int instance)
 {
     pthread_mutex_lock(&table_lock);
-    if (deferred_count < DEFERRED_MAX) {
-        deferred[deferred_count++] = (struct deferred){t->type, t->seq, instance, *h};
-        __atomic_store_n(&ml_deferred_survivors, deferred_count, __ATOMIC_RELAXED);
+    int n = ml_deferred_survivors;
+    if (n < DEFERRED_MAX) {
+        deferred[n] = (struct deferred){t->type, t->seq, instance, *h};
+        __atomic_store_n(&ml_deferred_survivors, n + 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&table_lock);
 }
@@ -111,9 +102,8 @@ static void defer_survivor(const struct ml_type_rec *t, const struct ml_global_h
 static int take_deferred(struct deferred *found, struct ml_type_rec *alive)
 {
     pthread_mutex_lock(&table_lock);
-    int taken = deferred_count;
+    int taken = ml_deferred_survivors;
     memcpy(found, deferred, (size_t)taken * sizeof found[0]);
-    deferred_count = 0;
     __atomic_store_n(&ml_deferred_survivors, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&table_lock);
     int n = 0;
