@@ -10,7 +10,7 @@ import types
 
 import pytest
 
-from modlife import exercise, rundir, suppressions
+from modlife import exercise, pytest_plugin, rundir
 
 
 class Failed(Exception):
@@ -47,18 +47,14 @@ class Plugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, session, config, items):
         option = config.option
-        if option.modlife_suppressions:
-            try:
-                suppressions.check(os.path.abspath(option.modlife_suppressions))
-            except suppressions.BadFile as e:
-                raise pytest.UsageError("modlife: %s" % e)
+        suppressions_file = pytest_plugin.suppressions_file(option)
         try:
             targets, errors = exercise.discover(sys.executable, option.modlife_exercise)
         except exercise.Failed as e:
             raise pytest.UsageError("modlife: %s" % e)
         if errors:
             raise pytest.UsageError("modlife: " + "; ".join(errors))
-        args = types.SimpleNamespace(python=sys.executable, exitcode=None, suppressions=option.modlife_suppressions,
+        args = types.SimpleNamespace(python=sys.executable, exitcode=None, suppressions=suppressions_file,
                                      workload=None, timeout=120, jobs=1)
         exerciser = exercise.Exerciser(args, os.path.abspath(rundir.create(option.modlife_log_dir)))
         for t in targets:

@@ -92,17 +92,26 @@ def _child_argv():
     return [sys.executable] + sys.argv
 
 
+def suppressions_file(options):
+    """--modlife-suppressions as an absolute path (None when not given), checked as the
+    library will check it: a bad file stops the session before any test runs."""
+    if not options.modlife_suppressions:
+        return None
+    path = os.path.abspath(options.modlife_suppressions)
+    try:
+        suppressions.check(path)
+    except suppressions.BadFile as e:
+        raise pytest.UsageError("--modlife-suppressions: %s" % e)
+    return path
+
+
 def _child_env(options, log_dir, notify):
     env = dict(os.environ)
     # Every test sees its own findings: the same bug reached from two tests is two places.
     opts = [("log_path", os.path.join(log_dir, "modlife")), ("exitcode", 0), ("dedup_python_frames", 256),
             ("notify", notify)]
-    if options.modlife_suppressions:
-        path = os.path.abspath(options.modlife_suppressions)
-        try:
-            suppressions.check(path)
-        except suppressions.BadFile as e:
-            raise pytest.UsageError("--modlife-suppressions: %s" % e)
+    path = suppressions_file(options)
+    if path:
         opts.append(("suppressions", path))
     try:
         env["MODLIFE_OPTIONS"] = modlife_options.join(env.get("MODLIFE_OPTIONS"), opts)
