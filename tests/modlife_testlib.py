@@ -188,6 +188,20 @@ def run_python(interp, code, log_dir, pythonpath=None, entry="preload", env=None
     return run
 
 
+# Source for test programs: create(), a new subinterpreter with its own GIL, through
+# 3.13's _interpreters or the older _xxsubinterpreters (as interpreters).
+CREATE_ISOLATED_SUBINTERPRETER = '''\
+try:
+    import _interpreters as interpreters
+    def create():
+        return interpreters.create(interpreters.new_config("isolated"))
+except ImportError:
+    import _xxsubinterpreters as interpreters
+    def create():
+        return interpreters.create(isolated=True)
+'''
+
+
 def xxlimited_status(interp):
     """3.9's xxlimited keeps its Xxo type in a C global: a real type-outlives-module."""
     return FINDINGS_STATUS if interp.version == (3, 9) else 0

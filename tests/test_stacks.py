@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from modlife_testlib import INTERPRETERS, build_extension, modlife_command, read_log, run_python
+from modlife_testlib import (CREATE_ISOLATED_SUBINTERPRETER, INTERPRETERS, build_extension, modlife_command, read_log,
+                             run_python)
 
 NAMED = [i for i in INTERPRETERS if i.name in ("debian-3.11", "pyenv-3.13.0")]
 OWN_GIL = [i for i in INTERPRETERS if i.name in ("pyenv-3.12.1", "pyenv-3.13.0")]
@@ -66,16 +67,7 @@ def test_findings_stacks_are_named_in_the_run(interp, ext_root, tmp_path):
 # Two threads, each running a subinterpreter of its own GIL, meet CALLS findings each
 # at once, every one at its own Python place (so each is reported).
 CALLS = 150
-TWO_GILS = r'''
-import threading
-try:
-    import _interpreters as interpreters
-    def create():
-        return interpreters.create(interpreters.new_config("isolated"))
-except ImportError:
-    import _xxsubinterpreters as interpreters
-    def create():
-        return interpreters.create(isolated=True)
+TWO_GILS = "import threading\n" + CREATE_ISOLATED_SUBINTERPRETER + r'''
 CODE = """
 import state_non_module as m
 for i in range(%d):

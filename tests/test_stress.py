@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from modlife_testlib import INTERPRETERS, build_extension, modlife_command, read_log, run_modlife
+from modlife_testlib import (CREATE_ISOLATED_SUBINTERPRETER, INTERPRETERS, build_extension, modlife_command, read_log,
+                             run_modlife)
 
 STRESSED = [i for i in INTERPRETERS if i.name in ("debian-3.11", "pyenv-3.12.1", "pyenv-3.13.0")]
 BOUND = 120  # seconds: far above a healthy run, far below a hang
@@ -153,16 +154,7 @@ while True:
 # A Python subclass made at the address of a dead heap type of ours must reach its own
 # base's slots, not the dead type's (it got _json's scanner_traverse for _decimal's
 # SignalDict, about one run in ten).
-SUBINTERPRETER_THREADS_SCRIPT = r'''
-import sys, threading
-try:
-    import _interpreters as interpreters
-    def create():
-        return interpreters.create(interpreters.new_config("isolated"))
-except ImportError:
-    import _xxsubinterpreters as interpreters
-    def create():
-        return interpreters.create(isolated=True)
+SUBINTERPRETER_THREADS_SCRIPT = "import sys, threading\n" + CREATE_ISOLATED_SUBINTERPRETER + r'''
 if sys.version_info >= (3, 13):  # _decimal makes SignalDict, a Python subclass of its heap type
     MORE = """
 import _decimal
