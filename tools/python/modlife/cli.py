@@ -15,20 +15,14 @@ JSONL log per process."""
 LOG_HELP = "log files, directories of logs, or a directory of runs (its latest run is read)"
 
 
-class _Doc(str):
-    """A subcommand's description: its module's docstring, read when help is printed,
-    so that `modlife run` does not import what the other subcommands need."""
-
-    def __new__(cls, module):
-        self = super().__new__(cls, "")
-        self.module = module
-        return self
-
-
 class _Subcommand(argparse.ArgumentParser):
+    """A subcommand's parser.  Its description is its module's docstring (the module
+    its func default names), read when help is printed, so that `modlife run` does not
+    import what the other subcommands need."""
+
     def format_help(self):
-        if isinstance(self.description, _Doc):
-            self.description = _subcommand(self.description.module).__doc__
+        if self.description is None:
+            self.description = _subcommand(self.get_default("func")).__doc__
         return super().format_help()
 
 
@@ -43,8 +37,7 @@ def build_parser(version):
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Subcommand)
     sub.required = True
 
-    p = sub.add_parser("run", help="run a command with modlife in its Python processes",
-                       description=_Doc("run"))
+    p = sub.add_parser("run", help="run a command with modlife in its Python processes")
     p.add_argument("--log-dir", metavar="DIR",
                    help="directory for the logs, one per process (default: a new directory "
                         "./modlife-logs/<time>-<pid> for each run)")
@@ -66,13 +59,11 @@ def build_parser(version):
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(func="run")
 
-    p = sub.add_parser("events", help="print the lifetime events of logs, one line each",
-                       description=_Doc("events"))
+    p = sub.add_parser("events", help="print the lifetime events of logs, one line each")
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.set_defaults(func="events")
 
-    p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks",
-                       description=_Doc("report"))
+    p = sub.add_parser("report", help="print the findings of logs, grouped, with symbolized stacks")
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text (default): the library's report format and a summary table; "
@@ -87,8 +78,7 @@ def build_parser(version):
                    help="text: keep the Python frames of importlib, pytest and pluggy (left out by default)")
     p.set_defaults(func="report", version=version)
 
-    p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes",
-                       description=_Doc("lifetimes"))
+    p = sub.add_parser("lifetimes", help="list module instances and heap types with their lifetimes")
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("--module", action="append", metavar="NAME",
                    help="only this module and its types (a glob; repeatable)")
@@ -96,8 +86,7 @@ def build_parser(version):
     p.add_argument("--alive", action="store_true", help="only what was still alive at exit")
     p.set_defaults(func="lifetimes")
 
-    p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs",
-                       description=_Doc("timeline"))
+    p = sub.add_parser("timeline", help="write a self-contained HTML timeline of logs")
     p.add_argument("logs", nargs="+", metavar="LOG", help=LOG_HELP)
     p.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the page to write")
     p.add_argument("--module", action="append", metavar="NAME",
@@ -106,7 +95,7 @@ def build_parser(version):
     p.set_defaults(func="timeline")
 
     p = sub.add_parser("exercise", help="put extension modules through their lifecycle under modlife, "
-                                        "without a test suite", description=_Doc("exercise"),
+                                        "without a test suite",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("targets", nargs="+", metavar="MODULE_OR_PACKAGE",
                    help="an extension module, a package (its extension modules) or a directory "
