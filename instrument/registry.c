@@ -279,11 +279,7 @@ int ml_module_phase_change(const PyObject *module, enum ml_module_phase phase, c
 
 int ml_module_snapshot(const PyObject *module, struct ml_module_rec *snapshot)
 {
-    pthread_mutex_lock(&lock);
-    struct ml_module_rec *rec = ml_module_find(module);
-    *snapshot = rec ? *rec : (struct ml_module_rec){0};
-    pthread_mutex_unlock(&lock);
-    return rec != NULL;
+    return ml_module_snapshot_types(module, snapshot, NULL, NULL);
 }
 
 int ml_type_snapshot(const PyTypeObject *type, struct ml_type_rec *snapshot)
